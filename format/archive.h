@@ -1,0 +1,70 @@
+/* Zip access: opens a .skops archive read-only with libzip and serves any
+ * member's bytes by offset and length.
+ *
+ * Stored members are read straight from the archive file with pread(2), so
+ * nothing is copied into memory and any number of threads may read at once.
+ * DEFLATE members are inflated with zlib from saved seek points, so random
+ * access costs at most one seek-point spacing of inflation, never a pass
+ * from the member's start. A member never yields more than the size its
+ * central directory entry declares. */
+#ifndef SKOPSFS_ARCHIVE_H
+#define SKOPSFS_ARCHIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "error.h"
+
+struct sk_archive;
+struct sk_reader;
+
+struct sk_member_info {
+    const char *name;
+    uint64_t size;      /* uncompressed, as declared */
+    uint64_t comp_size; /* as declared */
+    bool compressed;
+};
+
+/* Opens PATH. Fails with a message naming PATH on anything that is not a
+ * readable, consistent zip archive within the limits of limits.h. */
+int sk_archive_open(const char *path, struct sk_archive **out, struct sk_error *err);
+void sk_archive_close(struct sk_archive *archive);
+
+/* The archive file's modification time and size, for st_mtime and statfs. */
+struct timespec sk_archive_mtime(const struct sk_archive *archive);
+uint64_t sk_archive_file_size(const struct sk_archive *archive);
+
+uint64_t sk_archive_member_count(const struct sk_archive *archive);
+
+/* Finds a member by its exact name. Returns 0 and sets *index, or -1. */
+int sk_archive_find(const struct sk_archive *archive, const char *name, uint64_t *index);
+
+void sk_archive_member_info(const struct sk_archive *archive, uint64_t index,
+                            struct sk_member_info *info);
+
+/* Checks that the member can be served (not encrypted, a supported method,
+ * a data offset inside the file), so that later reads fail only on I/O. */
+int sk_archive_check_member(struct sk_archive *archive, uint64_t index, struct sk_error *err);
+
+/* Reads a whole member of at most MAX_BYTES into a new NUL-terminated buffer. */
+int sk_archive_read_member(struct sk_archive *archive, uint64_t index, size_t max_bytes,
+                           char **data, size_t *length, struct sk_error *err);
+
+/* A reader serves one member. Readers are independent: one per thread or per
+ * open file. */
+int sk_reader_open(struct sk_archive *archive, uint64_t index, struct sk_reader **out,
+                   struct sk_error *err);
+/* Reads up to LENGTH bytes at OFFSET; returns the count (0 at the end) or -1. */
+ssize_t sk_reader_pread(struct sk_reader *reader, void *buffer, size_t length, uint64_t offset,
+                        struct sk_error *err);
+/* For stored members: the archive's file descriptor and the member's data
+ * offset in it, so a caller may splice the bytes itself. Returns -1 for
+ * compressed members. */
+int sk_reader_direct(const struct sk_reader *reader, int *fd, uint64_t *data_offset);
+uint64_t sk_reader_size(const struct sk_reader *reader);
+void sk_reader_close(struct sk_reader *reader);
+
+#endif

@@ -1,0 +1,217 @@
+#include "jsontext.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BIG_INTEGER_MARK "\0bigint:"
+#define BIG_INTEGER_MARK_LENGTH 8
+#define BIG_INTEGER_JSON_MARK "\"\\u0000bigint:"
+/* U+10FFFF stands in for NUL in object keys. */
+#define NUL_KEY_JSON "\\udbff\\udfff"
+#define NUL_KEY_UTF8 "\xf4\x8f\xbf\xbf"
+
+/* Whether the integer literal [start, start+length) overflows int64. */
+static bool overflows_int64(const char *start, size_t length)
+{
+    bool negative = start[0] == '-';
+    const char *digits = start + negative;
+    size_t count = length - negative;
+    const char *limit = negative ? "9223372036854775808" : "9223372036854775807";
+    if (count != 19)
+        return count > 19;
+    return memcmp(digits, limit, 19) > 0;
+}
+
+struct buffer {
+    char *data;
+    size_t used;
+    size_t capacity;
+};
+
+static bool put(struct buffer *out, const char *bytes, size_t length)
+{
+    if (out->used + length + 1 > out->capacity) {
+        size_t capacity = (out->capacity + length) * 2;
+        char *grown = realloc(out->data, capacity);
+        if (grown == NULL)
+            return false;
+        out->data = grown;
+        out->capacity = capacity;
+    }
+    memcpy(out->data + out->used, bytes, length);
+    out->used += length;
+    return true;
+}
+
+/* Copies TEXT with what jansson cannot hold rewritten: integer literals
+ * too large for 64 bits become marked strings, and NUL characters in
+ * object keys become U+10FFFF (jansson refuses NUL in keys). */
+static char *rewrite_for_jansson(const char *text, size_t length, size_t *out_length)
+{
+    struct buffer out = {malloc(length + 64), 0, length + 64};
+    if (out.data == NULL)
+        return NULL;
+    for (size_t i = 0; i < length;) {
+        char c = text[i];
+        bool ok = true;
+        if (c == '"') {
+            size_t end = i + 1;
+            while (end < length && text[end] != '"')
+                end += text[end] == '\\' ? 2 : 1;
+            end = end < length ? end + 1 : length;
+            size_t next = end;
+            while (next < length && strchr(" \t\r\n", text[next]) && text[next] != '\0')
+                next++;
+            bool key = next < length && text[next] == ':';
+            for (size_t k = i; k < end && ok; k++) {
+                if (key && k + 6 <= end && text[k] == '\\' && memcmp(text + k, "\\u0000", 6) == 0) {
+                    ok = put(&out, NUL_KEY_JSON, sizeof NUL_KEY_JSON - 1);
+                    k += 5;
+                } else if (text[k] == '\\' && k + 1 < end) {
+                    ok = put(&out, text + k, 2);
+                    k++;
+                } else {
+                    ok = put(&out, text + k, 1);
+                }
+            }
+            i = end;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t j = i + (c == '-');
+            while (j < length && text[j] >= '0' && text[j] <= '9')
+                j++;
+            bool integer = j >= length || (text[j] != '.' && text[j] != 'e' && text[j] != 'E');
+            if (integer && overflows_int64(text + i, j - i))
+                ok = put(&out, BIG_INTEGER_JSON_MARK, sizeof BIG_INTEGER_JSON_MARK - 1) &&
+                     put(&out, text + i, j - i) && put(&out, "\"", 1);
+            else
+                ok = put(&out, text + i, j - i);
+            i = j;
+        } else {
+            ok = put(&out, text + i, 1);
+            i++;
+        }
+        if (!ok) {
+            free(out.data);
+            return NULL;
+        }
+    }
+    *out_length = out.used;
+    return out.data;
+}
+
+int sk_json_parse(const char *text, size_t length, json_t **root, struct sk_error *err)
+{
+    json_error_t error;
+    *root = json_loadb(text, length, JSON_ALLOW_NUL, &error);
+    if (*root != NULL)
+        return 0;
+    bool big = strstr(error.text, "too big") != NULL;
+    bool nul_key = strstr(error.text, "NUL byte in object key") != NULL;
+    if (nul_key && (memmem(text, length, NUL_KEY_UTF8, 4) != NULL ||
+                    strcasestr(text, "\\udbff\\udfff") != NULL))
+        return sk_fail(err, "keys hold both NUL and U+10FFFF characters; skopsfs cannot tell them apart");
+    if (big || nul_key) {
+        size_t rewritten_length;
+        char *rewritten = rewrite_for_jansson(text, length, &rewritten_length);
+        if (rewritten == NULL)
+            return sk_fail(err, "out of memory");
+        *root = json_loadb(rewritten, rewritten_length, JSON_ALLOW_NUL, &error);
+        free(rewritten);
+        if (*root != NULL)
+            return 0;
+    }
+    return sk_fail(err, "invalid JSON at line %d, column %d: %s", error.line, error.column,
+                   error.text);
+}
+
+char *sk_json_key_decode(const char *key, size_t length, size_t *decoded_length)
+{
+    if (memmem(key, length, NUL_KEY_UTF8, 4) == NULL)
+        return NULL;
+    char *decoded = malloc(length + 1);
+    if (decoded == NULL)
+        return NULL;
+    size_t used = 0;
+    for (size_t i = 0; i < length; i++) {
+        if (i + 4 <= length && memcmp(key + i, NUL_KEY_UTF8, 4) == 0) {
+            decoded[used++] = '\0';
+            i += 3;
+        } else {
+            decoded[used++] = key[i];
+        }
+    }
+    decoded[used] = '\0';
+    *decoded_length = used;
+    return decoded;
+}
+
+const char *sk_json_big_integer(const json_t *value)
+{
+    if (!json_is_string(value) || json_string_length(value) <= BIG_INTEGER_MARK_LENGTH)
+        return NULL;
+    const char *s = json_string_value(value);
+    if (memcmp(s, BIG_INTEGER_MARK, BIG_INTEGER_MARK_LENGTH) != 0)
+        return NULL;
+    return s + BIG_INTEGER_MARK_LENGTH;
+}
+
+char *sk_json_dump_python(const json_t *value, size_t *length)
+{
+    char *dumped = json_dumps(value, JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+    if (dumped == NULL)
+        return NULL;
+    size_t n = strlen(dumped);
+    char *out = malloc(n + 2);
+    if (out == NULL) {
+        free(dumped);
+        return NULL;
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < n;) {
+        size_t mark = sizeof BIG_INTEGER_JSON_MARK - 1;
+        if (strncmp(dumped + i, BIG_INTEGER_JSON_MARK, mark) == 0) {
+            const char *end = strchr(dumped + i + mark, '"');
+            if (end != NULL) {
+                size_t digits = (size_t)(end - (dumped + i + mark));
+                memcpy(out + used, dumped + i + mark, digits);
+                used += digits;
+                i = (size_t)(end - dumped) + 1;
+                continue;
+            }
+        }
+        out[used++] = dumped[i++];
+    }
+    out[used++] = '\n';
+    out[used] = '\0';
+    free(dumped);
+    *length = used;
+    return out;
+}
+
+int sk_json_node_text(const char *json, size_t json_length, char **text, size_t *length)
+{
+    size_t start = 0;
+    while (start < json_length && strchr(" \t\r\n", json[start]) && json[start] != '\0')
+        start++;
+    const char *source = json;
+    size_t source_length = json_length;
+    json_t *decoded = NULL;
+    if (start < json_length && json[start] == '"') {
+        decoded = json_loadb(json, json_length, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        if (json_is_string(decoded)) {
+            source = json_string_value(decoded);
+            source_length = json_string_length(decoded);
+        }
+    }
+    char *out = malloc(source_length + 2);
+    if (out != NULL) {
+        memcpy(out, source, source_length);
+        out[source_length] = '\n';
+        out[source_length + 1] = '\0';
+        *text = out;
+        *length = source_length + 1;
+    }
+    json_decref(decoded);
+    return out ? 0 : -1;
+}

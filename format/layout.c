@@ -1,0 +1,913 @@
+#include "layout.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsontext.h"
+#include "limits.h"
+#include "strmap.h"
+
+/* Tries of "~N" before falling back to N from the directory's size. */
+#define SK_COLLISION_QUICK_TRIES 64u
+/* Symbolic links followed in one resolution, as Linux's MAXSYMLINKS. */
+#define SK_MAX_LINK_FOLLOWS 40
+#define SK_SHORT_HASH_DIGITS 8
+
+static const char *suffix_of(const struct sk_node *node)
+{
+    switch (node->loader) {
+    case SK_LOADER_NDARRAY:
+        return node->has_member ? ".npy" : "";
+    case SK_LOADER_SPARSE_MATRIX:
+        return ".npz";
+    case SK_LOADER_BYTES:
+    case SK_LOADER_BYTEARRAY:
+        return ".bin";
+    default:
+        return "";
+    }
+}
+
+static bool is_file_node(const struct sk_node *node)
+{
+    switch (node->loader) {
+    case SK_LOADER_NDARRAY:
+        return node->has_member;
+    case SK_LOADER_SPARSE_MATRIX:
+    case SK_LOADER_BYTES:
+    case SK_LOADER_BYTEARRAY:
+    case SK_LOADER_JSON:
+    case SK_LOADER_FUNCTION:
+    case SK_LOADER_TYPE:
+    case SK_LOADER_DTYPE:
+    case SK_LOADER_SLICE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Percent-escapes what a name cannot hold or must not start with. */
+static size_t escape_key(const char *key, size_t length, char *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t used = 0;
+    if (length == 0) {
+        out[used++] = '%';
+        return used;
+    }
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (c == '/' || c == '%' || c == '\0' || (i == 0 && c == '.')) {
+            out[used++] = '%';
+            out[used++] = hex[c >> 4];
+            out[used++] = hex[c & 15];
+        } else {
+            out[used++] = (char)c;
+        }
+    }
+    return used;
+}
+
+/* The longest prefix of NAME of at most LIMIT bytes that does not split a
+ * UTF-8 sequence or a %XX escape. */
+static size_t safe_cut(const char *name, size_t length, size_t limit)
+{
+    if (length <= limit)
+        return length;
+    size_t cut = limit;
+    while (cut > 0 && ((unsigned char)name[cut] & 0xC0) == 0x80)
+        cut--;
+    for (size_t back = 1; back <= 2 && back <= cut; back++)
+        if (name[cut - back] == '%')
+            cut -= back;
+    return cut;
+}
+
+char *sk_layout_name(const char *key, size_t key_length, const char *suffix, unsigned ordinal)
+{
+    char tail[32];
+    if (ordinal > 1)
+        snprintf(tail, sizeof tail, "~%u%s", ordinal, suffix);
+    else
+        snprintf(tail, sizeof tail, "%s", suffix);
+    size_t tail_length = strlen(tail);
+    char *escaped = malloc(key_length * 3 + 2);
+    if (escaped == NULL)
+        return NULL;
+    size_t length = escape_key(key, key_length, escaped);
+    char *name = malloc(SK_MAX_NAME_BYTES + 1 > length + tail_length + 1
+                            ? SK_MAX_NAME_BYTES + 1
+                            : length + tail_length + 1);
+    if (name == NULL) {
+        free(escaped);
+        return NULL;
+    }
+    if (length + tail_length <= SK_MAX_NAME_BYTES) {
+        memcpy(name, escaped, length);
+        memcpy(name + length, tail, tail_length + 1);
+    } else {
+        /* Too long: cut, and tell cut names apart by a hash of the key. */
+        unsigned char digest[SHA256_DIGEST_LENGTH];
+        SHA256((const unsigned char *)key, key_length, digest);
+        size_t cut = safe_cut(escaped, length, SK_MAX_NAME_BYTES - 1 - SK_SHORT_HASH_DIGITS - tail_length);
+        memcpy(name, escaped, cut);
+        snprintf(name + cut, SK_MAX_NAME_BYTES + 1 - cut, "~%02x%02x%02x%02x%s", digest[0],
+                 digest[1], digest[2], digest[3], tail);
+    }
+    free(escaped);
+    return name;
+}
+
+struct build {
+    struct sk_layout *layout;
+    const struct sk_layout_options *options;
+    struct sk_error *err;
+};
+
+static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char *name,
+                                  enum sk_entry_kind kind, enum sk_entry_role role)
+{
+    struct sk_layout *layout = b->layout;
+    if (name == NULL) {
+        sk_fail(b->err, "out of memory");
+        return NULL;
+    }
+    if (layout->entry_count >= SK_MAX_ENTRIES) {
+        free(name);
+        sk_fail(b->err, "the archive lays out to more than %u entries (SK_MAX_ENTRIES)",
+                SK_MAX_ENTRIES);
+        return NULL;
+    }
+    if (layout->entry_count == layout->capacity) {
+        size_t capacity = layout->capacity ? layout->capacity * 2 : 256;
+        struct sk_entry **grown = realloc(layout->entries, capacity * sizeof *grown);
+        if (grown == NULL) {
+            free(name);
+            sk_fail(b->err, "out of memory");
+            return NULL;
+        }
+        layout->entries = grown;
+        layout->capacity = capacity;
+    }
+    struct sk_entry *entry = calloc(1, sizeof *entry);
+    if (entry == NULL) {
+        free(name);
+        sk_fail(b->err, "out of memory");
+        return NULL;
+    }
+    entry->id = layout->entry_count;
+    layout->entries[layout->entry_count++] = entry;
+    entry->name = name;
+    entry->kind = kind;
+    entry->role = role;
+    entry->parent = parent;
+    entry->reachable = parent == NULL || (parent->reachable && !parent->refused);
+    if (kind == SK_ENTRY_DIR) {
+        entry->child_index = sk_strmap_new();
+        if (entry->child_index == NULL) {
+            sk_fail(b->err, "out of memory");
+            return NULL;
+        }
+    }
+    if (parent != NULL) {
+        if (parent->child_count == parent->child_capacity) {
+            size_t capacity = parent->child_capacity ? parent->child_capacity * 2 : 8;
+            struct sk_entry **grown = realloc(parent->children, capacity * sizeof *grown);
+            if (grown == NULL) {
+                sk_fail(b->err, "out of memory");
+                return NULL;
+            }
+            parent->children = grown;
+            parent->child_capacity = capacity;
+        }
+        parent->children[parent->child_count++] = entry;
+        if (sk_strmap_put(parent->child_index, name, strlen(name), entry) != 0) {
+            sk_fail(b->err, "out of memory");
+            return NULL;
+        }
+    }
+    return entry;
+}
+
+/* A name for KEY in DIRECTORY that no sibling has yet. */
+static char *unique_name(struct build *b, struct sk_entry *directory, const char *key,
+                         size_t key_length, bool fixed, const char *suffix)
+{
+    for (unsigned ordinal = 1; ordinal <= SK_MAX_CHILDREN_PER_NODE + 2; ordinal++) {
+        if (ordinal == SK_COLLISION_QUICK_TRIES)
+            ordinal = (unsigned)directory->child_count + SK_COLLISION_QUICK_TRIES;
+        char *name;
+        if (fixed) { /* a name of the filesystem's own, never escaped */
+            if (ordinal > 1 ? asprintf(&name, "%.*s~%u%s", (int)key_length, key, ordinal, suffix) < 0
+                            : asprintf(&name, "%.*s%s", (int)key_length, key, suffix) < 0)
+                name = NULL;
+        } else {
+            name = sk_layout_name(key, key_length, suffix, ordinal);
+        }
+        if (name == NULL) {
+            sk_fail(b->err, "out of memory");
+            return NULL;
+        }
+        if (sk_strmap_get(directory->child_index, name, strlen(name)) == NULL)
+            return name;
+        free(name);
+    }
+    sk_fail(b->err, "cannot find a free name for a key in %s", directory->name);
+    return NULL;
+}
+
+static int set_text(struct build *b, struct sk_entry *entry, char *text, size_t length)
+{
+    if (text == NULL)
+        return sk_fail(b->err, "out of memory");
+    entry->text = text;
+    entry->size = length;
+    return 0;
+}
+
+static int set_owned_text(struct build *b, struct sk_entry *entry, const char *text, size_t length)
+{
+    char *copy = malloc(length + 2); /* room for a newline the caller may add */
+    if (copy != NULL) {
+        memcpy(copy, text, length);
+        copy[length] = '\0';
+        copy[length + 1] = '\0';
+    }
+    return set_text(b, entry, copy, length);
+}
+
+/* Python's repr of a slice bound. */
+static int append_python_repr(FILE *out, const json_t *value)
+{
+    const char *big = sk_json_big_integer(value);
+    if (big != NULL)
+        return fputs(big, out);
+    switch (json_typeof(value)) {
+    case JSON_NULL:
+        return fputs("None", out);
+    case JSON_TRUE:
+        return fputs("True", out);
+    case JSON_FALSE:
+        return fputs("False", out);
+    case JSON_INTEGER:
+        return fprintf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
+    case JSON_REAL: {
+        double v = json_real_value(value);
+        char digits[40];
+        for (int precision = 1; precision <= 17; precision++) {
+            snprintf(digits, sizeof digits, "%.*g", precision, v);
+            if (strtod(digits, NULL) == v)
+                break;
+        }
+        bool integral = strpbrk(digits, ".eni") == NULL;
+        return fprintf(out, "%s%s", digits, integral ? ".0" : "");
+    }
+    case JSON_STRING:
+        fputc('\'', out);
+        for (size_t i = 0; i < json_string_length(value); i++) {
+            char c = json_string_value(value)[i];
+            if (c == '\'' || c == '\\')
+                fputc('\\', out);
+            fputc(c, out);
+        }
+        return fputc('\'', out);
+    default: {
+        char *dumped = json_dumps(value, JSON_ENCODE_ANY);
+        int rc = fputs(dumped ? dumped : "?", out);
+        free(dumped);
+        return rc;
+    }
+    }
+}
+
+static int slice_text(struct build *b, struct sk_entry *entry, const struct sk_node *node)
+{
+    char *text = NULL;
+    size_t length = 0;
+    FILE *out = open_memstream(&text, &length);
+    if (out == NULL)
+        return sk_fail(b->err, "out of memory");
+    json_t *content = json_object_get(node->state, "content");
+    fputs("slice(", out);
+    append_python_repr(out, json_object_get(content, "start"));
+    fputs(", ", out);
+    append_python_repr(out, json_object_get(content, "stop"));
+    fputs(", ", out);
+    append_python_repr(out, json_object_get(content, "step"));
+    fputs(")\n", out);
+    fclose(out);
+    return set_text(b, entry, text, length);
+}
+
+static int read_npy_header(struct sk_archive *archive, uint64_t member,
+                           struct sk_npy_header **out, char **error_text)
+{
+    struct sk_error err = {{0}};
+    struct sk_reader *reader = NULL;
+    unsigned char *bytes = NULL;
+    *out = NULL;
+    *error_text = NULL;
+    struct sk_npy_header *header = calloc(1, sizeof *header);
+    if (header == NULL || sk_reader_open(archive, member, &reader, &err) != 0)
+        goto fail;
+    unsigned char preamble[SK_NPY_PREAMBLE_BYTES];
+    ssize_t got = sk_reader_pread(reader, preamble, sizeof preamble, 0, &err);
+    if (got < 0)
+        goto fail;
+    uint64_t header_length;
+    if (sk_npy_header_length(preamble, (size_t)got, &header_length, &err) != 0)
+        goto fail;
+    bytes = malloc((size_t)header_length);
+    if (bytes == NULL)
+        goto fail;
+    got = sk_reader_pread(reader, bytes, (size_t)header_length, 0, &err);
+    if (got < 0)
+        goto fail;
+    if (sk_npy_parse(bytes, (size_t)got, sk_reader_size(reader), header, &err) != 0)
+        goto fail;
+    free(bytes);
+    sk_reader_close(reader);
+    *out = header;
+    return 0;
+fail:
+    free(bytes);
+    free(header);
+    sk_reader_close(reader);
+    *error_text = strdup(err.message[0] ? err.message : "out of memory");
+    return -1;
+}
+
+static int dtype_text(struct build *b, struct sk_entry *entry, const struct sk_node *node)
+{
+    const struct sk_node *array = node->slot_count > 0 ? node->slots[0].node : NULL;
+    if (array == NULL || array->loader != SK_LOADER_NDARRAY)
+        return sk_fail(b->err, "schema.json: a DTypeNode does not hold an array");
+    if (!array->has_member)
+        return set_text(b, entry, strdup("|O\n"), 3);
+    struct sk_npy_header *header;
+    char *why;
+    if (read_npy_header(b->layout->archive, array->member, &header, &why) != 0) {
+        sk_fail(b->err, "schema.json: the array of a DTypeNode: %s", why ? why : "out of memory");
+        free(why);
+        return -1;
+    }
+    char *text;
+    int length = asprintf(&text, "%s\n", header->descr);
+    sk_npy_header_free(header);
+    free(header);
+    return set_text(b, entry, length < 0 ? NULL : text, length < 0 ? 0 : (size_t)length);
+}
+
+static int file_content(struct build *b, struct sk_entry *entry, const struct sk_node *node)
+{
+    if (node->has_member) {
+        struct sk_member_info info;
+        sk_archive_member_info(b->layout->archive, node->member, &info);
+        entry->from_member = true;
+        entry->member = node->member;
+        entry->size = info.size;
+        if (node->loader == SK_LOADER_NDARRAY && b->options->read_npy_headers)
+            read_npy_header(b->layout->archive, node->member, &entry->npy, &entry->npy_error);
+        return 0;
+    }
+    switch (node->loader) {
+    case SK_LOADER_JSON: {
+        char *text;
+        size_t length;
+        if (sk_json_node_text(node->json_text, node->json_length, &text, &length) != 0)
+            return sk_fail(b->err, "out of memory");
+        return set_text(b, entry, text, length);
+    }
+    case SK_LOADER_FUNCTION:
+        if (node->protocol_form == 0) {
+            json_t *content = json_object_get(node->state, "content");
+            char *text;
+            int length = asprintf(&text, "%s.%s\n",
+                                  json_string_value(json_object_get(content, "module_path")),
+                                  json_string_value(json_object_get(content, "function")));
+            return set_text(b, entry, length < 0 ? NULL : text, length < 0 ? 0 : (size_t)length);
+        }
+        /* fall through */
+    case SK_LOADER_TYPE: {
+        char *text;
+        int length = asprintf(&text, "%s\n", node->type_name);
+        return set_text(b, entry, length < 0 ? NULL : text, length < 0 ? 0 : (size_t)length);
+    }
+    case SK_LOADER_DTYPE:
+        return dtype_text(b, entry, node);
+    case SK_LOADER_SLICE:
+        return slice_text(b, entry, node);
+    default:
+        return sk_fail(b->err, "internal: %s is not a file", sk_loader_name(node->loader));
+    }
+}
+
+static int decide_refusal(struct build *b, struct sk_entry *entry, const struct sk_node *node)
+{
+    char **needs;
+    size_t count;
+    if (sk_node_needs(b->layout->schema, node, &needs, &count, b->err) != 0)
+        return -1;
+    size_t kept = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (sk_allowlist_contains(b->options->allowlist, needs[i]))
+            free(needs[i]);
+        else
+            needs[kept++] = needs[i];
+    }
+    entry->needs = needs;
+    entry->need_count = kept;
+    entry->refused = kept > 0;
+    return 0;
+}
+
+static int add_slots(struct build *b, struct sk_entry *directory, const struct sk_node *node,
+                     unsigned depth);
+
+static int add_type_file(struct build *b, struct sk_entry *directory, const struct sk_node *node)
+{
+    struct sk_entry *type_file =
+        new_entry(b, directory, strdup(".type"), SK_ENTRY_FILE, SK_ROLE_TYPEFILE);
+    if (type_file == NULL)
+        return -1;
+    type_file->node = node;
+    char *text;
+    int length = asprintf(&text, "%s\n", node->type_name);
+    return set_text(b, type_file, length < 0 ? NULL : text, length < 0 ? 0 : (size_t)length);
+}
+
+/* Makes NODE's entry under KEY: the node itself where this is its first
+ * mounted occurrence, else a link to that one (a JSON value is repeated). */
+static int add_node(struct build *b, struct sk_entry *directory, const char *key,
+                    size_t key_length, bool fixed, const struct sk_node *node, unsigned depth)
+{
+    struct sk_entry *first = b->layout->first_entry[node->index];
+    bool file = is_file_node(node);
+    enum sk_entry_kind kind = first != NULL && node->loader != SK_LOADER_JSON
+                                  ? SK_ENTRY_SYMLINK
+                                  : (file ? SK_ENTRY_FILE : SK_ENTRY_DIR);
+    char *name = unique_name(b, directory, key, key_length, fixed, suffix_of(node));
+    struct sk_entry *entry = new_entry(b, directory, name, kind, SK_ROLE_NODE);
+    if (entry == NULL)
+        return -1;
+    entry->node = node;
+    entry->key = key;
+    entry->key_length = key_length;
+    if (kind == SK_ENTRY_SYMLINK) {
+        entry->target = first;
+        return 0;
+    }
+    if (first == NULL)
+        b->layout->first_entry[node->index] = entry;
+    if (decide_refusal(b, entry, node) != 0)
+        return -1;
+    if (file)
+        return file_content(b, entry, node);
+    if (depth >= SK_MAX_NODE_DEPTH)
+        return sk_fail(b->err, "schema.json: entries nest deeper than %u (SK_MAX_NODE_DEPTH)",
+                       SK_MAX_NODE_DEPTH);
+    if (add_type_file(b, entry, node) != 0)
+        return -1;
+    return add_slots(b, entry, node, depth + 1);
+}
+
+static int add_slots(struct build *b, struct sk_entry *directory, const struct sk_node *node,
+                     unsigned depth)
+{
+    for (size_t i = 0; i < node->slot_count; i++) {
+        const struct sk_slot *slot = &node->slots[i];
+        int rc = 0;
+        switch (slot->kind) {
+        case SK_SLOT_HIDDEN:
+            break;
+        case SK_SLOT_FLATTEN:
+            rc = add_slots(b, directory, slot->node, depth);
+            break;
+        case SK_SLOT_FIELD: {
+            char *name = unique_name(b, directory, slot->key, slot->key_length, false, "");
+            struct sk_entry *field = new_entry(b, directory, name, SK_ENTRY_FILE, SK_ROLE_FIELD);
+            if (field == NULL)
+                return -1;
+            field->key = slot->key;
+            field->key_length = slot->key_length;
+            field->node = node;
+            rc = set_owned_text(b, field, slot->field_text, slot->field_length);
+            break;
+        }
+        case SK_SLOT_ENTRY:
+            rc = add_node(b, directory, slot->key, slot->key_length, slot->fixed_name, slot->node,
+                          depth);
+            break;
+        }
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int add_meta(struct build *b, struct sk_entry *root)
+{
+    struct sk_layout *layout = b->layout;
+    struct sk_entry *meta = new_entry(b, root, strdup(".skops"), SK_ENTRY_DIR, SK_ROLE_META);
+    if (meta == NULL)
+        return -1;
+    struct sk_entry *protocol = new_entry(b, meta, strdup("protocol"), SK_ENTRY_FILE, SK_ROLE_META);
+    if (protocol == NULL)
+        return -1;
+    size_t length;
+    char *text = sk_json_dump_python(layout->schema->protocol, &length);
+    if (set_text(b, protocol, text, length) != 0)
+        return -1;
+    struct sk_entry *version =
+        new_entry(b, meta, strdup("skops_version"), SK_ENTRY_FILE, SK_ROLE_META);
+    if (version == NULL)
+        return -1;
+    const json_t *v = layout->schema->skops_version;
+    if (json_is_string(v)) {
+        /* the text of a JSON string, as a JsonNode's file */
+        if (set_owned_text(b, version, json_string_value(v), json_string_length(v)) != 0)
+            return -1;
+        version->text[version->size++] = '\n';
+    } else if (v != NULL) {
+        text = sk_json_dump_python(v, &length);
+        if (set_text(b, version, text, length) != 0)
+            return -1;
+    } else if (set_text(b, version, strdup(""), 0) != 0) {
+        return -1;
+    }
+    struct sk_entry *schema_file =
+        new_entry(b, meta, strdup("schema.json"), SK_ENTRY_FILE, SK_ROLE_META);
+    if (schema_file == NULL)
+        return -1;
+    uint64_t index;
+    if (sk_archive_find(layout->archive, "schema.json", &index) != 0)
+        return sk_fail(b->err, "the archive has no schema.json");
+    struct sk_member_info info;
+    sk_archive_member_info(layout->archive, index, &info);
+    schema_file->from_member = true;
+    schema_file->member = index;
+    schema_file->size = info.size;
+
+    struct sk_entry *untrusted =
+        new_entry(b, meta, strdup("untrusted"), SK_ENTRY_FILE, SK_ROLE_META);
+    if (untrusted == NULL)
+        return -1;
+    char *list = NULL;
+    size_t list_length = 0;
+    FILE *out = open_memstream(&list, &list_length);
+    if (out == NULL)
+        return sk_fail(b->err, "out of memory");
+    for (size_t i = 0; i < layout->untrusted_count; i++)
+        fprintf(out, "%s\n", layout->untrusted[i]);
+    fclose(out);
+    return set_text(b, untrusted, list, list_length);
+}
+
+static int compute_untrusted(struct build *b)
+{
+    struct sk_layout *layout = b->layout;
+    char **all;
+    size_t count;
+    if (sk_schema_untrusted(layout->schema, &all, &count, b->err) != 0)
+        return -1;
+    size_t kept = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (sk_allowlist_contains(b->options->allowlist, all[i]))
+            free(all[i]);
+        else
+            all[kept++] = all[i];
+    }
+    layout->untrusted = all;
+    layout->untrusted_count = kept;
+    return 0;
+}
+
+static size_t depth_of(const struct sk_entry *entry)
+{
+    size_t depth = 0;
+    for (; entry->parent != NULL; entry = entry->parent)
+        depth++;
+    return depth;
+}
+
+/* The relative link text from directory FROM to entry TO: up to their
+ * common ancestor, then down. */
+static char *relative_link(const struct sk_entry *from, const struct sk_entry *to)
+{
+    size_t from_depth = depth_of(from), to_depth = depth_of(to);
+    const struct sk_entry *a = from, *c = to;
+    size_t ups = 0;
+    while (from_depth > to_depth) {
+        a = a->parent;
+        from_depth--;
+        ups++;
+    }
+    while (to_depth > from_depth) {
+        c = c->parent;
+        to_depth--;
+    }
+    while (a != c) {
+        a = a->parent;
+        c = c->parent;
+        ups++;
+    }
+    /* C is the common ancestor; the path below it leads to TO. */
+    char *full = sk_entry_path(to);
+    char *base = sk_entry_path(c);
+    if (full == NULL || base == NULL) {
+        free(full);
+        free(base);
+        return NULL;
+    }
+    const char *down = full + strlen(base);
+    if (*down == '/')
+        down++;
+    char *text = NULL;
+    size_t length = 0;
+    FILE *out = open_memstream(&text, &length);
+    if (out != NULL) {
+        for (size_t u = 0; u < ups; u++)
+            fputs(u ? "/.." : "..", out);
+        if (*down != '\0')
+            fprintf(out, "%s%s", ups ? "/" : "", down);
+        else if (ups == 0)
+            fputc('.', out);
+        fclose(out);
+    }
+    free(full);
+    free(base);
+    return text;
+}
+
+int sk_layout_build(struct sk_archive *archive, struct sk_schema *schema,
+                    const struct sk_layout_options *options, struct sk_layout **out,
+                    struct sk_error *err)
+{
+    *out = NULL;
+    struct sk_layout *layout = calloc(1, sizeof *layout);
+    if (layout == NULL)
+        return sk_fail(err, "out of memory");
+    layout->archive = archive;
+    layout->schema = schema;
+    layout->first_entry = calloc(schema->node_count ? schema->node_count : 1,
+                                 sizeof *layout->first_entry);
+    struct build b = {layout, options, err};
+    if (layout->first_entry == NULL) {
+        sk_fail(err, "out of memory");
+        goto fail;
+    }
+    if (compute_untrusted(&b) != 0)
+        goto fail;
+    const struct sk_node *root_node = schema->root;
+    layout->root = new_entry(&b, NULL, strdup(""), SK_ENTRY_DIR, SK_ROLE_NODE);
+    if (layout->root == NULL || add_meta(&b, layout->root) != 0)
+        goto fail;
+    struct sk_entry probe = {0};
+    if (decide_refusal(&b, &probe, root_node) != 0)
+        goto fail;
+    bool wrap = is_file_node(root_node) || probe.refused;
+    sk_string_list_free(probe.needs, probe.need_count);
+    if (wrap) {
+        /* The mount point must be a directory anyone may list: a root that
+         * is a file or refused is shown as the entry "root" inside it. */
+        if (add_node(&b, layout->root, "root", 4, false, root_node, 0) != 0)
+            goto fail;
+    } else {
+        layout->root->node = root_node;
+        layout->first_entry[root_node->index] = layout->root;
+        if (add_type_file(&b, layout->root, root_node) != 0 ||
+            add_slots(&b, layout->root, root_node, 0) != 0)
+            goto fail;
+    }
+    for (size_t i = 0; i < layout->entry_count; i++) {
+        struct sk_entry *entry = layout->entries[i];
+        if (entry->kind != SK_ENTRY_SYMLINK)
+            continue;
+        entry->link_text = relative_link(entry->parent, entry->target);
+        if (entry->link_text == NULL) {
+            sk_fail(err, "out of memory");
+            goto fail;
+        }
+        entry->size = strlen(entry->link_text);
+    }
+    *out = layout;
+    return 0;
+fail:
+    sk_layout_free(layout);
+    return -1;
+}
+
+void sk_layout_free(struct sk_layout *layout)
+{
+    if (layout == NULL)
+        return;
+    for (size_t i = 0; i < layout->entry_count; i++) {
+        struct sk_entry *e = layout->entries[i];
+        free(e->name);
+        sk_string_list_free(e->needs, e->need_count);
+        free(e->children);
+        sk_strmap_free(e->child_index);
+        free(e->text);
+        if (e->npy != NULL)
+            sk_npy_header_free(e->npy);
+        free(e->npy);
+        free(e->npy_error);
+        free(e->link_text);
+        free(e);
+    }
+    free(layout->entries);
+    free(layout->first_entry);
+    sk_string_list_free(layout->untrusted, layout->untrusted_count);
+    free(layout);
+}
+
+const struct sk_entry *sk_layout_entry(const struct sk_layout *layout, uint64_t id)
+{
+    return id < layout->entry_count ? layout->entries[id] : NULL;
+}
+
+const struct sk_entry *sk_entry_child(const struct sk_entry *directory, const char *name)
+{
+    if (directory->kind != SK_ENTRY_DIR)
+        return NULL;
+    return sk_strmap_get(directory->child_index, name, strlen(name));
+}
+
+char *sk_entry_path(const struct sk_entry *entry)
+{
+    size_t length = 0;
+    for (const struct sk_entry *e = entry; e->parent != NULL; e = e->parent)
+        length += strlen(e->name) + 1;
+    char *path = malloc(length + 1);
+    if (path == NULL)
+        return NULL;
+    path[length] = '\0';
+    size_t end = length;
+    for (const struct sk_entry *e = entry; e->parent != NULL; e = e->parent) {
+        size_t n = strlen(e->name);
+        end -= n;
+        memcpy(path + end, e->name, n);
+        if (end > 0)
+            path[--end] = '/';
+    }
+    /* the loop leaves a leading '/' slot when the path is not empty */
+    if (length > 0)
+        memmove(path, path + (path[0] == '/'), length + 1 - (path[0] == '/'));
+    return path;
+}
+
+int sk_layout_resolve(const struct sk_layout *layout, const char *path, bool follow_last,
+                      const struct sk_entry **out)
+{
+    char *work = strdup(path);
+    if (work == NULL)
+        return ENOMEM;
+    const struct sk_entry *current = layout->root;
+    int follows = 0;
+    int rc = 0;
+    /* A stack of pending components, as text: links push their target. */
+    char *pending = work;
+    while (pending != NULL && *pending != '\0') {
+        while (*pending == '/')
+            pending++;
+        if (*pending == '\0')
+            break;
+        char *slash = strchr(pending, '/');
+        if (slash != NULL)
+            *slash = '\0';
+        char *component = pending;
+        pending = slash ? slash + 1 : NULL;
+        bool last = pending == NULL || *pending == '\0' || strspn(pending, "/") == strlen(pending);
+        if (current->kind != SK_ENTRY_DIR) {
+            rc = ENOTDIR;
+            break;
+        }
+        if (current->refused || !current->reachable) {
+            rc = EACCES;
+            break;
+        }
+        if (strcmp(component, ".") == 0)
+            continue;
+        if (strcmp(component, "..") == 0) {
+            if (current->parent != NULL)
+                current = current->parent;
+            continue;
+        }
+        const struct sk_entry *next = sk_entry_child(current, component);
+        if (next == NULL) {
+            rc = ENOENT;
+            break;
+        }
+        if (next->kind == SK_ENTRY_SYMLINK && (!last || follow_last)) {
+            if (++follows > SK_MAX_LINK_FOLLOWS) {
+                rc = ELOOP;
+                break;
+            }
+            char *joined;
+            if (asprintf(&joined, "%s/%s", next->link_text, pending ? pending : "") < 0) {
+                rc = ENOMEM;
+                break;
+            }
+            free(work);
+            work = joined;
+            pending = work;
+            continue; /* relative to the link's directory: CURRENT */
+        }
+        current = next;
+    }
+    free(work);
+    if (rc == 0)
+        *out = current;
+    return rc;
+}
+
+int sk_entry_open_reader(const struct sk_layout *layout, const struct sk_entry *entry,
+                         struct sk_reader **reader, struct sk_error *err)
+{
+    *reader = NULL;
+    if (!entry->from_member)
+        return 0;
+    return sk_reader_open(layout->archive, entry->member, reader, err);
+}
+
+ssize_t sk_entry_read(const struct sk_entry *entry, struct sk_reader *reader, void *buffer,
+                      size_t length, uint64_t offset, struct sk_error *err)
+{
+    if (entry->from_member)
+        return sk_reader_pread(reader, buffer, length, offset, err);
+    if (offset >= entry->size)
+        return 0;
+    if (length > entry->size - offset)
+        length = (size_t)(entry->size - offset);
+    memcpy(buffer, entry->text + offset, length);
+    return (ssize_t)length;
+}
+
+static int put_xattr(struct sk_xattr *xattrs, int *count, const char *name, const char *value,
+                     size_t length)
+{
+    char *copy = malloc(length + 1);
+    if (copy == NULL)
+        return -1;
+    memcpy(copy, value, length);
+    copy[length] = '\0';
+    xattrs[*count].name = name;
+    xattrs[*count].value = copy;
+    xattrs[*count].length = length;
+    (*count)++;
+    return 0;
+}
+
+static int put_string(struct sk_xattr *xattrs, int *count, const char *name, const char *value)
+{
+    return put_xattr(xattrs, count, name, value, strlen(value));
+}
+
+int sk_entry_xattrs(const struct sk_entry *entry, struct sk_xattr *xattrs)
+{
+    int count = 0;
+    if (entry->kind == SK_ENTRY_SYMLINK || entry->node == NULL || entry->role == SK_ROLE_TYPEFILE)
+        return 0;
+    if (entry->role == SK_ROLE_FIELD) {
+        if (put_xattr(xattrs, &count, "user.skops.key", entry->key, entry->key_length) != 0)
+            goto oom;
+        return count;
+    }
+    const struct sk_node *node = entry->node;
+    if (put_string(xattrs, &count, "user.skops.type", node->type_name) != 0 ||
+        put_string(xattrs, &count, "user.skops.loader", sk_loader_name(node->loader)) != 0)
+        goto oom;
+    if (entry->key != NULL &&
+        put_xattr(xattrs, &count, "user.skops.key", entry->key, entry->key_length) != 0)
+        goto oom;
+    if (entry->npy != NULL) {
+        char shape[SK_MAX_NPY_DIMS * 21 + 1];
+        sk_npy_format_shape(entry->npy, shape, sizeof shape);
+        if (put_string(xattrs, &count, "user.skops.dtype", entry->npy->descr) != 0 ||
+            put_string(xattrs, &count, "user.skops.shape", shape) != 0 ||
+            put_string(xattrs, &count, "user.skops.fortran_order",
+                       entry->npy->fortran_order ? "1" : "0") != 0)
+            goto oom;
+    }
+    if (node->loader == SK_LOADER_JSON &&
+        put_xattr(xattrs, &count, "user.skops.json", node->json_text, node->json_length) != 0)
+        goto oom;
+    if (put_string(xattrs, &count, "user.skops.trusted", entry->refused ? "0" : "1") != 0)
+        goto oom;
+    return count;
+oom:
+    sk_xattrs_free(xattrs, count);
+    return -1;
+}
+
+void sk_xattrs_free(struct sk_xattr *xattrs, int count)
+{
+    for (int i = 0; i < count; i++)
+        free(xattrs[i].value);
+}

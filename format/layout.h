@@ -1,0 +1,128 @@
+/* The layout: schema nodes as named entries, per ../shared/spec/layout.md.
+ * Directories, files and symbolic links with escaped names, kind suffixes,
+ * de-duplicated collisions, links for shared objects, hidden .type files,
+ * and the /.skops/ directory. Built once, then read-only: any number of
+ * threads may look entries up and read them. The FUSE daemon and the CLI
+ * both serve exactly this. */
+#ifndef SKOPSFS_LAYOUT_H
+#define SKOPSFS_LAYOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "archive.h"
+#include "error.h"
+#include "npy.h"
+#include "schema.h"
+#include "trust.h"
+
+enum sk_entry_kind { SK_ENTRY_DIR, SK_ENTRY_FILE, SK_ENTRY_SYMLINK };
+
+enum sk_entry_role {
+    SK_ROLE_NODE,     /* a schema node (or a link to one) */
+    SK_ROLE_TYPEFILE, /* .type */
+    SK_ROLE_META,     /* /.skops and what it holds */
+    SK_ROLE_FIELD,    /* a plain schema value shown as a file */
+};
+
+struct sk_strmap;
+
+struct sk_entry {
+    uint64_t id; /* 0 for the root; stable for an archive and allowlist */
+    struct sk_entry *parent;
+    char *name; /* escaped; "" for the root */
+    enum sk_entry_kind kind;
+    enum sk_entry_role role;
+    const struct sk_node *node; /* the node shown, linked to, or typed */
+    const char *key;            /* unescaped; NULL where there is none */
+    size_t key_length;
+    bool refused;   /* needs an untrusted type: mode 000, EACCES */
+    bool reachable; /* no refused directory above */
+    char **needs;   /* the untrusted types it needs, when refused */
+    size_t need_count;
+
+    /* directories */
+    struct sk_entry **children;
+    size_t child_count;
+    size_t child_capacity;
+    struct sk_strmap *child_index;
+
+    /* files: either text or an archive member */
+    bool from_member;
+    uint64_t member;
+    char *text;
+    uint64_t size;
+
+    /* arrays: the parsed .npy header, or why there is none */
+    struct sk_npy_header *npy;
+    char *npy_error;
+
+    /* symbolic links */
+    struct sk_entry *target;
+    char *link_text;
+};
+
+struct sk_layout_options {
+    const struct sk_allowlist *allowlist; /* may be NULL */
+    bool read_npy_headers;                /* for dtype and shape */
+};
+
+struct sk_layout {
+    struct sk_archive *archive;
+    struct sk_schema *schema;
+    struct sk_entry *root;
+    struct sk_entry **entries; /* by id */
+    size_t entry_count;
+    char **untrusted; /* still untrusted under the allowlist, sorted */
+    size_t untrusted_count;
+    /* internal */
+    struct sk_entry **first_entry; /* by node index: first mounted occurrence */
+    size_t capacity;
+};
+
+int sk_layout_build(struct sk_archive *archive, struct sk_schema *schema,
+                    const struct sk_layout_options *options, struct sk_layout **out,
+                    struct sk_error *err);
+void sk_layout_free(struct sk_layout *layout);
+
+const struct sk_entry *sk_layout_entry(const struct sk_layout *layout, uint64_t id);
+
+/* A child by its name, or NULL. */
+const struct sk_entry *sk_entry_child(const struct sk_entry *directory, const char *name);
+
+/* Resolves PATH (relative to the root; a leading '/' is allowed) as the
+ * kernel would inside the mount, following links (also the last component
+ * when FOLLOW_LAST). Returns 0, or an errno value: ENOENT, ENOTDIR, EACCES
+ * (through a refused directory), ELOOP. */
+int sk_layout_resolve(const struct sk_layout *layout, const char *path, bool follow_last,
+                      const struct sk_entry **out);
+
+/* The entry's path from the root, e.g. "estimators_/0/coef_.npy". */
+char *sk_entry_path(const struct sk_entry *entry);
+
+/* Copies up to LENGTH bytes of a file entry's content at OFFSET. Text is
+ * served from memory; members through a reader the caller opened with
+ * sk_entry_open_reader (NULL for text). Returns the count or -1. */
+ssize_t sk_entry_read(const struct sk_entry *entry, struct sk_reader *reader, void *buffer,
+                      size_t length, uint64_t offset, struct sk_error *err);
+int sk_entry_open_reader(const struct sk_layout *layout, const struct sk_entry *entry,
+                         struct sk_reader **reader, struct sk_error *err);
+
+/* Extended attributes (user.skops.*). Symbolic links have none. */
+#define SK_XATTR_MAX 8
+struct sk_xattr {
+    const char *name;
+    char *value;
+    size_t length;
+};
+/* Fills XATTRS (SK_XATTR_MAX slots); returns the count, or -1 when out of
+ * memory. Free the values with sk_xattrs_free. */
+int sk_entry_xattrs(const struct sk_entry *entry, struct sk_xattr *xattrs);
+void sk_xattrs_free(struct sk_xattr *xattrs, int count);
+
+/* Name escaping, exposed for tests: the key's escaped name with the
+ * suffix, or with "~N" before the suffix for the Nth sibling of that name. */
+char *sk_layout_name(const char *key, size_t key_length, const char *suffix, unsigned ordinal);
+
+#endif

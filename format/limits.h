@@ -1,0 +1,33 @@
+/* Hard limits on everything an archive controls. Exceeding one is an error
+ * that names the limit. They bound the memory and work that a hostile file
+ * can cost; the real models we know of stay far below each. */
+#ifndef SKOPSFS_LIMITS_H
+#define SKOPSFS_LIMITS_H
+
+/* schema.json is read whole; a 500-tree forest writes about 7 MiB. */
+#define SK_MAX_SCHEMA_BYTES (256u * 1024 * 1024)
+/* Node nesting; jansson itself stops JSON nesting at 2048 levels. */
+#define SK_MAX_NODE_DEPTH 512
+#define SK_MAX_NODES 4000000u
+#define SK_MAX_CHILDREN_PER_NODE 1000000u
+/* Walking hidden parts (key_types, shapes) that shared objects make large. */
+#define SK_MAX_AUDIT_STEPS 100000000ull
+/* Keys longer than this are refused outright rather than cut to a name. */
+#define SK_MAX_KEY_BYTES 65536u
+#define SK_MAX_MEMBERS 1000000u
+/* The largest member the reader will serve, uncompressed. */
+#define SK_MAX_MEMBER_BYTES (1ull << 40)
+/* DEFLATE can expand at most ~1032:1; a larger declared ratio is a lie. */
+#define SK_MAX_COMPRESSION_RATIO 1100u
+/* numpy writes headers of a few hundred bytes; it reads at most 10000. */
+#define SK_MAX_NPY_HEADER_BYTES 65536u
+#define SK_MAX_NPY_DIMS 64u
+/* Linux's NAME_MAX. */
+#define SK_MAX_NAME_BYTES 255u
+/* Entries in a mounted tree (nodes, aliases, .type files). */
+#define SK_MAX_ENTRIES 8000000u
+/* Allowlist lines and their length. */
+#define SK_MAX_ALLOWLIST_TYPES 100000u
+#define SK_MAX_TYPE_NAME_BYTES 4096u
+
+#endif

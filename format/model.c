@@ -1,0 +1,51 @@
+#include "model.h"
+
+#include <stdlib.h>
+
+#include "limits.h"
+
+int sk_model_open(const char *path, const struct sk_model_options *options,
+                  struct sk_model **out, struct sk_error *err)
+{
+    *out = NULL;
+    struct sk_model *model = calloc(1, sizeof *model);
+    if (model == NULL)
+        return sk_fail(err, "%s: out of memory", path);
+    if (sk_archive_open(path, &model->archive, err) != 0)
+        goto fail; /* the message names the path already */
+    uint64_t index;
+    char *text = NULL;
+    size_t length = 0;
+    if (sk_archive_find(model->archive, "schema.json", &index) != 0) {
+        sk_fail(err, "no schema.json in the archive: not a .skops file");
+        goto fail_prefixed;
+    }
+    if (sk_archive_read_member(model->archive, index, SK_MAX_SCHEMA_BYTES, &text, &length, err) != 0)
+        goto fail_prefixed;
+    int rc = sk_schema_load(text, length, model->archive, &model->schema, err);
+    free(text);
+    if (rc != 0)
+        goto fail_prefixed;
+    if (options->build_layout &&
+        sk_layout_build(model->archive, model->schema,
+                        &(struct sk_layout_options){options->allowlist, options->read_npy_headers},
+                        &model->layout, err) != 0)
+        goto fail_prefixed;
+    *out = model;
+    return 0;
+fail_prefixed:
+    sk_error_prefix(err, "%s: ", path);
+fail:
+    sk_model_close(model);
+    return -1;
+}
+
+void sk_model_close(struct sk_model *model)
+{
+    if (model == NULL)
+        return;
+    sk_layout_free(model->layout);
+    sk_schema_free(model->schema);
+    sk_archive_close(model->archive);
+    free(model);
+}

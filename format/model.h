@@ -1,0 +1,31 @@
+/* A model file opened for reading: its archive, its schema's node graph and,
+ * where asked for, its layout. The one call the CLI and the daemon make. */
+#ifndef SKOPSFS_MODEL_H
+#define SKOPSFS_MODEL_H
+
+#include <stdbool.h>
+
+#include "archive.h"
+#include "error.h"
+#include "layout.h"
+#include "schema.h"
+#include "trust.h"
+
+struct sk_model {
+    struct sk_archive *archive;
+    struct sk_schema *schema;
+    struct sk_layout *layout; /* NULL unless asked for */
+};
+
+struct sk_model_options {
+    const struct sk_allowlist *allowlist;
+    bool build_layout;     /* an audit needs only the schema */
+    bool read_npy_headers; /* for dtype and shape */
+};
+
+/* Errors start with PATH: "m.skops: schema.json: node at x: ...". */
+int sk_model_open(const char *path, const struct sk_model_options *options,
+                  struct sk_model **out, struct sk_error *err);
+void sk_model_close(struct sk_model *model);
+
+#endif

@@ -1,0 +1,139 @@
+#include "trust.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "limits.h"
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+bool sk_default_list_contains(enum sk_default_list list, const char *type_name)
+{
+    const struct sk_type_list *l = &sk_default_lists[list];
+    return bsearch(&type_name, l->names, l->count, sizeof *l->names, compare_names) != NULL;
+}
+
+struct sk_allowlist {
+    char **names;
+    size_t count;
+    size_t capacity;
+};
+
+struct sk_allowlist *sk_allowlist_new(void)
+{
+    return calloc(1, sizeof(struct sk_allowlist));
+}
+
+void sk_allowlist_free(struct sk_allowlist *allowlist)
+{
+    if (allowlist == NULL)
+        return;
+    for (size_t i = 0; i < allowlist->count; i++)
+        free(allowlist->names[i]);
+    free(allowlist->names);
+    free(allowlist);
+}
+
+static int add_span(struct sk_allowlist *allowlist, const char *start, size_t length,
+                    struct sk_error *err)
+{
+    while (length > 0 && isspace((unsigned char)*start)) {
+        start++;
+        length--;
+    }
+    while (length > 0 && isspace((unsigned char)start[length - 1]))
+        length--;
+    if (length == 0)
+        return 0;
+    if (length > SK_MAX_TYPE_NAME_BYTES)
+        return sk_fail(err, "trusted type name of %zu bytes is longer than %u (SK_MAX_TYPE_NAME_BYTES)",
+                       length, SK_MAX_TYPE_NAME_BYTES);
+    if (allowlist->count >= SK_MAX_ALLOWLIST_TYPES)
+        return sk_fail(err, "more than %u trusted types (SK_MAX_ALLOWLIST_TYPES)",
+                       SK_MAX_ALLOWLIST_TYPES);
+    if (allowlist->count == allowlist->capacity) {
+        size_t capacity = allowlist->capacity ? allowlist->capacity * 2 : 16;
+        char **grown = realloc(allowlist->names, capacity * sizeof *grown);
+        if (grown == NULL)
+            return sk_fail(err, "out of memory");
+        allowlist->names = grown;
+        allowlist->capacity = capacity;
+    }
+    char *name = strndup(start, length);
+    if (name == NULL)
+        return sk_fail(err, "out of memory");
+    allowlist->names[allowlist->count++] = name;
+    return 0;
+}
+
+/* Every public way to add names ends here, so lookups can bsearch. */
+static int sort_names(struct sk_allowlist *allowlist, int result)
+{
+    qsort(allowlist->names, allowlist->count, sizeof *allowlist->names, compare_names);
+    return result;
+}
+
+int sk_allowlist_add(struct sk_allowlist *allowlist, const char *type_name, struct sk_error *err)
+{
+    return sort_names(allowlist, add_span(allowlist, type_name, strlen(type_name), err));
+}
+
+int sk_allowlist_add_list(struct sk_allowlist *allowlist, const char *names, char separator,
+                          struct sk_error *err)
+{
+    const char *start = names;
+    for (;;) {
+        const char *stop = strchr(start, separator);
+        size_t length = stop ? (size_t)(stop - start) : strlen(start);
+        if (add_span(allowlist, start, length, err) != 0)
+            return sort_names(allowlist, -1);
+        if (stop == NULL)
+            return sort_names(allowlist, 0);
+        start = stop + 1;
+    }
+}
+
+int sk_allowlist_load_file(struct sk_allowlist *allowlist, const char *path, struct sk_error *err)
+{
+    FILE *file = fopen(path, "re");
+    if (file == NULL)
+        return sk_fail(err, "trust file %s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t capacity = 0;
+    ssize_t length;
+    int result = 0;
+    while ((length = getline(&line, &capacity, file)) >= 0) {
+        char *comment = memchr(line, '#', (size_t)length);
+        if (comment != NULL)
+            length = comment - line;
+        if (add_span(allowlist, line, (size_t)length, err) != 0) {
+            sk_error_prefix(err, "trust file %s: ", path);
+            result = -1;
+            break;
+        }
+    }
+    if (result == 0 && ferror(file))
+        result = sk_fail(err, "trust file %s: read error", path);
+    free(line);
+    fclose(file);
+    return sort_names(allowlist, result);
+}
+
+bool sk_allowlist_contains(const struct sk_allowlist *allowlist, const char *type_name)
+{
+    if (allowlist == NULL || allowlist->count == 0)
+        return false;
+    return bsearch(&type_name, allowlist->names, allowlist->count, sizeof *allowlist->names,
+                   compare_names) != NULL;
+}
+
+size_t sk_allowlist_count(const struct sk_allowlist *allowlist)
+{
+    return allowlist ? allowlist->count : 0;
+}

@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""Checks skopsfs against fixture manifests (NAME.json beside NAME.skops).
+
+Two backends see the same archive the same way:
+  cli    runs `skopsfs audit|ls|cat` (what machines without FUSE use);
+  mount  mounts with mount.skopsfs and uses the real file system calls.
+For each fixture: the audit equals the manifest's `untrusted`, every entry
+has its kind, bytes, link target and xattrs, refused entries cannot be
+listed or read, and with the untrusted types trusted nothing is refused.
+Prints one line per failure and a final "N passed, N failed" line."""
+import argparse
+import errno
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+
+class Failure(Exception):
+    pass
+
+
+def check(condition, message):
+    if not condition:
+        raise Failure(message)
+
+
+class Cli:
+    """Entries as `skopsfs ls` and `skopsfs cat` show them."""
+
+    def __init__(self, skopsfs, archive, trust_file=None):
+        self.skopsfs = skopsfs
+        self.archive = archive
+        self.trust = ["--trust-file", trust_file] if trust_file else []
+
+    def run(self, *args):
+        return subprocess.run([self.skopsfs, *args[:1], *self.trust, self.archive, *args[1:]],
+                              capture_output=True)
+
+    def listdir(self, path):
+        r = self.run("ls", "-a", "/" + path)
+        if r.returncode != 0:
+            raise PermissionError(r.stderr.decode(errors="replace").strip())
+        return sorted(os.fsdecode(n) for n in r.stdout.split(b"\n")[:-1])
+
+    def read(self, path):
+        r = self.run("cat", "/" + path)
+        if r.returncode != 0:
+            raise PermissionError(r.stderr.decode(errors="replace").strip())
+        return r.stdout
+
+    def readlink(self, path):
+        r = self.run("ls", "-l", "/" + path)
+        check(r.returncode == 0, f"{path}: ls -l failed: {r.stderr!r}")
+        line = os.fsdecode(r.stdout.rstrip(b"\n"))
+        check(" -> " in line, f"{path}: not shown as a link: {line!r}")
+        return line.split(" -> ", 1)[1]
+
+    def close(self):
+        pass
+
+
+class Mount:
+    """Entries through a real mount."""
+
+    def __init__(self, mount_bin, archive, trust_file=None, wrapper=()):
+        self.dir = tempfile.mkdtemp(prefix="skopsfs-test-")
+        options = ["-o", f"trust_file={trust_file}"] if trust_file else []
+        r = subprocess.run([*wrapper, mount_bin, archive, self.dir, *options], capture_output=True)
+        if r.returncode != 0:
+            os.rmdir(self.dir)
+            raise Failure(f"mount failed: {r.stderr.decode(errors='replace').strip()}")
+        self.stderr = r.stderr
+
+    def p(self, path):
+        return os.path.join(self.dir, path) if path else self.dir
+
+    def listdir(self, path):
+        return sorted(os.listdir(self.p(path)))
+
+    def read(self, path):
+        with open(self.p(path), "rb") as f:
+            return f.read()
+
+    def readlink(self, path):
+        return os.readlink(self.p(path))
+
+    def close(self):
+        for attempt in range(50):
+            r = subprocess.run(["fusermount3", "-u", self.dir], capture_output=True)
+            if r.returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            raise Failure(f"cannot unmount {self.dir}: {r.stderr!r}")
+        os.rmdir(self.dir)
+
+
+def entry_names(entries, directory):
+    prefix = directory + "/" if directory else ""
+    names = []
+    for e in entries:
+        path = e["path"]
+        if path == directory or not path.startswith(prefix):
+            continue
+        rest = path[len(prefix):]
+        if "/" not in rest:
+            names.append(rest)
+    return sorted(names)
+
+
+def check_entries(view, manifest, entries, mounted, problems):
+    by_path = {e["path"]: e for e in entries}
+    for e in entries:
+        path = e["path"]
+        try:
+            if not e["reachable"]:
+                continue
+            if e["kind"] == "dir":
+                if e["refused"]:
+                    try:
+                        view.listdir(path)
+                    except PermissionError:
+                        pass
+                    else:
+                        raise Failure(f"{path}: refused directory could be listed")
+                    if mounted:
+                        st = os.lstat(view.p(path))
+                        check(st.st_mode & 0o777 == 0, f"{path}: refused but mode {oct(st.st_mode)}")
+                    continue
+                got = view.listdir(path)
+                want = entry_names(entries, path)
+                if got != want:
+                    # cut names: any unique name with the prefix and suffix
+                    missing = [n for n in want if n not in got]
+                    extra = [n for n in got if n not in want]
+                    for n in list(missing):
+                        m = by_path[(path + "/" if path else "") + n]
+                        if m.get("truncated"):
+                            for x in extra:
+                                if x.startswith(m["name_prefix"]) and x.endswith(m["name_suffix"]) \
+                                        and len(x.encode()) <= 255:
+                                    missing.remove(n)
+                                    extra.remove(x)
+                                    break
+                        for alt in m.get("alt_names", []):
+                            if alt in extra:
+                                missing.remove(n)
+                                extra.remove(alt)
+                                break
+                    check(not missing and not extra,
+                          f"{path or '/'}: entries differ: missing {missing}, extra {extra}")
+            elif e["kind"] == "file":
+                if e["refused"]:
+                    try:
+                        view.read(path)
+                    except PermissionError:
+                        pass
+                    else:
+                        raise Failure(f"{path}: refused file could be read")
+                    continue
+                data = view.read(path)
+                if "sha256" in e:
+                    if e.get("compare") == "text-strip":
+                        check(data.rstrip(b"\n") == e["content"].encode().rstrip(b"\n"),
+                              f"{path}: content {data[:80]!r}")
+                    else:
+                        check(hashlib.sha256(data).hexdigest() == e["sha256"],
+                              f"{path}: sha256 differs; got {data[:80]!r}"
+                              + (f", want {e['content'][:80]!r}" if "content" in e else ""))
+                if mounted and "size" in e:
+                    st = os.stat(view.p(path))
+                    check(st.st_size == e["size"], f"{path}: st_size {st.st_size} != {e['size']}")
+            elif e["kind"] == "symlink":
+                target = view.readlink(path)
+                if "target" in e:
+                    check(target == e["target"], f"{path}: link to {target!r}, want {e['target']!r}")
+            if mounted and e["kind"] != "symlink" and e["role"] == "node":
+                check_xattrs(view, e)
+        except Failure as f:
+            problems.append(str(f))
+        except OSError as x:
+            problems.append(f"{path}: {x}")
+
+
+def check_xattrs(view, e):
+    p = view.p(e["path"])
+    def get(name):
+        try:
+            return os.getxattr(p, name, follow_symlinks=False)
+        except OSError:
+            return None
+    if e.get("type"):
+        check(get("user.skops.type") == e["type"].encode(), f"{e['path']}: user.skops.type")
+    if e.get("loader"):
+        check(get("user.skops.loader") == e["loader"].encode(), f"{e['path']}: user.skops.loader")
+    if "key" in e:
+        check(get("user.skops.key") == e["key"].encode("utf-8", "surrogatepass"),
+              f"{e['path']}: user.skops.key {get('user.skops.key')!r}")
+    if "json" in e:
+        check(get("user.skops.json") == e["json"].encode(), f"{e['path']}: user.skops.json")
+    if "npy" in e:
+        npy = e["npy"]
+        check(get("user.skops.dtype") == str(npy["descr"]).encode() or isinstance(npy["descr"], list),
+              f"{e['path']}: user.skops.dtype {get('user.skops.dtype')!r}")
+        check(get("user.skops.shape") == ",".join(str(d) for d in npy["shape"]).encode(),
+              f"{e['path']}: user.skops.shape {get('user.skops.shape')!r}")
+    check(get("user.skops.trusted") == (b"0" if e["refused"] else b"1"),
+          f"{e['path']}: user.skops.trusted")
+
+
+def audit(skopsfs, archive, trust_file=None):
+    args = [skopsfs, "audit"] + (["--trust-file", trust_file] if trust_file else []) + [archive]
+    return subprocess.run(args, capture_output=True)
+
+
+def check_fixture(args, manifest_path, problems):
+    manifest = json.load(open(manifest_path))
+    archive = os.path.join(os.path.dirname(manifest_path), manifest["file"])
+    untrusted = manifest.get("untrusted")
+    fails = manifest.get("expect") == "mount_fails" or "entries" not in manifest
+    r = audit(args.skopsfs, archive)
+    if fails:
+        if untrusted is None:
+            check(r.returncode == 2 and r.stdout == b"" and len(r.stderr.splitlines()) == 1,
+                  f"audit of a file skops cannot read: exit {r.returncode}, {r.stderr!r}")
+    else:
+        want = "".join(t + "\n" for t in untrusted).encode()
+        check(r.stdout == want, f"audit printed {r.stdout!r}, want {want!r}")
+        check(r.returncode == (1 if untrusted else 0), f"audit exit {r.returncode}")
+    if fails:
+        if args.backend == "mount":
+            try:
+                Mount(args.mount_bin, archive).close()
+            except Failure:
+                return
+            raise Failure("mounted a file that must fail to mount")
+        return
+
+    passes = [(None, manifest["entries"])]
+    trust_all = manifest.get("trust_all")
+    if trust_all is not None and untrusted:
+        overrides = {e["path"]: e for e in trust_all.get("entries_override", [])}
+        entries = []
+        for e in manifest["entries"]:
+            e = dict(overrides.get(e["path"], e))
+            e["refused"] = False
+            e["reachable"] = True
+            entries.append(e)
+        passes.append((trust_all.get("trusted", untrusted), entries))
+    for trusted, entries in passes:
+        trust_file = None
+        if trusted is not None:
+            fd, trust_file = tempfile.mkstemp(prefix="skopsfs-trust-")
+            os.write(fd, "".join(t + "\n" for t in trusted).encode())
+            os.close(fd)
+            r = audit(args.skopsfs, archive, trust_file)
+            check(r.stdout == b"" and r.returncode == 0, "audit with all trusted still reports")
+        view = Cli(args.skopsfs, archive, trust_file) if args.backend == "cli" else \
+            Mount(args.mount_bin, archive, trust_file)
+        try:
+            local = []
+            check_entries(view, manifest, entries, args.backend == "mount", local)
+            problems.extend(("trusted: " if trusted else "") + p for p in local)
+        finally:
+            view.close()
+            if trust_file:
+                os.unlink(trust_file)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", choices=["cli", "mount"], default="cli")
+    parser.add_argument("--skopsfs", required=True)
+    parser.add_argument("--mount-bin")
+    parser.add_argument("dirs", nargs="+")
+    args = parser.parse_args()
+    manifests = []
+    for d in args.dirs:
+        manifests += sorted(os.path.join(d, f) for f in os.listdir(d)
+                            if f.endswith(".json") and os.path.exists(os.path.join(d, f[:-5] + ".skops")))
+    passed = failed = 0
+    for m in manifests:
+        problems = []
+        try:
+            check_fixture(args, m, problems)
+        except Failure as f:
+            problems.append(str(f))
+        if problems:
+            failed += 1
+            print(f"FAIL {m}")
+            for p in problems[:20]:
+                print(f"    {p}")
+            if len(problems) > 20:
+                print(f"    ... and {len(problems) - 20} more")
+        else:
+            passed += 1
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

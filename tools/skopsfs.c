@@ -1,0 +1,455 @@
+/* skopsfs: audit and browse .skops model files without Python or FUSE.
+ * `ls` and `cat` show exactly the entries and bytes a mount would. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+#define EXIT_FOUND_UNTRUSTED 1
+#define EXIT_ENTRY_ERROR 1
+#define EXIT_UNREADABLE 2
+#define COPY_CHUNK (1u << 20)
+
+static const char *program = "skopsfs";
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: skopsfs audit [--trust TYPE]... [--trust-file F] [--json] FILE...\n"
+            "       skopsfs tree [--trust TYPE]... [--trust-file F] FILE\n"
+            "       skopsfs ls [-a] [-l] [-R] [--trust TYPE]... [--trust-file F] FILE [PATH]\n"
+            "       skopsfs cat [--trust TYPE]... [--trust-file F] FILE PATH\n"
+            "\n"
+            "audit  print the types still untrusted, one a line (exit 1 if any)\n"
+            "tree   show the node tree: names, types, arrays, values, refusals\n"
+            "ls     list entries as mount.skopsfs shows them\n"
+            "cat    print an entry's bytes as mount.skopsfs serves them\n");
+}
+
+struct common_options {
+    struct sk_allowlist *allowlist;
+    bool json;
+    bool all;
+    bool long_format;
+    bool recursive;
+};
+
+/* Parses the options every subcommand shares, plus the ones in EXTRA. */
+static int parse_options(int argc, char **argv, const char *short_options,
+                         struct common_options *options)
+{
+    static const struct option long_options[] = {
+        {"trust", required_argument, NULL, 't'},
+        {"trust-file", required_argument, NULL, 'T'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sk_error err = {{0}};
+    options->allowlist = sk_allowlist_new();
+    if (options->allowlist == NULL) {
+        fprintf(stderr, "%s: out of memory\n", program);
+        return -1;
+    }
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            if (sk_allowlist_add(options->allowlist, optarg, &err) != 0)
+                goto bad;
+            break;
+        case 'T':
+            if (sk_allowlist_load_file(options->allowlist, optarg, &err) != 0)
+                goto bad;
+            break;
+        case 'j':
+            options->json = true;
+            break;
+        case 'a':
+            options->all = true;
+            break;
+        case 'l':
+            options->long_format = true;
+            break;
+        case 'R':
+            options->recursive = true;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    return 0;
+bad:
+    fprintf(stderr, "%s: %s\n", program, err.message);
+    return -1;
+}
+
+static struct sk_model *open_model(const char *path, const struct common_options *options,
+                                   bool layout)
+{
+    struct sk_error err = {{0}};
+    struct sk_model *model;
+    struct sk_model_options model_options = {options->allowlist, layout, layout};
+    if (sk_model_open(path, &model_options, &model, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", program, err.message);
+        return NULL;
+    }
+    return model;
+}
+
+static void print_json_string(const char *s)
+{
+    char *dumped = json_dumps(json_string(s), JSON_ENCODE_ANY);
+    fputs(dumped ? dumped : "\"\"", stdout);
+    free(dumped);
+}
+
+static int audit(int argc, char **argv)
+{
+    struct common_options options = {0};
+    if (parse_options(argc, argv, "h", &options) != 0)
+        return EXIT_UNREADABLE;
+    int files = argc - optind;
+    if (files < 1) {
+        usage(stderr);
+        sk_allowlist_free(options.allowlist);
+        return EXIT_UNREADABLE;
+    }
+    int status = 0;
+    if (options.json && files > 1)
+        fputs("[", stdout);
+    for (int f = 0; f < files; f++) {
+        const char *path = argv[optind + f];
+        struct sk_model *model = open_model(path, &options, false);
+        if (model == NULL) {
+            status = EXIT_UNREADABLE;
+            continue;
+        }
+        char **names;
+        size_t count;
+        struct sk_error err = {{0}};
+        if (sk_schema_untrusted(model->schema, &names, &count, &err) != 0) {
+            fprintf(stderr, "%s: %s: %s\n", program, path, err.message);
+            sk_model_close(model);
+            status = EXIT_UNREADABLE;
+            continue;
+        }
+        size_t kept = 0;
+        for (size_t i = 0; i < count; i++)
+            if (!sk_allowlist_contains(options.allowlist, names[i]))
+                names[kept++] = names[i];
+            else
+                free(names[i]);
+        if (kept > 0 && status == 0)
+            status = EXIT_FOUND_UNTRUSTED;
+        if (options.json) {
+            fputs(f > 0 && files > 1 ? ",\n{\"file\": " : "{\"file\": ", stdout);
+            print_json_string(path);
+            fputs(", \"untrusted\": [", stdout);
+            for (size_t i = 0; i < kept; i++) {
+                fputs(i ? ", " : "", stdout);
+                print_json_string(names[i]);
+            }
+            fputs("]}", stdout);
+        } else {
+            if (files > 1)
+                printf("%s%s:\n", f > 0 ? "\n" : "", path);
+            for (size_t i = 0; i < kept; i++)
+                printf("%s\n", names[i]);
+        }
+        sk_string_list_free(names, kept);
+        sk_model_close(model);
+    }
+    if (options.json)
+        fputs(files > 1 ? "]\n" : "\n", stdout);
+    sk_allowlist_free(options.allowlist);
+    return status;
+}
+
+static void describe_file(const struct sk_entry *entry)
+{
+    const struct sk_node *node = entry->node;
+    if (entry->npy != NULL) {
+        char shape[SK_MAX_NPY_DIMS * 21 + 1];
+        sk_npy_format_shape(entry->npy, shape, sizeof shape);
+        printf("  %s [%s]%s", entry->npy->descr, shape, entry->npy->fortran_order ? " F" : "");
+    } else if (entry->npy_error != NULL) {
+        printf("  (unreadable .npy header: %s)", entry->npy_error);
+    } else if (entry->from_member) {
+        printf("  %llu bytes", (unsigned long long)entry->size);
+    }
+    if (node != NULL && node->loader == SK_LOADER_JSON) {
+        int shown = node->json_length > 60 ? 57 : (int)node->json_length;
+        printf(" = %.*s%s", shown, node->json_text, node->json_length > 60 ? "..." : "");
+    } else if (!entry->from_member && entry->text != NULL && entry->role != SK_ROLE_NODE) {
+        printf(" = %.*s", (int)(entry->size && entry->text[entry->size - 1] == '\n' ? entry->size - 1 : entry->size), entry->text);
+    } else if (!entry->from_member && entry->text != NULL && node != NULL &&
+               node->loader != SK_LOADER_JSON) {
+        printf(" = %.*s", (int)(entry->size ? entry->size - 1 : 0), entry->text);
+    }
+}
+
+static void print_tree(const struct sk_entry *entry, int depth)
+{
+    for (size_t i = 0; i < entry->child_count; i++) {
+        const struct sk_entry *child = entry->children[i];
+        if (child->name[0] == '.' && child->role != SK_ROLE_NODE)
+            continue;
+        printf("%*s%s%s", depth * 2, "", child->name, child->kind == SK_ENTRY_DIR ? "/" : "");
+        if (child->kind == SK_ENTRY_SYMLINK) {
+            printf(" -> %s\n", child->link_text);
+            continue;
+        }
+        if (child->node != NULL && child->role == SK_ROLE_NODE)
+            printf("  (%s)", child->node->type_name);
+        if (child->kind == SK_ENTRY_FILE)
+            describe_file(child);
+        if (child->refused) {
+            printf("  REFUSED: needs");
+            for (size_t k = 0; k < child->need_count; k++)
+                printf(" %s", child->needs[k]);
+            printf("\n");
+            continue;
+        }
+        printf("\n");
+        if (child->kind == SK_ENTRY_DIR)
+            print_tree(child, depth + 1);
+    }
+}
+
+static int tree(int argc, char **argv)
+{
+    struct common_options options = {0};
+    if (parse_options(argc, argv, "h", &options) != 0)
+        return EXIT_UNREADABLE;
+    if (argc - optind != 1) {
+        usage(stderr);
+        sk_allowlist_free(options.allowlist);
+        return EXIT_UNREADABLE;
+    }
+    struct sk_model *model = open_model(argv[optind], &options, true);
+    if (model == NULL) {
+        sk_allowlist_free(options.allowlist);
+        return EXIT_UNREADABLE;
+    }
+    const struct sk_layout *layout = model->layout;
+    const json_t *version = model->schema->skops_version;
+    char *protocol = json_dumps(model->schema->protocol, JSON_ENCODE_ANY);
+    printf("%s  (%s)  protocol %s, skops %s\n", argv[optind], model->schema->root->type_name,
+           protocol ? protocol : "?", json_is_string(version) ? json_string_value(version) : "?");
+    free(protocol);
+    print_tree(layout->root, 1);
+    if (layout->untrusted_count > 0) {
+        printf("\nuntrusted types (refused above; trust with --trust TYPE or -o trust=TYPE):\n");
+        for (size_t i = 0; i < layout->untrusted_count; i++)
+            printf("  %s\n", layout->untrusted[i]);
+    }
+    sk_model_close(model);
+    sk_allowlist_free(options.allowlist);
+    return 0;
+}
+
+static int report(const char *command, const char *path, int error)
+{
+    fprintf(stderr, "%s: %s: cannot access '%s': %s\n", program, command, path, strerror(error));
+    return EXIT_ENTRY_ERROR;
+}
+
+static int compare_entries(const void *a, const void *b)
+{
+    return strcmp((*(const struct sk_entry *const *)a)->name,
+                  (*(const struct sk_entry *const *)b)->name);
+}
+
+static void print_long(const struct sk_entry *entry)
+{
+    const char *mode;
+    if (entry->kind == SK_ENTRY_SYMLINK)
+        mode = "lrwxrwxrwx";
+    else if (entry->refused)
+        mode = entry->kind == SK_ENTRY_DIR ? "d---------" : "----------";
+    else
+        mode = entry->kind == SK_ENTRY_DIR ? "dr-xr-xr-x" : "-r--r--r--";
+    size_t links = 1;
+    if (entry->kind == SK_ENTRY_DIR) {
+        links = 2;
+        for (size_t i = 0; i < entry->child_count; i++)
+            links += entry->children[i]->kind == SK_ENTRY_DIR;
+    }
+    printf("%s %zu %10llu %s", mode, links, (unsigned long long)entry->size, entry->name);
+    if (entry->kind == SK_ENTRY_SYMLINK)
+        printf(" -> %s", entry->link_text);
+    printf("\n");
+}
+
+static int list_directory(const struct sk_entry *directory, const char *shown,
+                          const struct common_options *options, bool heading)
+{
+    if (directory->refused || !directory->reachable) {
+        fprintf(stderr, "%s: ls: cannot open directory '%s': %s\n", program, shown,
+                strerror(EACCES));
+        return EXIT_ENTRY_ERROR;
+    }
+    if (heading)
+        printf("%s:\n", shown);
+    const struct sk_entry **sorted = malloc((directory->child_count + 1) * sizeof *sorted);
+    if (sorted == NULL)
+        return EXIT_UNREADABLE;
+    size_t count = 0;
+    for (size_t i = 0; i < directory->child_count; i++)
+        if (options->all || directory->children[i]->name[0] != '.')
+            sorted[count++] = directory->children[i];
+    qsort(sorted, count, sizeof *sorted, compare_entries);
+    for (size_t i = 0; i < count; i++) {
+        if (options->long_format)
+            print_long(sorted[i]);
+        else
+            printf("%s\n", sorted[i]->name);
+    }
+    int status = 0;
+    if (options->recursive) {
+        for (size_t i = 0; i < count; i++) {
+            if (sorted[i]->kind != SK_ENTRY_DIR)
+                continue;
+            char *child_path;
+            if (asprintf(&child_path, "%s/%s", shown, sorted[i]->name) < 0)
+                continue;
+            printf("\n");
+            int rc = list_directory(sorted[i], child_path, options, true);
+            if (rc > status)
+                status = rc;
+            free(child_path);
+        }
+    }
+    free(sorted);
+    return status;
+}
+
+static int ls(int argc, char **argv)
+{
+    struct common_options options = {0};
+    if (parse_options(argc, argv, "alRh", &options) != 0)
+        return EXIT_UNREADABLE;
+    int operands = argc - optind;
+    if (operands < 1 || operands > 2) {
+        usage(stderr);
+        sk_allowlist_free(options.allowlist);
+        return EXIT_UNREADABLE;
+    }
+    struct sk_model *model = open_model(argv[optind], &options, true);
+    if (model == NULL) {
+        sk_allowlist_free(options.allowlist);
+        return EXIT_UNREADABLE;
+    }
+    const char *path = operands == 2 ? argv[optind + 1] : "";
+    const struct sk_entry *entry;
+    int status;
+    /* As ls(1): a link named on the command line is followed, but not with -l. */
+    int error = sk_layout_resolve(model->layout, path, !options.long_format, &entry);
+    if (error != 0) {
+        status = report("ls", path, error);
+    } else if (entry->kind == SK_ENTRY_DIR) {
+        status = list_directory(entry, *path ? path : ".", &options, options.recursive);
+    } else {
+        if (options.long_format)
+            print_long(entry);
+        else
+            printf("%s\n", path);
+        status = 0;
+    }
+    sk_model_close(model);
+    sk_allowlist_free(options.allowlist);
+    return status;
+}
+
+static int cat(int argc, char **argv)
+{
+    struct common_options options = {0};
+    if (parse_options(argc, argv, "h", &options) != 0)
+        return EXIT_UNREADABLE;
+    if (argc - optind != 2) {
+        usage(stderr);
+        sk_allowlist_free(options.allowlist);
+        return EXIT_UNREADABLE;
+    }
+    struct sk_model *model = open_model(argv[optind], &options, true);
+    if (model == NULL) {
+        sk_allowlist_free(options.allowlist);
+        return EXIT_UNREADABLE;
+    }
+    const char *path = argv[optind + 1];
+    const struct sk_entry *entry;
+    int status = 0;
+    int error = sk_layout_resolve(model->layout, path, true, &entry);
+    if (error == 0 && entry->kind == SK_ENTRY_DIR)
+        error = EISDIR;
+    if (error == 0 && entry->refused)
+        error = EACCES;
+    if (error != 0) {
+        status = report("cat", path, error);
+        goto out;
+    }
+    struct sk_error err = {{0}};
+    struct sk_reader *reader = NULL;
+    char *buffer = malloc(COPY_CHUNK);
+    if (buffer == NULL || sk_entry_open_reader(model->layout, entry, &reader, &err) != 0) {
+        fprintf(stderr, "%s: cat: %s: %s\n", program, path, err.message[0] ? err.message : "out of memory");
+        free(buffer);
+        status = EXIT_UNREADABLE;
+        goto out;
+    }
+    for (uint64_t offset = 0;;) {
+        ssize_t got = sk_entry_read(entry, reader, buffer, COPY_CHUNK, offset, &err);
+        if (got < 0) {
+            fprintf(stderr, "%s: cat: %s: %s\n", program, path, err.message);
+            status = EXIT_UNREADABLE;
+            break;
+        }
+        if (got == 0)
+            break;
+        if (fwrite(buffer, 1, (size_t)got, stdout) != (size_t)got) {
+            fprintf(stderr, "%s: cat: write error: %s\n", program, strerror(errno));
+            status = EXIT_UNREADABLE;
+            break;
+        }
+        offset += (uint64_t)got;
+    }
+    sk_reader_close(reader);
+    free(buffer);
+out:
+    sk_model_close(model);
+    sk_allowlist_free(options.allowlist);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_UNREADABLE;
+    }
+    const char *command = argv[1];
+    if (strcmp(command, "audit") == 0)
+        return audit(argc - 1, argv + 1);
+    if (strcmp(command, "tree") == 0)
+        return tree(argc - 1, argv + 1);
+    if (strcmp(command, "ls") == 0)
+        return ls(argc - 1, argv + 1);
+    if (strcmp(command, "cat") == 0)
+        return cat(argc - 1, argv + 1);
+    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "%s: unknown command '%s'\n", program, command);
+    usage(stderr);
+    return EXIT_UNREADABLE;
+}
