@@ -1,1 +1,727 @@
-int main(void){return 0;}
+/* mount.skopsfs: mounts a .skops archive read-only as a directory tree.
+ *
+ * Thin glue from the layout (format/layout.h) to libfuse's low-level API.
+ * Inode numbers are entry ids + 1, fixed for the life of the mount, so the
+ * kernel may cache entries, attributes and pages for as long as it likes:
+ * the archive never changes while mounted. Stored members are spliced from
+ * the archive file; DEFLATE members are inflated from seek points. Refusal
+ * is the daemon's own decision, not the mode bits': root is refused too. */
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
+#include <fuse_lowlevel.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "model.h"
+
+/* The archive is immutable while mounted: let the kernel cache for a day. */
+#define CACHE_TIMEOUT_SECONDS 86400.0
+#define BLOCK_SIZE 4096
+#define MAX_IDLE_THREADS 16
+#define MAX_THREADS 64
+#define XATTR_NAMES_MAX 256
+
+static const char *program = "mount.skopsfs";
+
+struct skopsfs {
+    struct sk_model *model;
+    const struct sk_layout *layout;
+    struct timespec mtime;
+    uid_t uid;
+    gid_t gid;
+};
+
+/* What open() hands to read(): a member reader, serialized because a
+ * DEFLATE reader keeps inflate state. */
+struct open_file {
+    const struct sk_entry *entry;
+    struct sk_reader *reader;
+    pthread_mutex_t lock;
+};
+
+static struct skopsfs *fs_of(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+static const struct sk_entry *entry_of(fuse_req_t req, fuse_ino_t ino)
+{
+    return ino == 0 ? NULL : sk_layout_entry(fs_of(req)->layout, ino - 1);
+}
+
+static void fill_attr(const struct skopsfs *fs, const struct sk_entry *entry, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_ino = entry->id + 1;
+    st->st_uid = fs->uid;
+    st->st_gid = fs->gid;
+    st->st_atim = st->st_mtim = st->st_ctim = fs->mtime;
+    st->st_blksize = BLOCK_SIZE;
+    switch (entry->kind) {
+    case SK_ENTRY_DIR:
+        st->st_mode = S_IFDIR | (entry->refused ? 0 : 0555);
+        st->st_nlink = 2;
+        for (size_t i = 0; i < entry->child_count; i++)
+            st->st_nlink += entry->children[i]->kind == SK_ENTRY_DIR;
+        st->st_size = BLOCK_SIZE;
+        break;
+    case SK_ENTRY_FILE:
+        st->st_mode = S_IFREG | (entry->refused ? 0 : 0444);
+        st->st_nlink = 1;
+        /* a refused file is never materialized, not even its length */
+        st->st_size = entry->refused ? 0 : (off_t)entry->size;
+        break;
+    case SK_ENTRY_SYMLINK:
+        st->st_mode = S_IFLNK | 0777;
+        st->st_nlink = 1;
+        st->st_size = (off_t)entry->size;
+        break;
+    }
+    st->st_blocks = (st->st_size + 511) / 512;
+}
+
+/* Whether the entries inside DIRECTORY may be looked up or listed. */
+static int search_error(const struct sk_entry *directory)
+{
+    if (directory->kind != SK_ENTRY_DIR)
+        return ENOTDIR;
+    if (directory->refused || !directory->reachable)
+        return EACCES;
+    return 0;
+}
+
+static void reply_entry(fuse_req_t req, const struct sk_entry *entry)
+{
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof e);
+    e.ino = entry->id + 1;
+    e.generation = 1;
+    e.attr_timeout = CACHE_TIMEOUT_SECONDS;
+    e.entry_timeout = CACHE_TIMEOUT_SECONDS;
+    fill_attr(fs_of(req), entry, &e.attr);
+    fuse_reply_entry(req, &e);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    (void)userdata;
+    if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+        conn->want |= FUSE_CAP_SPLICE_WRITE;
+    if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+        conn->want |= FUSE_CAP_SPLICE_MOVE;
+    if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+        conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+    if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+        conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+    conn->max_readahead = conn->max_readahead > (1u << 20) ? conn->max_readahead : (1u << 20);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    const struct sk_entry *directory = entry_of(req, parent);
+    if (directory == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    int error = search_error(directory);
+    if (error != 0) {
+        fuse_reply_err(req, error);
+        return;
+    }
+    const struct sk_entry *child = sk_entry_child(directory, name);
+    if (child == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    reply_entry(req, child);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    const struct sk_entry *entry = entry_of(req, ino);
+    if (entry == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    struct stat st;
+    fill_attr(fs_of(req), entry, &st);
+    fuse_reply_attr(req, &st, CACHE_TIMEOUT_SECONDS);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    const struct sk_entry *entry = entry_of(req, ino);
+    if (entry == NULL || entry->kind != SK_ENTRY_SYMLINK) {
+        fuse_reply_err(req, entry == NULL ? ENOENT : EINVAL);
+        return;
+    }
+    fuse_reply_readlink(req, entry->link_text);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    const struct sk_entry *entry = entry_of(req, ino);
+    if (entry == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    int error = search_error(entry);
+    if (error != 0) {
+        fuse_reply_err(req, error);
+        return;
+    }
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
+    fuse_reply_open(req, fi);
+}
+
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, bool plus)
+{
+    const struct sk_entry *directory = entry_of(req, ino);
+    if (directory == NULL || search_error(directory) != 0) {
+        fuse_reply_err(req, directory == NULL ? ENOENT : search_error(directory));
+        return;
+    }
+    char *buffer = malloc(size);
+    if (buffer == NULL) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    size_t used = 0;
+    /* offsets: 0 start, 1 after ".", 2 after "..", 2+k after child k */
+    for (off_t next = offset; next < (off_t)directory->child_count + 2; next++) {
+        const struct sk_entry *entry = NULL;
+        const char *name;
+        if (next == 0) {
+            entry = directory;
+            name = ".";
+        } else if (next == 1) {
+            entry = directory->parent ? directory->parent : directory;
+            name = "..";
+        } else {
+            entry = directory->children[next - 2];
+            name = entry->name;
+        }
+        size_t room = size - used, needed;
+        if (plus) {
+            struct fuse_entry_param e;
+            memset(&e, 0, sizeof e);
+            if (next >= 2) { /* "." and ".." are not looked up */
+                e.ino = entry->id + 1;
+                e.generation = 1;
+                e.attr_timeout = e.entry_timeout = CACHE_TIMEOUT_SECONDS;
+            }
+            fill_attr(fs_of(req), entry, &e.attr);
+            needed = fuse_add_direntry_plus(req, buffer + used, room, name, &e, next + 1);
+        } else {
+            struct stat st;
+            fill_attr(fs_of(req), entry, &st);
+            needed = fuse_add_direntry(req, buffer + used, room, name, &st, next + 1);
+        }
+        if (needed > room)
+            break;
+        used += needed;
+    }
+    fuse_reply_buf(req, buffer, used);
+    free(buffer);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+                       struct fuse_file_info *fi)
+{
+    (void)fi;
+    readdir_common(req, ino, size, offset, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+                           struct fuse_file_info *fi)
+{
+    (void)fi;
+    readdir_common(req, ino, size, offset, true);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    const struct sk_entry *entry = entry_of(req, ino);
+    if (entry == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (entry->kind == SK_ENTRY_DIR) {
+        fuse_reply_err(req, EISDIR);
+        return;
+    }
+    if (entry->refused || !entry->reachable) {
+        fuse_reply_err(req, EACCES);
+        return;
+    }
+    struct open_file *file = calloc(1, sizeof *file);
+    struct sk_error err = {{0}};
+    if (file == NULL) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    file->entry = entry;
+    pthread_mutex_init(&file->lock, NULL);
+    if (sk_entry_open_reader(fs_of(req)->layout, entry, &file->reader, &err) != 0) {
+        fuse_log(FUSE_LOG_ERR, "%s: %s\n", program, err.message);
+        pthread_mutex_destroy(&file->lock);
+        free(file);
+        fuse_reply_err(req, EIO);
+        return;
+    }
+    fi->fh = (uint64_t)(uintptr_t)file;
+    fi->keep_cache = 1;
+    fi->noflush = 1;
+    fuse_reply_open(req, fi);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+                    struct fuse_file_info *fi)
+{
+    (void)ino;
+    struct open_file *file = (struct open_file *)(uintptr_t)fi->fh;
+    const struct sk_entry *entry = file->entry;
+    if (offset < 0 || (uint64_t)offset >= entry->size) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    if (size > entry->size - (uint64_t)offset)
+        size = (size_t)(entry->size - (uint64_t)offset);
+    if (!entry->from_member) {
+        fuse_reply_buf(req, entry->text + offset, size);
+        return;
+    }
+    int fd;
+    uint64_t data_offset;
+    if (sk_reader_direct(file->reader, &fd, &data_offset) == 0) {
+        /* Stored: hand the kernel the archive's bytes by offset (splice). */
+        struct fuse_bufvec bufv = FUSE_BUFVEC_INIT(size);
+        bufv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+        bufv.buf[0].fd = fd;
+        bufv.buf[0].pos = (off_t)(data_offset + (uint64_t)offset);
+        fuse_reply_data(req, &bufv, FUSE_BUF_SPLICE_MOVE);
+        return;
+    }
+    char *buffer = malloc(size);
+    if (buffer == NULL) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    struct sk_error err = {{0}};
+    pthread_mutex_lock(&file->lock);
+    ssize_t got = sk_entry_read(entry, file->reader, buffer, size, (uint64_t)offset, &err);
+    pthread_mutex_unlock(&file->lock);
+    if (got < 0) {
+        fuse_log(FUSE_LOG_ERR, "%s: %s\n", program, err.message);
+        fuse_reply_err(req, EIO);
+    } else {
+        fuse_reply_buf(req, buffer, (size_t)got);
+    }
+    free(buffer);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    struct open_file *file = (struct open_file *)(uintptr_t)fi->fh;
+    sk_reader_close(file->reader);
+    pthread_mutex_destroy(&file->lock);
+    free(file);
+    fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    (void)ino;
+    const struct skopsfs *fs = fs_of(req);
+    struct statvfs st;
+    memset(&st, 0, sizeof st);
+    st.f_bsize = BLOCK_SIZE;
+    st.f_frsize = BLOCK_SIZE;
+    st.f_blocks = (sk_archive_file_size(fs->model->archive) + BLOCK_SIZE - 1) / BLOCK_SIZE;
+    st.f_files = fs->layout->entry_count;
+    st.f_namemax = SK_MAX_NAME_BYTES;
+    st.f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
+    fuse_reply_statfs(req, &st);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    const struct sk_entry *entry = entry_of(req, ino);
+    if (entry == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    struct sk_xattr xattrs[SK_XATTR_MAX];
+    int count = sk_entry_xattrs(entry, xattrs);
+    if (count < 0) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    int found = -1;
+    for (int i = 0; i < count && found < 0; i++)
+        if (strcmp(xattrs[i].name, name) == 0)
+            found = i;
+    if (found < 0)
+        fuse_reply_err(req, ENODATA);
+    else if (size == 0)
+        fuse_reply_xattr(req, xattrs[found].length);
+    else if (size < xattrs[found].length)
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, xattrs[found].value, xattrs[found].length);
+    sk_xattrs_free(xattrs, count);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    const struct sk_entry *entry = entry_of(req, ino);
+    if (entry == NULL) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    struct sk_xattr xattrs[SK_XATTR_MAX];
+    int count = sk_entry_xattrs(entry, xattrs);
+    if (count < 0) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    char names[XATTR_NAMES_MAX * SK_XATTR_MAX];
+    size_t used = 0;
+    for (int i = 0; i < count; i++) {
+        size_t n = strlen(xattrs[i].name) + 1;
+        memcpy(names + used, xattrs[i].name, n);
+        used += n;
+    }
+    sk_xattrs_free(xattrs, count);
+    if (size == 0)
+        fuse_reply_xattr(req, used);
+    else if (size < used)
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, names, used);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+    const struct sk_entry *entry = entry_of(req, ino);
+    if (entry == NULL)
+        fuse_reply_err(req, ENOENT);
+    else if (mask & W_OK)
+        fuse_reply_err(req, EROFS);
+    else if ((mask & (R_OK | X_OK)) && (entry->refused || !entry->reachable))
+        fuse_reply_err(req, EACCES);
+    else
+        fuse_reply_err(req, 0);
+}
+
+/* Every call that would change something. */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+    (void)ino, (void)attr, (void)to_set, (void)fi;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    (void)parent, (void)name, (void)mode, (void)rdev;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    (void)parent, (void)name, (void)mode;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_remove(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    (void)parent, (void)name;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    (void)link, (void)parent, (void)name;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+    (void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    (void)ino, (void)newparent, (void)newname;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+    (void)parent, (void)name, (void)mode, (void)fi;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    (void)ino, (void)buf, (void)size, (void)off, (void)fi;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                        size_t size, int flags)
+{
+    (void)ino, (void)name, (void)value, (void)size, (void)flags;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    (void)ino, (void)name;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                         struct fuse_file_info *fi)
+{
+    (void)ino, (void)mode, (void)offset, (void)length, (void)fi;
+    fuse_reply_err(req, EROFS);
+}
+
+static const struct fuse_lowlevel_ops operations = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .getattr = op_getattr,
+    .readlink = op_readlink,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .open = op_open,
+    .read = op_read,
+    .release = op_release,
+    .statfs = op_statfs,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .access = op_access,
+    .setattr = op_setattr,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_remove,
+    .rmdir = op_remove,
+    .symlink = op_symlink,
+    .rename = op_rename,
+    .link = op_link,
+    .create = op_create,
+    .write = op_write,
+    .setxattr = op_setxattr,
+    .removexattr = op_removexattr,
+    .fallocate = op_fallocate,
+};
+
+struct options {
+    const char *archive;
+    char *trust;
+    char *trust_file;
+    int strict;
+    int show_help;
+    int show_version;
+    int nonoption_count;
+};
+
+enum { KEY_HELP, KEY_VERSION, KEY_DISCARD };
+
+#define OPTION(spec, field) {spec, offsetof(struct options, field), 1}
+static const struct fuse_opt option_spec[] = {
+    OPTION("trust=%s", trust),
+    OPTION("trust_file=%s", trust_file),
+    OPTION("strict", strict),
+    FUSE_OPT_KEY("-h", KEY_HELP),
+    FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("-V", KEY_VERSION),
+    FUSE_OPT_KEY("--version", KEY_VERSION),
+    /* what mount(8) may pass that means nothing here */
+    FUSE_OPT_KEY("-n", KEY_DISCARD),
+    FUSE_OPT_KEY("-s", KEY_DISCARD),
+    FUSE_OPT_KEY("-v", KEY_DISCARD),
+    FUSE_OPT_KEY("defaults", KEY_DISCARD),
+    FUSE_OPT_KEY("auto", KEY_DISCARD),
+    FUSE_OPT_KEY("noauto", KEY_DISCARD),
+    FUSE_OPT_KEY("user", KEY_DISCARD),
+    FUSE_OPT_KEY("nouser", KEY_DISCARD),
+    FUSE_OPT_KEY("users", KEY_DISCARD),
+    FUSE_OPT_KEY("nofail", KEY_DISCARD),
+    FUSE_OPT_KEY("_netdev", KEY_DISCARD),
+    FUSE_OPT_KEY("rw", KEY_DISCARD), /* always read-only */
+    FUSE_OPT_KEY("ro", KEY_DISCARD), /* added below, once */
+    FUSE_OPT_END,
+};
+
+static int option_callback(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+    (void)outargs;
+    struct options *options = data;
+    switch (key) {
+    case FUSE_OPT_KEY_NONOPT:
+        /* The first operand is the archive; the second, the mount point,
+         * stays for fuse_parse_cmdline. */
+        if (options->nonoption_count++ == 0) {
+            options->archive = arg;
+            return 0;
+        }
+        return 1;
+    case KEY_HELP:
+        options->show_help = 1;
+        return 0;
+    case KEY_VERSION:
+        options->show_version = 1;
+        return 0;
+    case KEY_DISCARD:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+static void usage(void)
+{
+    printf("usage: %s ARCHIVE MOUNTPOINT [-o OPTION[,OPTION...]] [-f] [-d]\n"
+           "\n"
+           "Mounts a .skops model archive read-only as a directory tree.\n"
+           "\n"
+           "    -o trust=TYPE[:TYPE...]  trust these types too\n"
+           "    -o trust_file=PATH       trust the types in PATH (one a line, # comments)\n"
+           "    -o strict                refuse to mount if any type is untrusted\n"
+           "    -f                       stay in the foreground\n"
+           "    -d                       debug output (implies -f)\n"
+           "    -o allow_other           let other users see the mount\n",
+           program);
+}
+
+/* Mounts, or exits with one line on stderr and nothing mounted. */
+int main(int argc, char **argv)
+{
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct options options = {0};
+    struct fuse_cmdline_opts cmdline = {0};
+    struct sk_allowlist *allowlist = NULL;
+    struct skopsfs fs = {0};
+    struct fuse_session *session = NULL;
+    struct fuse_loop_config *loop_config = NULL;
+    struct sk_error err = {{0}};
+    int status = 1;
+
+    if (fuse_opt_parse(&args, &options, option_spec, option_callback) != 0)
+        goto out;
+    if (options.show_help) {
+        usage();
+        status = 0;
+        goto out;
+    }
+    if (options.show_version) {
+        printf("%s %s (libfuse %s)\n", program, SKOPSFS_VERSION, fuse_pkgversion());
+        status = 0;
+        goto out;
+    }
+    if (fuse_opt_add_arg(&args, "-oro") != 0 || fuse_parse_cmdline(&args, &cmdline) != 0)
+        goto out;
+    if (options.archive == NULL || cmdline.mountpoint == NULL) {
+        fprintf(stderr, "%s: usage: %s ARCHIVE MOUNTPOINT [-o OPTIONS]\n", program, program);
+        goto out;
+    }
+    struct stat mount_stat;
+    int mount_error = stat(cmdline.mountpoint, &mount_stat) != 0 ? errno
+                      : !S_ISDIR(mount_stat.st_mode)             ? ENOTDIR
+                                                                 : 0;
+    if (mount_error != 0) {
+        fprintf(stderr, "%s: mount point %s: %s\n", program, cmdline.mountpoint,
+                strerror(mount_error));
+        goto out;
+    }
+
+    allowlist = sk_allowlist_new();
+    if (allowlist == NULL ||
+        (options.trust && sk_allowlist_add_list(allowlist, options.trust, ':', &err) != 0) ||
+        (options.trust_file && sk_allowlist_load_file(allowlist, options.trust_file, &err) != 0)) {
+        fprintf(stderr, "%s: %s\n", program, err.message[0] ? err.message : "out of memory");
+        goto out;
+    }
+    struct sk_model_options model_options = {allowlist, true, true};
+    if (sk_model_open(options.archive, &model_options, &fs.model, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", program, err.message);
+        goto out;
+    }
+    fs.layout = fs.model->layout;
+    fs.mtime = sk_archive_mtime(fs.model->archive);
+    fs.uid = getuid();
+    fs.gid = getgid();
+
+    if (fs.layout->untrusted_count > 0) {
+        fprintf(stderr, "%s: %s: %s %zu untrusted type%s:", program, options.archive,
+                options.strict ? "not mounted: it holds" : "refused nodes of",
+                fs.layout->untrusted_count, fs.layout->untrusted_count == 1 ? "" : "s");
+        for (size_t i = 0; i < fs.layout->untrusted_count; i++)
+            fprintf(stderr, " %s", fs.layout->untrusted[i]);
+        fprintf(stderr, "; to trust them: -o trust=");
+        for (size_t i = 0; i < fs.layout->untrusted_count; i++)
+            fprintf(stderr, "%s%s", i ? ":" : "", fs.layout->untrusted[i]);
+        fprintf(stderr, "%s\n", options.strict ? "" : " (or see .skops/untrusted)");
+        if (options.strict)
+            goto out;
+    }
+
+    session = fuse_session_new(&args, &operations, sizeof operations, &fs);
+    if (session == NULL)
+        goto out;
+    if (fuse_set_signal_handlers(session) != 0)
+        goto out;
+    if (fuse_session_mount(session, cmdline.mountpoint) != 0)
+        goto out_signals;
+    if (fuse_daemonize(cmdline.foreground) != 0)
+        goto out_unmount;
+    if (cmdline.singlethread) {
+        status = fuse_session_loop(session) != 0;
+    } else {
+        loop_config = fuse_loop_cfg_create();
+        if (loop_config == NULL)
+            goto out_unmount;
+        fuse_loop_cfg_set_clone_fd(loop_config, (unsigned)cmdline.clone_fd);
+        fuse_loop_cfg_set_idle_threads(loop_config, MAX_IDLE_THREADS);
+        fuse_loop_cfg_set_max_threads(loop_config, MAX_THREADS);
+        status = fuse_session_loop_mt(session, loop_config) != 0;
+    }
+out_unmount:
+    fuse_session_unmount(session);
+out_signals:
+    fuse_remove_signal_handlers(session);
+out:
+    if (session != NULL)
+        fuse_session_destroy(session);
+    fuse_loop_cfg_destroy(loop_config);
+    sk_model_close(fs.model);
+    sk_allowlist_free(allowlist);
+    free(options.trust);
+    free(options.trust_file);
+    free(cmdline.mountpoint);
+    fuse_opt_free_args(&args);
+    return status;
+}
