@@ -20,7 +20,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: skopsfs audit [--trust TYPE]... [--trust-file F] [--json] FILE...\n"
             "       skopsfs tree [--trust TYPE]... [--trust-file F] FILE\n"
-            "       skopsfs ls [-a] [-l] [-R] [--trust TYPE]... [--trust-file F] FILE [PATH]\n"
+            "       skopsfs ls [-a] [-d] [-l] [-R] [--trust TYPE]... [--trust-file F] FILE [PATH]\n"
             "       skopsfs cat [--trust TYPE]... [--trust-file F] FILE PATH\n"
             "\n"
             "audit  print the types still untrusted, one a line (exit 1 if any)\n"
@@ -35,6 +35,7 @@ struct common_options {
     bool all;
     bool long_format;
     bool recursive;
+    bool directory_itself;
 };
 
 /* Parses the options every subcommand shares, plus the ones in EXTRA. */
@@ -77,6 +78,9 @@ static int parse_options(int argc, char **argv, const char *short_options,
             break;
         case 'R':
             options->recursive = true;
+            break;
+        case 'd':
+            options->directory_itself = true;
             break;
         case 'h':
             usage(stdout);
@@ -336,7 +340,7 @@ static int list_directory(const struct sk_entry *directory, const char *shown,
 static int ls(int argc, char **argv)
 {
     struct common_options options = {0};
-    if (parse_options(argc, argv, "alRh", &options) != 0)
+    if (parse_options(argc, argv, "adlRh", &options) != 0)
         return EXIT_UNREADABLE;
     int operands = argc - optind;
     if (operands < 1 || operands > 2) {
@@ -352,17 +356,18 @@ static int ls(int argc, char **argv)
     const char *path = operands == 2 ? argv[optind + 1] : "";
     const struct sk_entry *entry;
     int status;
-    /* As ls(1): a link named on the command line is followed, but not with -l. */
-    int error = sk_layout_resolve(model->layout, path, !options.long_format, &entry);
+    /* As ls(1): a link named on the command line is followed, but not with -l or -d. */
+    int error = sk_layout_resolve(model->layout, path,
+                                  !options.long_format && !options.directory_itself, &entry);
     if (error != 0) {
         status = report("ls", path, error);
-    } else if (entry->kind == SK_ENTRY_DIR) {
+    } else if (entry->kind == SK_ENTRY_DIR && !options.directory_itself) {
         status = list_directory(entry, *path ? path : ".", &options, options.recursive);
     } else {
         if (options.long_format)
             print_long(entry);
         else
-            printf("%s\n", path);
+            printf("%s\n", *path ? path : ".");
         status = 0;
     }
     sk_model_close(model);

@@ -1,0 +1,297 @@
+/* Schema nodes: skops's node graph, its __id__ memo and its trust rules. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "jsontext.h"
+#include "model.h"
+#include "strmap.h"
+#include "testutil.h"
+
+/* JSON written with single quotes, for readability here. */
+static char *q(const char *text)
+{
+    char *s = strdup(text);
+    for (char *p = s; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    return s;
+}
+
+#define STR_TYPES "'key_types': {'__class__': 'list', '__module__': 'builtins', '__loader__': 'ListNode', 'content': []}"
+#define JSON1(id) "{'__class__': 'str', '__module__': 'builtins', '__loader__': 'JsonNode', 'content': '1', '__id__': " #id "}"
+#define OBJ(module, cls, id) "{'__class__': '" cls "', '__module__': '" module "', '__loader__': 'ObjectNode', '__id__': " #id "}"
+
+/* Opens SCHEMA (single-quoted JSON) with MEMBERS; returns the model or NULL
+ * with ERR set. */
+static struct sk_model *open_schema(const char *schema, const struct test_member *members,
+                                    size_t count, struct sk_error *err)
+{
+    char *text = q(schema);
+    char *path = test_make_skops(text, members, count);
+    struct sk_model *model = NULL;
+    struct sk_model_options options = {NULL, true, true};
+    sk_model_open(path, &options, &model, err);
+    unlink(path);
+    free(path);
+    free(text);
+    return model;
+}
+
+static char *untrusted_of(struct sk_model *model)
+{
+    char **names;
+    size_t count;
+    struct sk_error err = {{0}};
+    assert_int_equal(sk_schema_untrusted(model->schema, &names, &count, &err), 0);
+    char *joined = calloc(1, 4096);
+    for (size_t i = 0; i < count; i++) {
+        strcat(joined, i ? " " : "");
+        strcat(joined, names[i]);
+    }
+    sk_string_list_free(names, count);
+    return joined;
+}
+
+static void shared_ids_are_one_node_and_later_states_are_ignored(void **state)
+{
+    (void)state;
+    struct sk_error err = {{0}};
+    struct sk_model *model = open_schema(
+        "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
+        " '__id__': 1, " STR_TYPES ", 'content': {"
+        "  'a': {'__class__': 'list', '__module__': 'builtins', '__loader__': 'ListNode',"
+        "        'content': [" JSON1(3) "], '__id__': 2},"
+        "  'b': {'__class__': 'system', '__module__': 'os', '__loader__': 'PickleNode', '__id__': 2},"
+        "  'c': " OBJ("os", "system", 3) "}}",
+        NULL, 0, &err);
+    assert_non_null(model);
+    const struct sk_node *root = model->schema->root;
+    assert_int_equal(root->slot_count, 4); /* key_types, a, b, c */
+    assert_ptr_equal(root->slots[1].node, root->slots[2].node);
+    assert_int_equal(root->slots[3].node->loader, SK_LOADER_JSON);
+    char *untrusted = untrusted_of(model);
+    assert_string_equal(untrusted, "");
+    free(untrusted);
+    sk_model_close(model);
+}
+
+static void unknown_loader_error_names_its_path(void **state)
+{
+    (void)state;
+    struct sk_error err = {{0}};
+    struct sk_model *model = open_schema(
+        "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
+        " " STR_TYPES ", 'content': {'estimators_': {'__class__': 'list', '__module__': 'builtins',"
+        " '__loader__': 'ListNode', 'content': [" JSON1(5) ", {'__class__': 'X', '__module__': 'm',"
+        " '__loader__': 'FooNode'}]}}}",
+        NULL, 0, &err);
+    assert_null(model);
+    assert_non_null(strstr(err.message, "schema.json: node at estimators_/1: unknown loader 'FooNode' for type m.X"));
+}
+
+static void trust_follows_each_loader(void **state)
+{
+    (void)state;
+    struct sk_error err = {{0}};
+    struct sk_model *model = open_schema(
+        "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
+        " " STR_TYPES ", 'content': {"
+        " 'sys': " OBJ("os", "system", 10) ","
+        " 'lr': " OBJ("sklearn.linear_model._logistic", "LogisticRegression", 11) ","
+        " 'sqrt': {'__class__': 'sqrt', '__module__': 'numpy.core._multiarray_umath', '__loader__': 'FunctionNode'},"
+        " 'mean': {'__class__': 'mean', '__module__': 'numpy', '__loader__': 'FunctionNode'},"
+        " 'slice': {'__class__': 'weird', '__module__': 'evil', '__loader__': 'SliceNode',"
+        "           'content': {'start': 1, 'stop': null, 'step': 12345678901234567890123}},"
+        " 'json': {'__class__': 'x', '__module__': 'evil', '__loader__': 'JsonNode', 'content': 'null'},"
+        " 'm': {'__class__': 'Owner', '__module__': 'user', '__loader__': 'MethodNode',"
+        "       'content': {'func': 'run', 'obj': " OBJ("user", "Owner", 12) "}},"
+        " 'dd': {'__class__': 'MyDD', '__module__': 'user', '__loader__': 'DefaultDictNode',"
+        "        'content': {'main': {'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode',"
+        "                             " STR_TYPES ", 'content': {}},"
+        "                    'default_factory': {'__class__': 'list', '__module__': 'builtins', '__loader__': 'TypeNode'}}}"
+        "}}",
+        NULL, 0, &err);
+    assert_non_null(model);
+    char *untrusted = untrusted_of(model);
+    assert_string_equal(untrusted, "numpy.mean os.system user.MyDD user.Owner user.Owner.run");
+    free(untrusted);
+    /* the slice keeps Python's view of a huge integer */
+    const struct sk_entry *slice;
+    assert_int_equal(sk_layout_resolve(model->layout, "slice", true, &slice), 0);
+    assert_string_equal(slice->text, "slice(1, None, 12345678901234567890123)\n");
+    sk_model_close(model);
+}
+
+static void tree_and_loss_nodes_hand_trust_down(void **state)
+{
+    (void)state;
+    struct sk_error err = {{0}};
+    /* An object of class Tree is trusted below a TreeNode, not elsewhere. */
+    struct sk_model *model = open_schema(
+        "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
+        " " STR_TYPES ", 'content': {"
+        " 't': {'__class__': 'Tree', '__module__': 'sklearn.tree._tree', '__loader__': 'TreeNode',"
+        "       '__reduce__': {'args': {'__class__': 'tuple', '__module__': 'builtins', '__loader__': 'TupleNode', 'content': []}},"
+        "       'content': {'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', " STR_TYPES ","
+        "                   'content': {'inner': " OBJ("sklearn.tree._tree", "Tree", 20) "}}},"
+        " 'outer': " OBJ("sklearn.tree._tree", "Tree", 21) ","
+        " 'loss': {'__class__': 'Hinge', '__module__': 'sklearn.linear_model._sgd_fast', '__loader__': 'LossNode',"
+        "          '__reduce__': {'args': {'__class__': 'tuple', '__module__': 'builtins', '__loader__': 'TupleNode', 'content': []}},"
+        "          'content': {'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', " STR_TYPES ", 'content': {}}}"
+        "}}",
+        NULL, 0, &err);
+    assert_non_null(model);
+    char *untrusted = untrusted_of(model);
+    assert_string_equal(untrusted, "sklearn.tree._tree.Tree");
+    free(untrusted);
+    const struct sk_entry *e;
+    assert_int_equal(sk_layout_resolve(model->layout, "t/inner", true, &e), 0);
+    assert_false(e->refused);
+    assert_int_equal(sk_layout_resolve(model->layout, "outer", true, &e), 0);
+    assert_true(e->refused);
+    assert_int_equal(sk_layout_resolve(model->layout, "t/.args", true, &e), 0);
+    assert_int_equal(e->kind, SK_ENTRY_DIR);
+    sk_model_close(model);
+}
+
+static void protocol_0_functions_use_their_content(void **state)
+{
+    (void)state;
+    struct sk_error err = {{0}};
+    struct sk_model *model = open_schema(
+        "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 0,"
+        " " STR_TYPES ", 'content': {"
+        " 'f': {'__class__': 'ufunc', '__module__': 'numpy', '__loader__': 'FunctionNode',"
+        "       'content': {'module_path': 'builtins', 'function': 'eval'}},"
+        " 'g': {'__class__': 'ufunc', '__module__': 'numpy', '__loader__': 'FunctionNode',"
+        "       'content': {'module_path': 'scipy.special._ufuncs', 'function': 'erfc'}}}}",
+        NULL, 0, &err);
+    assert_non_null(model);
+    char *untrusted = untrusted_of(model);
+    assert_string_equal(untrusted, "builtins.eval");
+    free(untrusted);
+    const struct sk_entry *g;
+    assert_int_equal(sk_layout_resolve(model->layout, "g", true, &g), 0);
+    assert_string_equal(g->text, "scipy.special._ufuncs.erfc\n");
+    sk_model_close(model);
+}
+
+static void corrupt_states_fail_clearly(void **state)
+{
+    (void)state;
+    struct sk_error err = {{0}};
+    assert_null(open_schema(
+        "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
+        " " STR_TYPES ", 'content': {'m': {'__class__': 'A', '__module__': 'x', '__loader__': 'MethodNode',"
+        " 'content': {'func': 'f', 'obj': " OBJ("y", "B", 7) "}}}}",
+        NULL, 0, &err));
+    assert_non_null(strstr(err.message, "node at m: method of x.A is bound to an object of y.B"));
+    sk_error_clear(&err);
+    assert_null(open_schema(
+        "{'__class__': 'ndarray', '__module__': 'numpy', '__loader__': 'NdArrayNode', 'protocol': 2,"
+        " 'type': 'numpy', 'file': '/etc/passwd'}",
+        NULL, 0, &err));
+    assert_non_null(strstr(err.message, "no member '/etc/passwd' in the archive"));
+    sk_error_clear(&err);
+    assert_null(open_schema("{'__class__': 'dict'}", NULL, 0, &err));
+    assert_non_null(strstr(err.message, "no 'protocol'"));
+    sk_error_clear(&err);
+    assert_null(open_schema("[1, 2", NULL, 0, &err));
+    assert_non_null(strstr(err.message, "schema.json: invalid JSON"));
+}
+
+static void cycles_terminate(void **state)
+{
+    (void)state;
+    struct sk_error err = {{0}};
+    struct sk_model *model = open_schema(
+        "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
+        " '__id__': 1, " STR_TYPES ", 'content': {"
+        " 'self': {'__class__': 'dict', '__module__': 'builtins', '__loader__': 'CachedNode', '__id__': 1},"
+        " 'again': {'__class__': 'list', '__module__': 'builtins', '__loader__': 'ListNode', '__id__': 1}}}",
+        NULL, 0, &err);
+    assert_non_null(model);
+    const struct sk_entry *self;
+    assert_int_equal(sk_layout_resolve(model->layout, "self", false, &self), 0);
+    assert_int_equal(self->kind, SK_ENTRY_SYMLINK);
+    assert_string_equal(self->link_text, ".");
+    assert_int_equal(sk_layout_resolve(model->layout, "self/again/self/again", true, &self), 0);
+    assert_ptr_equal(self, model->layout->root);
+    sk_model_close(model);
+}
+
+static void json_text_keeps_what_jansson_cannot(void **state)
+{
+    (void)state;
+    struct sk_error err = {{0}};
+    json_t *root;
+    const char *text = "{\"a\\u0000b\": [123456789012345678901234567890, -1, 2.5], \"c\": 1}";
+    assert_int_equal(sk_json_parse(text, strlen(text), &root, &err), 0);
+    const char *key = json_object_iter_key(json_object_iter(root));
+    size_t key_length = json_object_iter_key_len(json_object_iter(root));
+    size_t decoded_length;
+    char *decoded = sk_json_key_decode(key, key_length, &decoded_length);
+    assert_non_null(decoded);
+    assert_int_equal(decoded_length, 3);
+    assert_memory_equal(decoded, "a\0b", 3);
+    free(decoded);
+    json_t *array = json_object_iter_value(json_object_iter(root));
+    assert_string_equal(sk_json_big_integer(json_array_get(array, 0)), "123456789012345678901234567890");
+    size_t length;
+    char *dumped = sk_json_dump_python(array, &length);
+    assert_string_equal(dumped, "[123456789012345678901234567890, -1, 2.5]\n");
+    free(dumped);
+    json_decref(root);
+    char *node_text;
+    assert_int_equal(sk_json_node_text("\"caf\\u00e9\"", 11, &node_text, &length), 0);
+    assert_string_equal(node_text, "caf\xc3\xa9\n");
+    free(node_text);
+    assert_int_equal(sk_json_node_text("Infinity", 8, &node_text, &length), 0);
+    assert_string_equal(node_text, "Infinity\n");
+    free(node_text);
+}
+
+static void strmap_stores_and_replaces(void **state)
+{
+    (void)state;
+    struct sk_strmap *map = sk_strmap_new();
+    int values[1000];
+    char key[32];
+    for (int i = 0; i < 1000; i++) {
+        int n = snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(sk_strmap_put(map, key, (size_t)n, &values[i]), 0);
+    }
+    assert_int_equal(sk_strmap_count(map), 1000);
+    assert_ptr_equal(sk_strmap_get(map, "k777", 4), &values[777]);
+    assert_null(sk_strmap_get(map, "k1000", 5));
+    assert_int_equal(sk_strmap_put(map, "k1", 2, &values[5]), 0);
+    assert_ptr_equal(sk_strmap_get(map, "k1", 2), &values[5]);
+    assert_int_equal(sk_strmap_put(map, "a\0b", 3, &values[0]), 0);
+    assert_null(sk_strmap_get(map, "a", 1));
+    assert_ptr_equal(sk_strmap_get(map, "a\0b", 3), &values[0]);
+    sk_strmap_free(map);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(shared_ids_are_one_node_and_later_states_are_ignored),
+        cmocka_unit_test(unknown_loader_error_names_its_path),
+        cmocka_unit_test(trust_follows_each_loader),
+        cmocka_unit_test(tree_and_loss_nodes_hand_trust_down),
+        cmocka_unit_test(protocol_0_functions_use_their_content),
+        cmocka_unit_test(corrupt_states_fail_clearly),
+        cmocka_unit_test(cycles_terminate),
+        cmocka_unit_test(json_text_keeps_what_jansson_cannot),
+        cmocka_unit_test(strmap_stores_and_replaces),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
