@@ -21,9 +21,9 @@
 #define SK_DATA_OFFSET_UNKNOWN (-1)
 
 struct seek_point {
-    uint64_t out;  /* uncompressed offset */
-    uint64_t in;   /* compressed offset of the first byte not yet consumed */
-    int bits;      /* bits of the byte before IN still to be consumed */
+    uint64_t out; /* uncompressed offset */
+    uint64_t in;  /* compressed offset of the first byte not yet consumed */
+    int bits;     /* bits of the byte before IN still to be consumed */
     unsigned char window[SK_INFLATE_WINDOW];
 };
 
@@ -138,7 +138,7 @@ static const char *zip_error_text(int code)
 {
     switch (code) {
     case ZIP_ER_NOZIP:
-        return "not a zip archive";
+        return "not a zip archive (no end of central directory: not a zip, or truncated)";
     case ZIP_ER_INCONS:
         return "zip archive is inconsistent (corrupt or truncated)";
     case ZIP_ER_MEMORY:
@@ -357,24 +357,27 @@ done:
     return result;
 }
 
-int sk_archive_check_member(struct sk_archive *archive, uint64_t index, struct sk_error *err)
+int sk_archive_check_member(const struct sk_archive *archive, uint64_t index, struct sk_error *err)
 {
     struct member *m = &archive->members[index];
     if (m->encrypted)
         return sk_fail(err, "member '%s' is encrypted; skopsfs does not decrypt", m->name);
     if (m->method != ZIP_CM_STORE && m->method != ZIP_CM_DEFLATE)
-        return sk_fail(err, "member '%s' uses compression method %u; only stored and DEFLATE are supported",
-                       m->name, m->method);
+        return sk_fail(
+            err, "member '%s' uses compression method %u; only stored and DEFLATE are supported",
+            m->name, m->method);
     if (m->size > SK_MAX_MEMBER_BYTES)
-        return sk_fail(err, "member '%s' declares %llu bytes, more than the limit (SK_MAX_MEMBER_BYTES)",
+        return sk_fail(err,
+                       "member '%s' declares %llu bytes, more than the limit (SK_MAX_MEMBER_BYTES)",
                        m->name, (unsigned long long)m->size);
     if (m->method == ZIP_CM_STORE && m->comp_size != m->size)
         return sk_fail(err, "member '%s' is stored but declares %llu bytes in %llu", m->name,
                        (unsigned long long)m->size, (unsigned long long)m->comp_size);
     if (m->method == ZIP_CM_DEFLATE && m->size / SK_MAX_COMPRESSION_RATIO > m->comp_size)
-        return sk_fail(err, "member '%s' declares a compression ratio above %u:1 (SK_MAX_COMPRESSION_RATIO)",
-                       m->name, SK_MAX_COMPRESSION_RATIO);
-    return probe_data_offset(archive, index, err);
+        return sk_fail(
+            err, "member '%s' declares a compression ratio above %u:1 (SK_MAX_COMPRESSION_RATIO)",
+            m->name, SK_MAX_COMPRESSION_RATIO);
+    return 0;
 }
 
 int sk_reader_open(struct sk_archive *archive, uint64_t index, struct sk_reader **out,
@@ -383,7 +386,8 @@ int sk_reader_open(struct sk_archive *archive, uint64_t index, struct sk_reader 
     *out = NULL;
     if (index >= archive->member_count)
         return sk_fail(err, "no member %llu", (unsigned long long)index);
-    if (sk_archive_check_member(archive, index, err) != 0)
+    if (sk_archive_check_member(archive, index, err) != 0 ||
+        probe_data_offset(archive, index, err) != 0)
         return -1;
     struct sk_reader *reader = calloc(1, sizeof *reader);
     if (reader == NULL)

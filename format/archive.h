@@ -45,9 +45,9 @@ int sk_archive_find(const struct sk_archive *archive, const char *name, uint64_t
 void sk_archive_member_info(const struct sk_archive *archive, uint64_t index,
                             struct sk_member_info *info);
 
-/* Checks that the member can be served (not encrypted, a supported method,
- * a data offset inside the file), so that later reads fail only on I/O. */
-int sk_archive_check_member(struct sk_archive *archive, uint64_t index, struct sk_error *err);
+/* Checks, from the central directory alone, that the member can be served:
+ * not encrypted, stored or DEFLATE, sizes within the limits. */
+int sk_archive_check_member(const struct sk_archive *archive, uint64_t index, struct sk_error *err);
 
 /* Reads a whole member of at most MAX_BYTES into a new NUL-terminated buffer. */
 int sk_archive_read_member(struct sk_archive *archive, uint64_t index, size_t max_bytes,

@@ -110,7 +110,8 @@ int sk_json_parse(const char *text, size_t length, json_t **root, struct sk_erro
     bool nul_key = strstr(error.text, "NUL byte in object key") != NULL;
     if (nul_key && (memmem(text, length, NUL_KEY_UTF8, 4) != NULL ||
                     strcasestr(text, "\\udbff\\udfff") != NULL))
-        return sk_fail(err, "keys hold both NUL and U+10FFFF characters; skopsfs cannot tell them apart");
+        return sk_fail(
+            err, "keys hold both NUL and U+10FFFF characters; skopsfs cannot tell them apart");
     if (big || nul_key) {
         size_t rewritten_length;
         char *rewritten = rewrite_for_jansson(text, length, &rewritten_length);

@@ -101,9 +101,9 @@ char *sk_layout_name(const char *key, size_t key_length, const char *suffix, uns
     if (escaped == NULL)
         return NULL;
     size_t length = escape_key(key, key_length, escaped);
-    char *name = malloc(SK_MAX_NAME_BYTES + 1 > length + tail_length + 1
-                            ? SK_MAX_NAME_BYTES + 1
-                            : length + tail_length + 1);
+    char *name =
+        malloc(SK_MAX_NAME_BYTES + 1 > length + tail_length + 1 ? SK_MAX_NAME_BYTES + 1
+                                                                : length + tail_length + 1);
     if (name == NULL) {
         free(escaped);
         return NULL;
@@ -115,7 +115,8 @@ char *sk_layout_name(const char *key, size_t key_length, const char *suffix, uns
         /* Too long: cut, and tell cut names apart by a hash of the key. */
         unsigned char digest[SHA256_DIGEST_LENGTH];
         SHA256((const unsigned char *)key, key_length, digest);
-        size_t cut = safe_cut(escaped, length, SK_MAX_NAME_BYTES - 1 - SK_SHORT_HASH_DIGITS - tail_length);
+        size_t cut =
+            safe_cut(escaped, length, SK_MAX_NAME_BYTES - 1 - SK_SHORT_HASH_DIGITS - tail_length);
         memcpy(name, escaped, cut);
         snprintf(name + cut, SK_MAX_NAME_BYTES + 1 - cut, "~%02x%02x%02x%02x%s", digest[0],
                  digest[1], digest[2], digest[3], tail);
@@ -204,8 +205,9 @@ static char *unique_name(struct build *b, struct sk_entry *directory, const char
             ordinal = (unsigned)directory->child_count + SK_COLLISION_QUICK_TRIES;
         char *name;
         if (fixed) { /* a name of the filesystem's own, never escaped */
-            if (ordinal > 1 ? asprintf(&name, "%.*s~%u%s", (int)key_length, key, ordinal, suffix) < 0
-                            : asprintf(&name, "%.*s%s", (int)key_length, key, suffix) < 0)
+            if (ordinal > 1
+                    ? asprintf(&name, "%.*s~%u%s", (int)key_length, key, ordinal, suffix) < 0
+                    : asprintf(&name, "%.*s%s", (int)key_length, key, suffix) < 0)
                 name = NULL;
         } else {
             name = sk_layout_name(key, key_length, suffix, ordinal);
@@ -305,8 +307,8 @@ static int slice_text(struct build *b, struct sk_entry *entry, const struct sk_n
     return set_text(b, entry, text, length);
 }
 
-static int read_npy_header(struct sk_archive *archive, uint64_t member,
-                           struct sk_npy_header **out, char **error_text)
+static int read_npy_header(struct sk_archive *archive, uint64_t member, struct sk_npy_header **out,
+                           char **error_text)
 {
     struct sk_error err = {{0}};
     struct sk_reader *reader = NULL;
@@ -444,8 +446,8 @@ static int add_type_file(struct build *b, struct sk_entry *directory, const stru
 
 /* Makes NODE's entry under KEY: the node itself where this is its first
  * mounted occurrence, else a link to that one (a JSON value is repeated). */
-static int add_node(struct build *b, struct sk_entry *directory, const char *key,
-                    size_t key_length, bool fixed, const struct sk_node *node, unsigned depth)
+static int add_node(struct build *b, struct sk_entry *directory, const char *key, size_t key_length,
+                    bool fixed, const struct sk_node *node, unsigned depth)
 {
     struct sk_entry *first = b->layout->first_entry[node->index];
     bool file = is_file_node(node);
@@ -655,8 +657,8 @@ int sk_layout_build(struct sk_archive *archive, struct sk_schema *schema,
         return sk_fail(err, "out of memory");
     layout->archive = archive;
     layout->schema = schema;
-    layout->first_entry = calloc(schema->node_count ? schema->node_count : 1,
-                                 sizeof *layout->first_entry);
+    layout->first_entry =
+        calloc(schema->node_count ? schema->node_count : 1, sizeof *layout->first_entry);
     struct build b = {layout, options, err};
     if (layout->first_entry == NULL) {
         sk_fail(err, "out of memory");

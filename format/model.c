@@ -4,8 +4,8 @@
 
 #include "limits.h"
 
-int sk_model_open(const char *path, const struct sk_model_options *options,
-                  struct sk_model **out, struct sk_error *err)
+int sk_model_open(const char *path, const struct sk_model_options *options, struct sk_model **out,
+                  struct sk_error *err)
 {
     *out = NULL;
     struct sk_model *model = calloc(1, sizeof *model);
@@ -20,7 +20,8 @@ int sk_model_open(const char *path, const struct sk_model_options *options,
         sk_fail(err, "no schema.json in the archive: not a .skops file");
         goto fail_prefixed;
     }
-    if (sk_archive_read_member(model->archive, index, SK_MAX_SCHEMA_BYTES, &text, &length, err) != 0)
+    if (sk_archive_read_member(model->archive, index, SK_MAX_SCHEMA_BYTES, &text, &length, err) !=
+        0)
         goto fail_prefixed;
     int rc = sk_schema_load(text, length, model->archive, &model->schema, err);
     free(text);

@@ -24,8 +24,8 @@ struct sk_model_options {
 };
 
 /* Errors start with PATH: "m.skops: schema.json: node at x: ...". */
-int sk_model_open(const char *path, const struct sk_model_options *options,
-                  struct sk_model **out, struct sk_error *err);
+int sk_model_open(const char *path, const struct sk_model_options *options, struct sk_model **out,
+                  struct sk_error *err);
 void sk_model_close(struct sk_model *model);
 
 #endif

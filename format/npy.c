@@ -30,8 +30,9 @@ int sk_npy_header_length(const unsigned char *preamble, size_t length, uint64_t 
         return sk_fail(err, ".npy format version %u is not supported", major);
     }
     if (text_length > SK_MAX_NPY_HEADER_BYTES)
-        return sk_fail(err, ".npy header is %llu bytes, more than the limit of %u (SK_MAX_NPY_HEADER_BYTES)",
-                       (unsigned long long)text_length, SK_MAX_NPY_HEADER_BYTES);
+        return sk_fail(
+            err, ".npy header is %llu bytes, more than the limit of %u (SK_MAX_NPY_HEADER_BYTES)",
+            (unsigned long long)text_length, SK_MAX_NPY_HEADER_BYTES);
     *header_length = fixed + text_length;
     return 0;
 }

@@ -293,8 +293,8 @@ static int child(struct builder *b, struct sk_node *node, enum sk_slot_kind kind
 }
 
 /* Reads PARENT[NAME] as a child shown under SHOWN (NULL: under NAME). */
-static int child_of(struct builder *b, struct sk_node *node, enum sk_slot_kind kind,
-                    json_t *parent, const char *name, const char *shown, unsigned inherited)
+static int child_of(struct builder *b, struct sk_node *node, enum sk_slot_kind kind, json_t *parent,
+                    const char *name, const char *shown, unsigned inherited)
 {
     json_t *state = json_is_object(parent) ? json_object_get(parent, name) : NULL;
     if (state == NULL)
@@ -324,7 +324,8 @@ static int children_of_array(struct builder *b, struct sk_node *node, json_t *ar
         if (rc != 0)
             return -1;
         char *owned = strdup(number);
-        struct sk_slot *slot = owned ? add_slot(b, node, SK_SLOT_ENTRY, owned, (size_t)length, false) : NULL;
+        struct sk_slot *slot =
+            owned ? add_slot(b, node, SK_SLOT_ENTRY, owned, (size_t)length, false) : NULL;
         if (slot == NULL) {
             free(owned);
             return owned ? -1 : sk_fail(b->err, "out of memory");
@@ -367,8 +368,7 @@ static int set_field(struct builder *b, struct sk_node *node, const char *key, c
     return 0;
 }
 
-static int read_children(struct builder *b, struct sk_node *node, json_t *state,
-                         unsigned inherited)
+static int read_children(struct builder *b, struct sk_node *node, json_t *state, unsigned inherited)
 {
     json_t *content = json_object_get(state, "content");
     switch (node->loader) {
@@ -382,7 +382,8 @@ static int read_children(struct builder *b, struct sk_node *node, json_t *state,
         return child(b, node, SK_SLOT_FLATTEN, content, ".state", 6, true, inherited);
     case SK_LOADER_TREE:
     case SK_LOADER_LOSS: {
-        unsigned passed = inherited | (node->loader == SK_LOADER_TREE ? INHERIT_TREE : INHERIT_LOSS);
+        unsigned passed =
+            inherited | (node->loader == SK_LOADER_TREE ? INHERIT_TREE : INHERIT_LOSS);
         if (content == NULL)
             return node_fail(b, "missing 'content'");
         if (child(b, node, SK_SLOT_FLATTEN, content, ".state", 6, true, passed) != 0)
@@ -449,7 +450,8 @@ static int read_children(struct builder *b, struct sk_node *node, json_t *state,
         if (type == NULL)
             return -1;
         if (strcmp(json_string_value(type), "scipy") != 0)
-            return node_fail(b, "cannot load a sparse matrix of type '%s'", json_string_value(type));
+            return node_fail(b, "cannot load a sparse matrix of type '%s'",
+                             json_string_value(type));
         return member_of(b, node, state);
     }
     case SK_LOADER_BYTES:
@@ -514,7 +516,8 @@ static int read_children(struct builder *b, struct sk_node *node, json_t *state,
         return child_of(b, node, SK_SLOT_ENTRY, state, "attrs", NULL, inherited);
     case SK_LOADER_RANDOM_GENERATOR:
         if (node->protocol_form == 0) {
-            json_t *raw = json_is_object(content) ? json_object_get(content, "bit_generator") : NULL;
+            json_t *raw =
+                json_is_object(content) ? json_object_get(content, "bit_generator") : NULL;
             if (raw == NULL)
                 return node_fail(b, "missing 'bit_generator'");
             size_t length;
@@ -546,16 +549,15 @@ static int compute_contributions(struct builder *b, struct sk_node *node, unsign
         if (node->protocol_form == 0) {
             json_t *content = json_object_get(node->state, "content");
             char *full;
-            if (asprintf(&full, "%s.%s",
-                         json_string_value(json_object_get(content, "module_path")),
+            if (asprintf(&full, "%s.%s", json_string_value(json_object_get(content, "module_path")),
                          json_string_value(json_object_get(content, "function"))) < 0)
                 return sk_fail(b->err, "out of memory");
             /* The old loader trusts only scipy's ufuncs. */
             int rc = 0;
-            bool trusted = sk_default_list_contains(SK_LIST_SCIPY_UFUNCS, full) ||
-                           ((inherited & INHERIT_TREE) && !strcmp(full, "sklearn.tree._tree.Tree")) ||
-                           ((inherited & INHERIT_LOSS) &&
-                            sk_default_list_contains(SK_LIST_SGD_LOSSES, full));
+            bool trusted =
+                sk_default_list_contains(SK_LIST_SCIPY_UFUNCS, full) ||
+                ((inherited & INHERIT_TREE) && !strcmp(full, "sklearn.tree._tree.Tree")) ||
+                ((inherited & INHERIT_LOSS) && sk_default_list_contains(SK_LIST_SGD_LOSSES, full));
             if (!trusted)
                 rc = add_contribution(b, node, full);
             free(full);
@@ -660,8 +662,7 @@ static int get_tree(struct builder *b, json_t *state, unsigned inherited, struct
     }
     /* skops memoizes a node before reading its children, so a child may
      * refer back to it; CachedNode is never memoized. */
-    if (truthy && loader != SK_LOADER_CACHED &&
-        sk_strmap_put(b->memo, key, strlen(key), node) != 0)
+    if (truthy && loader != SK_LOADER_CACHED && sk_strmap_put(b->memo, key, strlen(key), node) != 0)
         return sk_fail(b->err, "out of memory");
 
     b->depth++;
@@ -836,7 +837,9 @@ static int add_reachable(struct sk_schema *schema, const struct sk_node *start,
         schema->walk_marks[node->index] = epoch;
         schema->walk_steps += 1 + node->slot_count;
         if (++visited > SK_MAX_NODES || schema->walk_steps > SK_MAX_AUDIT_STEPS) {
-            rc = sk_fail(err, "schema.json: shared hidden parts cost more than %llu steps to audit (SK_MAX_AUDIT_STEPS)",
+            rc = sk_fail(err,
+                         "schema.json: shared hidden parts cost more than %llu steps to audit "
+                         "(SK_MAX_AUDIT_STEPS)",
                          (unsigned long long)SK_MAX_AUDIT_STEPS);
             break;
         }
@@ -864,8 +867,8 @@ static int add_reachable(struct sk_schema *schema, const struct sk_node *start,
     return rc;
 }
 
-static int add_needs(struct sk_schema *schema, const struct sk_node *node,
-                     struct name_list *list, unsigned depth, struct sk_error *err)
+static int add_needs(struct sk_schema *schema, const struct sk_node *node, struct name_list *list,
+                     unsigned depth, struct sk_error *err)
 {
     if (depth > SK_MAX_NODE_DEPTH)
         return sk_fail(err, "schema.json: flattened dicts nest too deep");

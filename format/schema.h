@@ -72,7 +72,7 @@ struct sk_node {
     int protocol_form; /* 0 or 1 for the old Function/RandomGenerator forms, else 2 */
     char *type_name;   /* __module__ + "." + __class__ */
     json_t *state;
-    size_t index;      /* creation order */
+    size_t index; /* creation order */
     struct sk_slot *slots;
     size_t slot_count;
     /* What this node alone adds to get_untrusted_types, sorted. */
@@ -91,8 +91,8 @@ struct sk_schema {
     struct sk_node *root;
     struct sk_node **nodes; /* every node, in creation order */
     size_t node_count;
-    json_t *protocol;       /* as written */
-    json_t *skops_version;  /* may be NULL */
+    json_t *protocol;      /* as written */
+    json_t *skops_version; /* may be NULL */
     /* Scratch for graph walks; sk_node_needs is not thread-safe. */
     unsigned *walk_marks;
     unsigned walk_epoch;

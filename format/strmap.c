@@ -48,8 +48,8 @@ static struct slot *find_slot(struct slot *slots, size_t capacity, const char *k
     size_t i = (size_t)hash & (capacity - 1);
     for (;;) {
         struct slot *s = &slots[i];
-        if (s->key == NULL ||
-            (s->hash == hash && s->key_length == key_length && memcmp(s->key, key, key_length) == 0))
+        if (s->key == NULL || (s->hash == hash && s->key_length == key_length &&
+                               memcmp(s->key, key, key_length) == 0))
             return s;
         i = (i + 1) & (capacity - 1);
     }

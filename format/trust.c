@@ -52,7 +52,8 @@ static int add_span(struct sk_allowlist *allowlist, const char *start, size_t le
     if (length == 0)
         return 0;
     if (length > SK_MAX_TYPE_NAME_BYTES)
-        return sk_fail(err, "trusted type name of %zu bytes is longer than %u (SK_MAX_TYPE_NAME_BYTES)",
+        return sk_fail(err,
+                       "trusted type name of %zu bytes is longer than %u (SK_MAX_TYPE_NAME_BYTES)",
                        length, SK_MAX_TYPE_NAME_BYTES);
     if (allowlist->count >= SK_MAX_ALLOWLIST_TYPES)
         return sk_fail(err, "more than %u trusted types (SK_MAX_ALLOWLIST_TYPES)",

@@ -550,7 +550,10 @@ struct options {
 
 enum { KEY_HELP, KEY_VERSION, KEY_DISCARD };
 
-#define OPTION(spec, field) {spec, offsetof(struct options, field), 1}
+#define OPTION(spec, field)                                                                        \
+    {                                                                                              \
+        spec, offsetof(struct options, field), 1                                                   \
+    }
 static const struct fuse_opt option_spec[] = {
     OPTION("trust=%s", trust),
     OPTION("trust_file=%s", trust_file),
@@ -617,6 +620,24 @@ static void usage(void)
            program);
 }
 
+/* "-ofsname=PATH" with the commas and backslashes in PATH escaped, as
+ * libfuse's option parser wants them. */
+static char *fsname_argument(const char *archive)
+{
+    size_t length = strlen(archive);
+    char *argument = malloc(sizeof "-ofsname=" + 2 * length);
+    if (argument == NULL)
+        return NULL;
+    char *out = stpcpy(argument, "-ofsname=");
+    for (const char *p = archive; *p; p++) {
+        if (*p == ',' || *p == '\\')
+            *out++ = '\\';
+        *out++ = *p;
+    }
+    *out = '\0';
+    return argument;
+}
+
 /* Mounts, or exits with one line on stderr and nothing mounted. */
 int main(int argc, char **argv)
 {
@@ -642,22 +663,21 @@ int main(int argc, char **argv)
         status = 0;
         goto out;
     }
-    if (fuse_opt_add_arg(&args, "-oro") != 0 || fuse_parse_cmdline(&args, &cmdline) != 0)
-        goto out;
-    if (options.archive == NULL || cmdline.mountpoint == NULL) {
+    if (options.archive == NULL) {
         fprintf(stderr, "%s: usage: %s ARCHIVE MOUNTPOINT [-o OPTIONS]\n", program, program);
         goto out;
     }
-    struct stat mount_stat;
-    int mount_error = stat(cmdline.mountpoint, &mount_stat) != 0 ? errno
-                      : !S_ISDIR(mount_stat.st_mode)             ? ENOTDIR
-                                                                 : 0;
-    if (mount_error != 0) {
-        fprintf(stderr, "%s: mount point %s: %s\n", program, cmdline.mountpoint,
-                strerror(mount_error));
+    /* mount(8) and /proc/mounts show "ARCHIVE on MOUNTPOINT type fuse.skopsfs". */
+    char *fsname_option = fsname_argument(options.archive);
+    int added = fsname_option ? fuse_opt_add_arg(&args, fsname_option) : -1;
+    free(fsname_option);
+    if (added != 0 || fuse_opt_add_arg(&args, "-oro,subtype=skopsfs") != 0 ||
+        fuse_parse_cmdline(&args, &cmdline) != 0)
+        goto out;
+    if (cmdline.mountpoint == NULL) {
+        fprintf(stderr, "%s: usage: %s ARCHIVE MOUNTPOINT [-o OPTIONS]\n", program, program);
         goto out;
     }
-
     allowlist = sk_allowlist_new();
     if (allowlist == NULL ||
         (options.trust && sk_allowlist_add_list(allowlist, options.trust, ':', &err) != 0) ||

@@ -9,6 +9,7 @@ has its kind, bytes, link target and xattrs, refused entries cannot be
 listed or read, and with the untrusted types trusted nothing is refused.
 Prints one line per failure and a final "N passed, N failed" line."""
 import argparse
+import concurrent.futures
 import errno
 import hashlib
 import json
@@ -41,10 +42,10 @@ class Cli:
                               capture_output=True)
 
     def listdir(self, path):
-        r = self.run("ls", "-a", "/" + path)
+        r = self.run("ls", "-a", "--zero", "/" + path)
         if r.returncode != 0:
             raise PermissionError(r.stderr.decode(errors="replace").strip())
-        return sorted(os.fsdecode(n) for n in r.stdout.split(b"\n")[:-1])
+        return sorted(os.fsdecode(n) for n in r.stdout.split(b"\0")[:-1])
 
     def read(self, path):
         r = self.run("cat", "/" + path)
@@ -282,13 +283,20 @@ def main():
     for d in args.dirs:
         manifests += sorted(os.path.join(d, f) for f in os.listdir(d)
                             if f.endswith(".json") and os.path.exists(os.path.join(d, f[:-5] + ".skops")))
-    passed = failed = 0
-    for m in manifests:
+    def run(m):
         problems = []
         try:
             check_fixture(args, m, problems)
         except Failure as f:
             problems.append(str(f))
+        return problems
+
+    # The CLI checks spawn a process per entry: run fixtures side by side.
+    workers = 4 if args.backend == "cli" else 1
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(run, manifests))
+    passed = failed = 0
+    for m, problems in zip(manifests, results):
         if problems:
             failed += 1
             print(f"FAIL {m}")

@@ -99,9 +99,9 @@ static void rejects_overflowing_shape(void **state)
 {
     (void)state;
     size_t length;
-    unsigned char *b = with_header(
-        "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }", 0, 1,
-        &length);
+    unsigned char *b =
+        with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",
+                    0, 1, &length);
     struct sk_npy_header h;
     struct sk_error err = {{0}};
     assert_int_equal(sk_npy_parse(b, length, length, &h, &err), -1);

@@ -25,9 +25,15 @@ static char *q(const char *text)
     return s;
 }
 
-#define STR_TYPES "'key_types': {'__class__': 'list', '__module__': 'builtins', '__loader__': 'ListNode', 'content': []}"
-#define JSON1(id) "{'__class__': 'str', '__module__': 'builtins', '__loader__': 'JsonNode', 'content': '1', '__id__': " #id "}"
-#define OBJ(module, cls, id) "{'__class__': '" cls "', '__module__': '" module "', '__loader__': 'ObjectNode', '__id__': " #id "}"
+#define STR_TYPES                                                                                  \
+    "'key_types': {'__class__': 'list', '__module__': 'builtins', '__loader__': 'ListNode', "      \
+    "'content': []}"
+#define JSON1(id)                                                                                  \
+    "{'__class__': 'str', '__module__': 'builtins', '__loader__': 'JsonNode', 'content': '1', "    \
+    "'__id__': " #id "}"
+#define OBJ(module, cls, id)                                                                       \
+    "{'__class__': '" cls "', '__module__': '" module                                              \
+    "', '__loader__': 'ObjectNode', '__id__': " #id "}"
 
 /* Opens SCHEMA (single-quoted JSON) with MEMBERS; returns the model or NULL
  * with ERR set. */
@@ -69,8 +75,9 @@ static void shared_ids_are_one_node_and_later_states_are_ignored(void **state)
         " '__id__': 1, " STR_TYPES ", 'content': {"
         "  'a': {'__class__': 'list', '__module__': 'builtins', '__loader__': 'ListNode',"
         "        'content': [" JSON1(3) "], '__id__': 2},"
-        "  'b': {'__class__': 'system', '__module__': 'os', '__loader__': 'PickleNode', '__id__': 2},"
-        "  'c': " OBJ("os", "system", 3) "}}",
+                                        "  'b': {'__class__': 'system', '__module__': 'os', "
+                                        "'__loader__': 'PickleNode', '__id__': 2},"
+                                        "  'c': " OBJ("os", "system", 3) "}}",
         NULL, 0, &err);
     assert_non_null(model);
     const struct sk_node *root = model->schema->root;
@@ -91,10 +98,11 @@ static void unknown_loader_error_names_its_path(void **state)
         "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
         " " STR_TYPES ", 'content': {'estimators_': {'__class__': 'list', '__module__': 'builtins',"
         " '__loader__': 'ListNode', 'content': [" JSON1(5) ", {'__class__': 'X', '__module__': 'm',"
-        " '__loader__': 'FooNode'}]}}}",
+                                                           " '__loader__': 'FooNode'}]}}}",
         NULL, 0, &err);
     assert_null(model);
-    assert_non_null(strstr(err.message, "schema.json: node at estimators_/1: unknown loader 'FooNode' for type m.X"));
+    assert_non_null(strstr(
+        err.message, "schema.json: node at estimators_/1: unknown loader 'FooNode' for type m.X"));
 }
 
 static void trust_follows_each_loader(void **state)
@@ -104,20 +112,35 @@ static void trust_follows_each_loader(void **state)
     struct sk_model *model = open_schema(
         "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
         " " STR_TYPES ", 'content': {"
-        " 'sys': " OBJ("os", "system", 10) ","
-        " 'lr': " OBJ("sklearn.linear_model._logistic", "LogisticRegression", 11) ","
-        " 'sqrt': {'__class__': 'sqrt', '__module__': 'numpy.core._multiarray_umath', '__loader__': 'FunctionNode'},"
-        " 'mean': {'__class__': 'mean', '__module__': 'numpy', '__loader__': 'FunctionNode'},"
-        " 'slice': {'__class__': 'weird', '__module__': 'evil', '__loader__': 'SliceNode',"
-        "           'content': {'start': 1, 'stop': null, 'step': 12345678901234567890123}},"
-        " 'json': {'__class__': 'x', '__module__': 'evil', '__loader__': 'JsonNode', 'content': 'null'},"
-        " 'm': {'__class__': 'Owner', '__module__': 'user', '__loader__': 'MethodNode',"
-        "       'content': {'func': 'run', 'obj': " OBJ("user", "Owner", 12) "}},"
-        " 'dd': {'__class__': 'MyDD', '__module__': 'user', '__loader__': 'DefaultDictNode',"
-        "        'content': {'main': {'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode',"
-        "                             " STR_TYPES ", 'content': {}},"
-        "                    'default_factory': {'__class__': 'list', '__module__': 'builtins', '__loader__': 'TypeNode'}}}"
-        "}}",
+        " 'sys': " OBJ(
+            "os", "system",
+            10) ","
+                " 'lr': " OBJ(
+                    "sklearn.linear_model._logistic", "LogisticRegression",
+                    11) ","
+                        " 'sqrt': {'__class__': 'sqrt', '__module__': "
+                        "'numpy.core._multiarray_umath', '__loader__': 'FunctionNode'},"
+                        " 'mean': {'__class__': 'mean', '__module__': 'numpy', '__loader__': "
+                        "'FunctionNode'},"
+                        " 'slice': {'__class__': 'weird', '__module__': 'evil', '__loader__': "
+                        "'SliceNode',"
+                        "           'content': {'start': 1, 'stop': null, 'step': "
+                        "12345678901234567890123}},"
+                        " 'json': {'__class__': 'x', '__module__': 'evil', '__loader__': "
+                        "'JsonNode', 'content': 'null'},"
+                        " 'm': {'__class__': 'Owner', '__module__': 'user', '__loader__': "
+                        "'MethodNode',"
+                        "       'content': {'func': 'run', 'obj': " OBJ(
+                            "user", "Owner",
+                            12) "}},"
+                                " 'dd': {'__class__': 'MyDD', '__module__': 'user', '__loader__': "
+                                "'DefaultDictNode',"
+                                "        'content': {'main': {'__class__': 'dict', '__module__': "
+                                "'builtins', '__loader__': 'DictNode',"
+                                "                             " STR_TYPES ", 'content': {}},"
+                                "                    'default_factory': {'__class__': 'list', "
+                                "'__module__': 'builtins', '__loader__': 'TypeNode'}}}"
+                                "}}",
         NULL, 0, &err);
     assert_non_null(model);
     char *untrusted = untrusted_of(model);
@@ -139,14 +162,23 @@ static void tree_and_loss_nodes_hand_trust_down(void **state)
         "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
         " " STR_TYPES ", 'content': {"
         " 't': {'__class__': 'Tree', '__module__': 'sklearn.tree._tree', '__loader__': 'TreeNode',"
-        "       '__reduce__': {'args': {'__class__': 'tuple', '__module__': 'builtins', '__loader__': 'TupleNode', 'content': []}},"
-        "       'content': {'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', " STR_TYPES ","
-        "                   'content': {'inner': " OBJ("sklearn.tree._tree", "Tree", 20) "}}},"
-        " 'outer': " OBJ("sklearn.tree._tree", "Tree", 21) ","
-        " 'loss': {'__class__': 'Hinge', '__module__': 'sklearn.linear_model._sgd_fast', '__loader__': 'LossNode',"
-        "          '__reduce__': {'args': {'__class__': 'tuple', '__module__': 'builtins', '__loader__': 'TupleNode', 'content': []}},"
-        "          'content': {'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', " STR_TYPES ", 'content': {}}}"
-        "}}",
+        "       '__reduce__': {'args': {'__class__': 'tuple', '__module__': 'builtins', "
+        "'__loader__': 'TupleNode', 'content': []}},"
+        "       'content': {'__class__': 'dict', '__module__': 'builtins', '__loader__': "
+        "'DictNode', " STR_TYPES ","
+        "                   'content': {'inner': " OBJ(
+            "sklearn.tree._tree", "Tree",
+            20) "}}},"
+                " 'outer': " OBJ(
+                    "sklearn.tree._tree", "Tree",
+                    21) ","
+                        " 'loss': {'__class__': 'Hinge', '__module__': "
+                        "'sklearn.linear_model._sgd_fast', '__loader__': 'LossNode',"
+                        "          '__reduce__': {'args': {'__class__': 'tuple', '__module__': "
+                        "'builtins', '__loader__': 'TupleNode', 'content': []}},"
+                        "          'content': {'__class__': 'dict', '__module__': 'builtins', "
+                        "'__loader__': 'DictNode', " STR_TYPES ", 'content': {}}}"
+                        "}}",
         NULL, 0, &err);
     assert_non_null(model);
     char *untrusted = untrusted_of(model);
@@ -190,15 +222,16 @@ static void corrupt_states_fail_clearly(void **state)
     struct sk_error err = {{0}};
     assert_null(open_schema(
         "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
-        " " STR_TYPES ", 'content': {'m': {'__class__': 'A', '__module__': 'x', '__loader__': 'MethodNode',"
+        " " STR_TYPES
+        ", 'content': {'m': {'__class__': 'A', '__module__': 'x', '__loader__': 'MethodNode',"
         " 'content': {'func': 'f', 'obj': " OBJ("y", "B", 7) "}}}}",
         NULL, 0, &err));
     assert_non_null(strstr(err.message, "node at m: method of x.A is bound to an object of y.B"));
     sk_error_clear(&err);
-    assert_null(open_schema(
-        "{'__class__': 'ndarray', '__module__': 'numpy', '__loader__': 'NdArrayNode', 'protocol': 2,"
-        " 'type': 'numpy', 'file': '/etc/passwd'}",
-        NULL, 0, &err));
+    assert_null(open_schema("{'__class__': 'ndarray', '__module__': 'numpy', '__loader__': "
+                            "'NdArrayNode', 'protocol': 2,"
+                            " 'type': 'numpy', 'file': '/etc/passwd'}",
+                            NULL, 0, &err));
     assert_non_null(strstr(err.message, "no member '/etc/passwd' in the archive"));
     sk_error_clear(&err);
     assert_null(open_schema("{'__class__': 'dict'}", NULL, 0, &err));
@@ -215,8 +248,10 @@ static void cycles_terminate(void **state)
     struct sk_model *model = open_schema(
         "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
         " '__id__': 1, " STR_TYPES ", 'content': {"
-        " 'self': {'__class__': 'dict', '__module__': 'builtins', '__loader__': 'CachedNode', '__id__': 1},"
-        " 'again': {'__class__': 'list', '__module__': 'builtins', '__loader__': 'ListNode', '__id__': 1}}}",
+        " 'self': {'__class__': 'dict', '__module__': 'builtins', '__loader__': 'CachedNode', "
+        "'__id__': 1},"
+        " 'again': {'__class__': 'list', '__module__': 'builtins', '__loader__': 'ListNode', "
+        "'__id__': 1}}}",
         NULL, 0, &err);
     assert_non_null(model);
     const struct sk_entry *self;
@@ -244,7 +279,8 @@ static void json_text_keeps_what_jansson_cannot(void **state)
     assert_memory_equal(decoded, "a\0b", 3);
     free(decoded);
     json_t *array = json_object_iter_value(json_object_iter(root));
-    assert_string_equal(sk_json_big_integer(json_array_get(array, 0)), "123456789012345678901234567890");
+    assert_string_equal(sk_json_big_integer(json_array_get(array, 0)),
+                        "123456789012345678901234567890");
     size_t length;
     char *dumped = sk_json_dump_python(array, &length);
     assert_string_equal(dumped, "[123456789012345678901234567890, -1, 2.5]\n");

@@ -17,12 +17,14 @@ static void default_lists_hold_skops_defaults(void **state)
     assert_true(sk_default_list_contains(SK_LIST_SKLEARN_ESTIMATORS,
                                          "sklearn.linear_model._logistic.LogisticRegression"));
     assert_false(sk_default_list_contains(SK_LIST_SKLEARN_ESTIMATORS, "os.system"));
-    assert_true(sk_default_list_contains(SK_LIST_NUMPY_UFUNCS, "numpy.core._multiarray_umath.sqrt"));
+    assert_true(
+        sk_default_list_contains(SK_LIST_NUMPY_UFUNCS, "numpy.core._multiarray_umath.sqrt"));
     /* exact names only: the public alias is not the listed name */
     assert_false(sk_default_list_contains(SK_LIST_NUMPY_UFUNCS, "numpy.sqrt"));
     assert_true(sk_default_list_contains(SK_LIST_PRIMITIVES, "builtins.int"));
     assert_false(sk_default_list_contains(SK_LIST_PRIMITIVES, "builtins.NoneType"));
-    assert_true(sk_default_list_contains(SK_LIST_SGD_LOSSES, "sklearn.linear_model._sgd_fast.Hinge"));
+    assert_true(
+        sk_default_list_contains(SK_LIST_SGD_LOSSES, "sklearn.linear_model._sgd_fast.Hinge"));
     assert_int_equal(sk_default_lists[SK_LIST_SKLEARN_ESTIMATORS].count, 204);
     assert_int_equal(sk_default_lists[SK_LIST_SCIPY_UFUNCS].count, 230);
 }

@@ -26,9 +26,10 @@ char *test_make_zip(const struct test_member *members, size_t count)
         assert_non_null(source);
         zip_int64_t index = zip_file_add(zip, members[i].name, source, ZIP_FL_ENC_UTF_8);
         assert_true(index >= 0);
-        assert_int_equal(zip_set_file_compression(zip, (zip_uint64_t)index,
-                                                  members[i].deflate ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0),
-                         0);
+        assert_int_equal(
+            zip_set_file_compression(zip, (zip_uint64_t)index,
+                                     members[i].deflate ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0),
+            0);
     }
     assert_int_equal(zip_close(zip), 0);
     return path;

@@ -17,16 +17,16 @@ static const char *program = "skopsfs";
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: skopsfs audit [--trust TYPE]... [--trust-file F] [--json] FILE...\n"
-            "       skopsfs tree [--trust TYPE]... [--trust-file F] FILE\n"
-            "       skopsfs ls [-a] [-d] [-l] [-R] [--trust TYPE]... [--trust-file F] FILE [PATH]\n"
-            "       skopsfs cat [--trust TYPE]... [--trust-file F] FILE PATH\n"
-            "\n"
-            "audit  print the types still untrusted, one a line (exit 1 if any)\n"
-            "tree   show the node tree: names, types, arrays, values, refusals\n"
-            "ls     list entries as mount.skopsfs shows them\n"
-            "cat    print an entry's bytes as mount.skopsfs serves them\n");
+    fprintf(out, "usage: skopsfs audit [--trust TYPE]... [--trust-file F] [--json] FILE...\n"
+                 "       skopsfs tree [--trust TYPE]... [--trust-file F] FILE\n"
+                 "       skopsfs ls [-a] [-d] [-l] [-R] [--zero] [--trust TYPE]... [--trust-file "
+                 "F] FILE [PATH]\n"
+                 "       skopsfs cat [--trust TYPE]... [--trust-file F] FILE PATH\n"
+                 "\n"
+                 "audit  print the types still untrusted, one a line (exit 1 if any)\n"
+                 "tree   show the node tree: names, types, arrays, values, refusals\n"
+                 "ls     list entries as mount.skopsfs shows them\n"
+                 "cat    print an entry's bytes as mount.skopsfs serves them\n");
 }
 
 struct common_options {
@@ -36,6 +36,7 @@ struct common_options {
     bool long_format;
     bool recursive;
     bool directory_itself;
+    bool zero;
 };
 
 /* Parses the options every subcommand shares, plus the ones in EXTRA. */
@@ -43,11 +44,9 @@ static int parse_options(int argc, char **argv, const char *short_options,
                          struct common_options *options)
 {
     static const struct option long_options[] = {
-        {"trust", required_argument, NULL, 't'},
-        {"trust-file", required_argument, NULL, 'T'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"trust", required_argument, NULL, 't'}, {"trust-file", required_argument, NULL, 'T'},
+        {"json", no_argument, NULL, 'j'},        {"zero", no_argument, NULL, 'z'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     struct sk_error err = {{0}};
     options->allowlist = sk_allowlist_new();
@@ -69,6 +68,9 @@ static int parse_options(int argc, char **argv, const char *short_options,
             break;
         case 'j':
             options->json = true;
+            break;
+        case 'z':
+            options->zero = true;
             break;
         case 'a':
             options->all = true;
@@ -97,11 +99,11 @@ bad:
 }
 
 static struct sk_model *open_model(const char *path, const struct common_options *options,
-                                   bool layout)
+                                   bool layout, bool npy_headers)
 {
     struct sk_error err = {{0}};
     struct sk_model *model;
-    struct sk_model_options model_options = {options->allowlist, layout, layout};
+    struct sk_model_options model_options = {options->allowlist, layout, npy_headers};
     if (sk_model_open(path, &model_options, &model, &err) != 0) {
         fprintf(stderr, "%s: %s\n", program, err.message);
         return NULL;
@@ -132,7 +134,7 @@ static int audit(int argc, char **argv)
         fputs("[", stdout);
     for (int f = 0; f < files; f++) {
         const char *path = argv[optind + f];
-        struct sk_model *model = open_model(path, &options, false);
+        struct sk_model *model = open_model(path, &options, false, false);
         if (model == NULL) {
             status = EXIT_UNREADABLE;
             continue;
@@ -194,7 +196,10 @@ static void describe_file(const struct sk_entry *entry)
         int shown = node->json_length > 60 ? 57 : (int)node->json_length;
         printf(" = %.*s%s", shown, node->json_text, node->json_length > 60 ? "..." : "");
     } else if (!entry->from_member && entry->text != NULL && entry->role != SK_ROLE_NODE) {
-        printf(" = %.*s", (int)(entry->size && entry->text[entry->size - 1] == '\n' ? entry->size - 1 : entry->size), entry->text);
+        printf(" = %.*s",
+               (int)(entry->size && entry->text[entry->size - 1] == '\n' ? entry->size - 1
+                                                                         : entry->size),
+               entry->text);
     } else if (!entry->from_member && entry->text != NULL && node != NULL &&
                node->loader != SK_LOADER_JSON) {
         printf(" = %.*s", (int)(entry->size ? entry->size - 1 : 0), entry->text);
@@ -239,7 +244,7 @@ static int tree(int argc, char **argv)
         sk_allowlist_free(options.allowlist);
         return EXIT_UNREADABLE;
     }
-    struct sk_model *model = open_model(argv[optind], &options, true);
+    struct sk_model *model = open_model(argv[optind], &options, true, true);
     if (model == NULL) {
         sk_allowlist_free(options.allowlist);
         return EXIT_UNREADABLE;
@@ -316,7 +321,7 @@ static int list_directory(const struct sk_entry *directory, const char *shown,
         if (options->long_format)
             print_long(sorted[i]);
         else
-            printf("%s\n", sorted[i]->name);
+            printf("%s%c", sorted[i]->name, options->zero ? '\0' : '\n');
     }
     int status = 0;
     if (options->recursive) {
@@ -348,7 +353,7 @@ static int ls(int argc, char **argv)
         sk_allowlist_free(options.allowlist);
         return EXIT_UNREADABLE;
     }
-    struct sk_model *model = open_model(argv[optind], &options, true);
+    struct sk_model *model = open_model(argv[optind], &options, true, false);
     if (model == NULL) {
         sk_allowlist_free(options.allowlist);
         return EXIT_UNREADABLE;
@@ -385,7 +390,7 @@ static int cat(int argc, char **argv)
         sk_allowlist_free(options.allowlist);
         return EXIT_UNREADABLE;
     }
-    struct sk_model *model = open_model(argv[optind], &options, true);
+    struct sk_model *model = open_model(argv[optind], &options, true, false);
     if (model == NULL) {
         sk_allowlist_free(options.allowlist);
         return EXIT_UNREADABLE;
@@ -406,7 +411,8 @@ static int cat(int argc, char **argv)
     struct sk_reader *reader = NULL;
     char *buffer = malloc(COPY_CHUNK);
     if (buffer == NULL || sk_entry_open_reader(model->layout, entry, &reader, &err) != 0) {
-        fprintf(stderr, "%s: cat: %s: %s\n", program, path, err.message[0] ? err.message : "out of memory");
+        fprintf(stderr, "%s: cat: %s: %s\n", program, path,
+                err.message[0] ? err.message : "out of memory");
         free(buffer);
         status = EXIT_UNREADABLE;
         goto out;
