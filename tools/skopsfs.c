@@ -21,7 +21,7 @@ static void usage(FILE *out)
                  "       skopsfs tree [--trust TYPE]... [--trust-file F] FILE\n"
                  "       skopsfs ls [-a] [-d] [-l] [-R] [--zero] [--trust TYPE]... [--trust-file "
                  "F] FILE [PATH]\n"
-                 "       skopsfs cat [--trust TYPE]... [--trust-file F] FILE PATH\n"
+                 "       skopsfs cat [--trust TYPE]... [--trust-file F] FILE PATH...\n"
                  "\n"
                  "audit  print the types still untrusted, one a line (exit 1 if any)\n"
                  "tree   show the node tree: names, types, arrays, values, refusals\n"
@@ -380,43 +380,24 @@ static int ls(int argc, char **argv)
     return status;
 }
 
-static int cat(int argc, char **argv)
+/* Writes one entry's bytes to standard output; returns an exit status. */
+static int cat_one(const struct sk_layout *layout, const char *path, char *buffer)
 {
-    struct common_options options = {0};
-    if (parse_options(argc, argv, "h", &options) != 0)
-        return EXIT_UNREADABLE;
-    if (argc - optind != 2) {
-        usage(stderr);
-        sk_allowlist_free(options.allowlist);
-        return EXIT_UNREADABLE;
-    }
-    struct sk_model *model = open_model(argv[optind], &options, true, false);
-    if (model == NULL) {
-        sk_allowlist_free(options.allowlist);
-        return EXIT_UNREADABLE;
-    }
-    const char *path = argv[optind + 1];
     const struct sk_entry *entry;
-    int status = 0;
-    int error = sk_layout_resolve(model->layout, path, true, &entry);
+    int error = sk_layout_resolve(layout, path, true, &entry);
     if (error == 0 && entry->kind == SK_ENTRY_DIR)
         error = EISDIR;
     if (error == 0 && entry->refused)
         error = EACCES;
-    if (error != 0) {
-        status = report("cat", path, error);
-        goto out;
-    }
+    if (error != 0)
+        return report("cat", path, error);
     struct sk_error err = {{0}};
     struct sk_reader *reader = NULL;
-    char *buffer = malloc(COPY_CHUNK);
-    if (buffer == NULL || sk_entry_open_reader(model->layout, entry, &reader, &err) != 0) {
-        fprintf(stderr, "%s: cat: %s: %s\n", program, path,
-                err.message[0] ? err.message : "out of memory");
-        free(buffer);
-        status = EXIT_UNREADABLE;
-        goto out;
+    if (sk_entry_open_reader(layout, entry, &reader, &err) != 0) {
+        fprintf(stderr, "%s: cat: %s: %s\n", program, path, err.message);
+        return EXIT_UNREADABLE;
     }
+    int status = 0;
     for (uint64_t offset = 0;;) {
         ssize_t got = sk_entry_read(entry, reader, buffer, COPY_CHUNK, offset, &err);
         if (got < 0) {
@@ -434,8 +415,32 @@ static int cat(int argc, char **argv)
         offset += (uint64_t)got;
     }
     sk_reader_close(reader);
+    return status;
+}
+
+static int cat(int argc, char **argv)
+{
+    struct common_options options = {0};
+    if (parse_options(argc, argv, "h", &options) != 0)
+        return EXIT_UNREADABLE;
+    if (argc - optind < 2) {
+        usage(stderr);
+        sk_allowlist_free(options.allowlist);
+        return EXIT_UNREADABLE;
+    }
+    struct sk_model *model = open_model(argv[optind], &options, true, false);
+    char *buffer = malloc(COPY_CHUNK);
+    int status = EXIT_UNREADABLE;
+    if (model != NULL && buffer != NULL) {
+        /* As cat(1): every path in turn; a failed one does not stop the rest. */
+        status = 0;
+        for (int i = optind + 1; i < argc; i++) {
+            int rc = cat_one(model->layout, argv[i], buffer);
+            if (rc > status)
+                status = rc;
+        }
+    }
     free(buffer);
-out:
     sk_model_close(model);
     sk_allowlist_free(options.allowlist);
     return status;
