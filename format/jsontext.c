@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define BIG_INTEGER_MARK "\0bigint:"
 #define BIG_INTEGER_MARK_LENGTH 8
@@ -100,6 +101,20 @@ static char *rewrite_for_jansson(const char *text, size_t length, size_t *out_le
     return out.data;
 }
 
+/* Whether TEXT holds U+10FFFF written as an escape, in either case. */
+static bool contains_escaped_u10ffff(const char *text, size_t length)
+{
+    static const char escape[] = "\\udbff\\udfff";
+    const size_t n = sizeof escape - 1;
+    for (const char *p = text; (p = memchr(p, '\\', length - (size_t)(p - text))) != NULL; p++) {
+        if ((size_t)(text + length - p) < n)
+            return false;
+        if (strncasecmp(p, escape, n) == 0)
+            return true;
+    }
+    return false;
+}
+
 int sk_json_parse(const char *text, size_t length, json_t **root, struct sk_error *err)
 {
     json_error_t error;
@@ -109,7 +124,7 @@ int sk_json_parse(const char *text, size_t length, json_t **root, struct sk_erro
     bool big = strstr(error.text, "too big") != NULL;
     bool nul_key = strstr(error.text, "NUL byte in object key") != NULL;
     if (nul_key && (memmem(text, length, NUL_KEY_UTF8, 4) != NULL ||
-                    strcasestr(text, "\\udbff\\udfff") != NULL))
+                    contains_escaped_u10ffff(text, length)))
         return sk_fail(
             err, "keys hold both NUL and U+10FFFF characters; skopsfs cannot tell them apart");
     if (big || nul_key) {
