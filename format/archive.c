@@ -139,6 +139,8 @@ static const char *zip_error_text(int code)
     switch (code) {
     case ZIP_ER_NOZIP:
         return "not a zip archive (no end of central directory: not a zip, or truncated)";
+    case ZIP_ER_EXISTS:
+        return "two members have the same name: which one is meant is ambiguous";
     case ZIP_ER_INCONS:
         return "zip archive is inconsistent (corrupt or truncated)";
     case ZIP_ER_MEMORY:

@@ -45,8 +45,9 @@ def unmount(directory):
     raise Failure(f"cannot unmount {directory}")
 
 
-def walk(root):
-    """Reads everything a user could; returns the number of entries seen."""
+def walk(root, may_fail=()):
+    """Reads everything a user could; returns the number of entries seen.
+    Files in MAY_FAIL may fail to read with EIO (the archive lies)."""
     seen = 0
     for directory, dirs, files in os.walk(root):
         for name in dirs + files:
@@ -70,6 +71,9 @@ def walk(root):
                             pass
                 except PermissionError:
                     check(st.st_mode & 0o777 == 0, f"{path}: EACCES but mode {oct(st.st_mode)}")
+                except OSError as e:
+                    check(e.errno == errno.EIO and os.path.relpath(path, root) in may_fail,
+                          f"{path}: {e}")
     return seen
 
 
@@ -148,7 +152,7 @@ def check_mount(args, m, archive):
             check("mounts" in outcomes, "mounted a file that must fail")
             signal.alarm(WALK_SECONDS)
             try:
-                walk(directory)
+                walk(directory, m.get("read_must_fail", ()))
                 check_mounted(m, directory)
             finally:
                 signal.alarm(0)

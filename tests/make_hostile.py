@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Writes skopsfs's own hostile archives into tests/fixtures/hostile-own/:
+NAME.skops plus NAME.json in the format of the shared hostile set (expect,
+also_ok, checks), for tests/check_hostile.py. Run it again to regenerate."""
+import hashlib
+import io
+import json
+import os
+import struct
+import sys
+import zipfile
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "hostile-own")
+_ids = iter(range(140000000000000, 150000000000000, 16))
+
+
+def node(cls, module, loader, **fields):
+    return {"__class__": cls, "__module__": module, "__loader__": loader, **fields, "__id__": next(_ids)}
+
+
+def json_node(value):
+    return node("str", "builtins", "JsonNode", content=json.dumps(value), is_json=True)
+
+
+def dict_node(mapping):
+    return node("dict", "builtins", "DictNode", content=mapping,
+                key_types=node("list", "builtins", "ListNode",
+                               content=[node("str", "builtins", "TypeNode") for _ in mapping]))
+
+
+def array_node(file):
+    return node("ndarray", "numpy", "NdArrayNode", type="numpy", file=file)
+
+
+def npy(values=(1.0, 2.0, 3.0), shape=None, descr="<f8"):
+    data = struct.pack(f"<{len(values)}d", *values)
+    shape = shape if shape is not None else (len(values),)
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, repr(tuple(shape)))
+    total = 10 + len(header) + 1
+    header += " " * ((64 - total % 64) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + data
+
+
+def schema_text(root):
+    root["protocol"] = 2
+    root["_skops_version"] = "0.15.dev0"
+    return json.dumps(root)
+
+
+def write(name, manifest, members, schema=None):
+    path = os.path.join(OUT, name + ".skops")
+    with zipfile.ZipFile(path, "w") as z:
+        if schema is not None:
+            z.writestr("schema.json", schema)
+        for member, data, method in members:
+            z.writestr(zipfile.ZipInfo(member), data, compress_type=method)
+    manifest = {"file": name + ".skops", **manifest}
+    with open(os.path.join(OUT, name + ".json"), "w") as f:
+        json.dump(manifest, f, indent=1, ensure_ascii=False)
+    return path
+
+
+def patch(path, old, new, count=1):
+    data = open(path, "rb").read()
+    assert data.count(old) >= count, (path, old)
+    open(path, "wb").write(data.replace(old, new, count))
+
+
+STORED, DEFLATED = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    arr = npy()
+    sha = hashlib.sha256(arr).hexdigest()
+
+    # zip tricks
+    write("zip_duplicate_member", {
+        "attack": "two members named a.npy with different bytes; the schema names a.npy",
+        "expect": "mount_fails", "also_ok": "mounts",
+        "notes": "Which copy is meant is ambiguous (Python's zipfile takes the last, libzip the first): refusing is safest."},
+        [("a.npy", npy((1.0,)), STORED), ("a.npy", npy((2.0,)), STORED)],
+        schema_text(dict_node({"a": array_node("a.npy")})))
+    p = write("zip_encrypted_member", {
+        "attack": "the array member has the encryption flag set",
+        "expect": "mount_fails", "notes": "skopsfs does not decrypt; nothing is served in its place."},
+        [("a.npy", arr, STORED)], schema_text(dict_node({"a": array_node("a.npy")})))
+    data = bytearray(open(p, "rb").read())
+    for sig in (b"PK\x03\x04", b"PK\x01\x02"):
+        at = 0
+        while (at := data.find(sig, at)) >= 0:
+            flag_at = at + (6 if sig == b"PK\x03\x04" else 8)
+            data[flag_at] |= 1
+            at += 4
+    open(p, "wb").write(bytes(data))
+    p = write("zip_unsupported_method", {
+        "attack": "the array member claims compression method 99 (AE-x/unknown)",
+        "expect": "mount_fails"},
+        [("a.npy", arr, STORED)], schema_text(dict_node({"a": array_node("a.npy")})))
+    data = bytearray(open(p, "rb").read())
+    for sig, off in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        at = data.find(sig, data.find(b"a.npy") - 60 if sig == b"PK\x03\x04" else 0)
+        while at >= 0:
+            name_len = struct.unpack_from("<H", data, at + (26 if sig == b"PK\x03\x04" else 28))[0]
+            name_at = at + (30 if sig == b"PK\x03\x04" else 46)
+            if data[name_at:name_at + name_len] == b"a.npy":
+                struct.pack_into("<H", data, at + off, 99)
+            at = data.find(sig, at + 4)
+    open(p, "wb").write(bytes(data))
+    write("zip_member_size_lies_short", {
+        "attack": "a stored member whose data is shorter than its directory entry says (cut archive body)",
+        "expect": "mount_fails", "also_ok": "mounts"},
+        [("a.npy", arr, STORED)], schema_text(dict_node({"a": array_node("a.npy")})))
+    p = os.path.join(OUT, "zip_member_size_lies_short.skops")
+    data = bytearray(open(p, "rb").read())
+    for sig, off in ((b"PK\x03\x04", 18), (b"PK\x01\x02", 20)):
+        at = 0
+        while (at := data.find(sig, at)) >= 0:
+            name_len = struct.unpack_from("<H", data, at + (26 if sig == b"PK\x03\x04" else 28))[0]
+            name_at = at + (30 if sig == b"PK\x03\x04" else 46)
+            if data[name_at:name_at + name_len] == b"a.npy":
+                struct.pack_into("<II", data, at + off, 10 ** 9, 10 ** 9)
+            at += 4
+    open(p, "wb").write(bytes(data))
+    write("deflate_stream_short", {
+        "attack": "a DEFLATE member whose stream ends before its declared size",
+        "expect": "mounts", "also_ok": "mount_fails", "untrusted_exact": [],
+        "read_must_fail": ["b.bin"],
+        "notes": "Reading past what the stream holds fails (EIO) instead of inventing bytes."},
+        [("b.bin", b"x" * 5000, DEFLATED)],
+        schema_text(dict_node({"b": node("bytes", "builtins", "BytesNode", file="b.bin")})))
+    p = os.path.join(OUT, "deflate_stream_short.skops")
+    data = bytearray(open(p, "rb").read())
+    for sig, off in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = 0
+        while (at := data.find(sig, at)) >= 0:
+            name_len = struct.unpack_from("<H", data, at + (26 if sig == b"PK\x03\x04" else 28))[0]
+            name_at = at + (30 if sig == b"PK\x03\x04" else 46)
+            if data[name_at:name_at + name_len] == b"b.bin":
+                struct.pack_into("<I", data, at + off, 9000)
+            at += 4
+    open(p, "wb").write(bytes(data))
+
+    # JSON tricks
+    schema = schema_text(dict_node({"a": json_node(1), "b": json_node(2)}))
+    schema = schema.replace('"b": {', '"a": {', 1)
+    write("json_duplicate_keys", {
+        "attack": "a dict whose content has the key 'a' twice",
+        "expect": "mounts", "untrusted_exact": [], "file_content": {"a": "2\n"}, "dir_entries": {"": 1},
+        "notes": "As Python's json: the last value wins, in the first one's place."},
+        [], schema)
+    write("json_wrong_types", {
+        "attack": "a ListNode whose content is a string, not a list",
+        "expect": "mount_fails"},
+        [], schema_text(dict_node({"l": node("list", "builtins", "ListNode", content="abc")})))
+    write("json_top_level_array", {
+        "attack": "schema.json is a JSON array", "expect": "mount_fails"}, [], "[1, 2, 3]")
+    write("json_huge_integer_id", {
+        "attack": "__id__ values of 400 digits, reused, and a slice bound of 60 digits",
+        "expect": "mounts", "untrusted_exact": [],
+        "file_content": {"s": "slice(%s, None, None)\n" % ("9" * 60), "y": "1\n"}},
+        [], schema_text(dict_node({
+            "x": {**json_node(1), "__id__": int("7" * 400)},
+            "y": {"__class__": "int", "__module__": "builtins", "__loader__": "CachedNode", "__id__": int("7" * 400)},
+            "s": node("slice", "builtins", "SliceNode", content={"start": int("9" * 60), "stop": None, "step": None})})))
+
+    # node tricks
+    write("node_cached_unknown_id", {
+        "attack": "a CachedNode whose __id__ was never seen",
+        "expect": "mounts", "untrusted_exact": ["evil.Thing"], "denied": ["c"]},
+        [], schema_text(dict_node({"c": {"__class__": "Thing", "__module__": "evil",
+                                         "__loader__": "CachedNode", "__id__": 1234}})))
+    root = dict_node({})
+    root["content"]["me"] = {"__class__": "list", "__module__": "builtins", "__loader__": "ListNode",
+                             "content": [{"__class__": "list", "__module__": "builtins",
+                                          "__loader__": "CachedNode", "__id__": 99},
+                                         {"__class__": "dict", "__module__": "builtins",
+                                          "__loader__": "CachedNode", "__id__": root["__id__"]}],
+                             "__id__": 99}
+    root["key_types"]["content"].append(node("str", "builtins", "TypeNode"))
+    write("node_list_cycles", {
+        "attack": "a list that holds itself and the root",
+        "expect": "mounts", "untrusted_exact": [], "symlink_to": {"me/0": "me", "me/1": ""}},
+        [], schema_text(root))
+    write("node_operator_wrong_module", {
+        "attack": "an OperatorFuncNode from module os", "expect": "mount_fails"},
+        [], schema_text(dict_node({"f": node("system", "os", "OperatorFuncNode",
+                                             attrs=node("tuple", "builtins", "TupleNode", content=[]))})))
+    write("node_tree_hides_os_system", {
+        "attack": "an ObjectNode of os.system inside a TreeNode's state (only Tree itself is inherited)",
+        "expect": "mounts", "untrusted_exact": ["os.system"], "denied": ["t/x"]},
+        [], schema_text(dict_node({"t": node("Tree", "sklearn.tree._tree", "TreeNode",
+                                             content=dict_node({"x": node("system", "os", "ObjectNode")}),
+                                             __reduce__={"args": node("tuple", "builtins", "TupleNode", content=[])})})))
+
+    # npy tricks
+    short = npy((1.0, 2.0), shape=(1000,))
+    write("npy_shape_larger_than_data", {
+        "attack": "an .npy header whose shape needs 8000 bytes over 16 bytes of data",
+        "expect": "mounts", "untrusted_exact": [],
+        "file_sha256": {"a.npy": hashlib.sha256(short).hexdigest()},
+        "notes": "Served byte for byte (numpy itself refuses it); no dtype/shape xattrs."},
+        [("a.npy", short, STORED)], schema_text(dict_node({"a": array_node("a.npy")})))
+    bad = b"\x93NUMPY\x01\x00\xff\xff" + b"{" * 20
+    write("npy_truncated_header", {
+        "attack": "an .npy header that declares 65535 bytes and holds 20",
+        "expect": "mounts", "untrusted_exact": [], "file_sha256": {"a.npy": hashlib.sha256(bad).hexdigest()}},
+        [("a.npy", bad, STORED)], schema_text(dict_node({"a": array_node("a.npy")})))
+
+    # name tricks
+    key = "/" * 200 + "é" * 100
+    write("names_overlong_slashes", {
+        "attack": "a 400-byte key of slashes and two-byte characters", "expect": "mounts",
+        "untrusted_exact": [], "dir_entries": {"": 1}},
+        [], schema_text(dict_node({key: json_node("long")})))
+    write("names_dotdot_everywhere", {
+        "attack": "keys '..', '../..', '../../etc/passwd' on nested dicts", "expect": "mounts",
+        "untrusted_exact": [], "must_exist": ["%2E.", "%2E.%2F..", "%2E.%2F..%2Fetc%2Fpasswd", "%2E./%2E."],
+        "must_not_exist": ["etc"],
+        "file_content": {"%2E.%2F..%2Fetc%2Fpasswd": "root\n", "%2E./%2E./x": "1\n"}},
+        [], schema_text(dict_node({"..": dict_node({"..": dict_node({"x": json_node(1)})}),
+                                   "../..": json_node(0), "../../etc/passwd": json_node("root")})))
+    print(f"wrote {len(os.listdir(OUT)) // 2} cases to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
