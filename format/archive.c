@@ -455,6 +455,24 @@ static ssize_t read_stored(struct sk_reader *reader, void *buffer, size_t length
     return (ssize_t)done;
 }
 
+/* The last seek point at or before OFFSET, or NULL. Points are never freed
+ * while the archive is open, so the result may be used without the lock. */
+static struct seek_point *find_point(struct member *m, uint64_t offset)
+{
+    pthread_mutex_lock(&m->points_lock);
+    size_t lo = 0, hi = m->point_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->points[mid]->out <= offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    struct seek_point *point = lo > 0 ? m->points[lo - 1] : NULL;
+    pthread_mutex_unlock(&m->points_lock);
+    return point;
+}
+
 /* Positions the inflater at the last seek point at or before OFFSET. */
 static int restart_stream(struct sk_reader *reader, uint64_t offset, struct sk_error *err)
 {
@@ -474,24 +492,10 @@ static int restart_stream(struct sk_reader *reader, uint64_t offset, struct sk_e
     reader->out_position = 0;
     reader->in_position = 0;
 
-    struct seek_point *point = NULL;
-    pthread_mutex_lock(&m->points_lock);
-    size_t lo = 0, hi = m->point_count;
-    while (lo < hi) { /* last point with out <= offset */
-        size_t mid = lo + (hi - lo) / 2;
-        if (m->points[mid]->out <= offset)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo > 0)
-        point = m->points[lo - 1];
-    pthread_mutex_unlock(&m->points_lock);
+    struct seek_point *point = find_point(m, offset);
     if (point == NULL)
         return 0;
 
-    /* Points are never freed while the archive is open, so reading one
-     * without the lock is safe. */
     if (point->bits != 0) {
         unsigned char previous;
         if (pread(reader->archive->fd, &previous, 1,
@@ -600,21 +604,17 @@ static ssize_t inflate_to(struct sk_reader *reader, uint64_t copy_from, char *bu
 static ssize_t read_deflated(struct sk_reader *reader, void *buffer, size_t length, uint64_t offset,
                              struct sk_error *err)
 {
-    const struct member *m = reader->member;
+    struct member *m = reader->member;
     if (offset >= m->size)
         return 0;
     if (length > m->size - offset)
         length = (size_t)(m->size - offset);
+    /* Inflating on from where this reader is beats restarting, unless a
+     * seek point lies between here and OFFSET. */
     bool can_continue = reader->stream_ready && reader->out_position <= offset;
     if (can_continue) {
-        /* Skipping forward from here is cheaper than a seek point unless a
-         * point lies between. */
-        pthread_mutex_lock(&reader->member->points_lock);
-        size_t count = m->point_count;
-        bool point_between = count > 0 && m->points[count - 1]->out > reader->out_position &&
-                             m->points[count - 1]->out <= offset;
-        pthread_mutex_unlock(&reader->member->points_lock);
-        if (point_between && offset - reader->out_position > SK_INFLATE_SPACING)
+        const struct seek_point *point = find_point(reader->member, offset);
+        if (point != NULL && point->out > reader->out_position)
             can_continue = false;
     }
     if (!can_continue && restart_stream(reader, offset, err) != 0)
