@@ -180,56 +180,56 @@ static int audit(int argc, char **argv)
     return status;
 }
 
-static void describe_file(const struct sk_entry *entry)
+/* The text a file shows, without its final newline, cut for one line. */
+static void print_value(const char *text, uint64_t size)
+{
+    int length = (int)(size > 0 && text[size - 1] == '\n' ? size - 1 : size);
+    int shown = length > 72 ? 69 : length;
+    printf(" = %.*s%s", shown, text, length > shown ? "..." : "");
+}
+
+static void describe(const struct sk_entry *entry)
 {
     const struct sk_node *node = entry->node;
+    if (entry->kind == SK_ENTRY_SYMLINK) {
+        printf(" -> %s", entry->link_text);
+        return;
+    }
+    bool json = node != NULL && node->loader == SK_LOADER_JSON;
+    if (node != NULL && entry->role == SK_ROLE_NODE && !json)
+        printf("  %s", node->type_name);
+    if (entry->refused) {
+        printf("  REFUSED, needs:");
+        for (size_t k = 0; k < entry->need_count; k++)
+            printf(" %s", entry->needs[k]);
+        return;
+    }
+    if (entry->kind != SK_ENTRY_FILE)
+        return;
     if (entry->npy != NULL) {
         char shape[SK_MAX_NPY_DIMS * 21 + 1];
         sk_npy_format_shape(entry->npy, shape, sizeof shape);
-        printf("  %s [%s]%s", entry->npy->descr, shape, entry->npy->fortran_order ? " F" : "");
+        printf("  dtype %s, shape (%s%s)%s", entry->npy->descr, shape,
+               entry->npy->ndim == 1 ? "," : "", entry->npy->fortran_order ? ", Fortran order" : "");
     } else if (entry->npy_error != NULL) {
-        printf("  (unreadable .npy header: %s)", entry->npy_error);
+        printf("  (no dtype: %s)", entry->npy_error);
     } else if (entry->from_member) {
         printf("  %llu bytes", (unsigned long long)entry->size);
-    }
-    if (node != NULL && node->loader == SK_LOADER_JSON) {
-        int shown = node->json_length > 60 ? 57 : (int)node->json_length;
-        printf(" = %.*s%s", shown, node->json_text, node->json_length > 60 ? "..." : "");
-    } else if (!entry->from_member && entry->text != NULL && entry->role != SK_ROLE_NODE) {
-        printf(" = %.*s",
-               (int)(entry->size && entry->text[entry->size - 1] == '\n' ? entry->size - 1
-                                                                         : entry->size),
-               entry->text);
-    } else if (!entry->from_member && entry->text != NULL && node != NULL &&
-               node->loader != SK_LOADER_JSON) {
-        printf(" = %.*s", (int)(entry->size ? entry->size - 1 : 0), entry->text);
+    } else if (entry->text != NULL) {
+        print_value(entry->text, entry->size);
     }
 }
 
-static void print_tree(const struct sk_entry *entry, int depth)
+static void print_tree(const struct sk_entry *directory, int depth)
 {
-    for (size_t i = 0; i < entry->child_count; i++) {
-        const struct sk_entry *child = entry->children[i];
-        if (child->name[0] == '.' && child->role != SK_ROLE_NODE)
+    for (size_t i = 0; i < directory->child_count; i++) {
+        const struct sk_entry *child = directory->children[i];
+        if (child->role == SK_ROLE_TYPEFILE || child->role == SK_ROLE_META)
             continue;
         printf("%*s%s%s", depth * 2, "", child->name, child->kind == SK_ENTRY_DIR ? "/" : "");
-        if (child->kind == SK_ENTRY_SYMLINK) {
-            printf(" -> %s\n", child->link_text);
-            continue;
-        }
-        if (child->node != NULL && child->role == SK_ROLE_NODE)
-            printf("  (%s)", child->node->type_name);
-        if (child->kind == SK_ENTRY_FILE)
-            describe_file(child);
-        if (child->refused) {
-            printf("  REFUSED: needs");
-            for (size_t k = 0; k < child->need_count; k++)
-                printf(" %s", child->needs[k]);
-            printf("\n");
-            continue;
-        }
+        describe(child);
         printf("\n");
-        if (child->kind == SK_ENTRY_DIR)
+        if (child->kind == SK_ENTRY_DIR && !child->refused)
             print_tree(child, depth + 1);
     }
 }
