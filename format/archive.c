@@ -19,6 +19,7 @@
 #define SK_INFLATE_WINDOW 32768u
 #define SK_INFLATE_INPUT_CHUNK 65536u
 #define SK_DATA_OFFSET_UNKNOWN (-1)
+#define SK_READER_CURSORS 4
 
 struct seek_point {
     uint64_t out; /* uncompressed offset */
@@ -65,10 +66,8 @@ struct sk_archive {
     pthread_mutex_t zip_lock; /* libzip is not thread-safe */
 };
 
-struct sk_reader {
-    struct sk_archive *archive;
-    struct member *member;
-    /* DEFLATE state */
+/* One position in a DEFLATE stream. */
+struct cursor {
     z_stream stream;
     bool stream_ready;
     uint64_t out_position; /* uncompressed bytes produced so far */
@@ -76,6 +75,16 @@ struct sk_reader {
     unsigned char *input;
     unsigned char *window; /* circular: byte k of output is window[k % size] */
     bool finished;
+    uint64_t last_used;
+};
+
+struct sk_reader {
+    struct sk_archive *archive;
+    struct member *member;
+    /* Several cursors, so that reads arriving slightly out of order (the
+     * kernel's readahead, several threads) each continue one. */
+    struct cursor cursors[SK_READER_CURSORS];
+    uint64_t clock;
 };
 
 static zip_int64_t fd_source_callback(void *userdata, void *data, zip_uint64_t length,
@@ -414,20 +423,22 @@ int sk_reader_direct(const struct sk_reader *reader, int *fd, uint64_t *data_off
     return 0;
 }
 
-static void end_stream(struct sk_reader *reader)
+static void end_stream(struct cursor *c)
 {
-    if (reader->stream_ready)
-        inflateEnd(&reader->stream);
-    reader->stream_ready = false;
+    if (c->stream_ready)
+        inflateEnd(&c->stream);
+    c->stream_ready = false;
 }
 
 void sk_reader_close(struct sk_reader *reader)
 {
     if (reader == NULL)
         return;
-    end_stream(reader);
-    free(reader->input);
-    free(reader->window);
+    for (int i = 0; i < SK_READER_CURSORS; i++) {
+        end_stream(&reader->cursors[i]);
+        free(reader->cursors[i].input);
+        free(reader->cursors[i].window);
+    }
     free(reader);
 }
 
@@ -474,23 +485,24 @@ static struct seek_point *find_point(struct member *m, uint64_t offset)
 }
 
 /* Positions the inflater at the last seek point at or before OFFSET. */
-static int restart_stream(struct sk_reader *reader, uint64_t offset, struct sk_error *err)
+static int restart_stream(struct sk_reader *reader, struct cursor *c, uint64_t offset,
+                          struct sk_error *err)
 {
     struct member *m = reader->member;
-    end_stream(reader);
-    if (reader->input == NULL)
-        reader->input = malloc(SK_INFLATE_INPUT_CHUNK);
-    if (reader->window == NULL)
-        reader->window = malloc(SK_INFLATE_WINDOW);
-    if (reader->input == NULL || reader->window == NULL)
+    end_stream(c);
+    if (c->input == NULL)
+        c->input = malloc(SK_INFLATE_INPUT_CHUNK);
+    if (c->window == NULL)
+        c->window = malloc(SK_INFLATE_WINDOW);
+    if (c->input == NULL || c->window == NULL)
         return sk_fail(err, "out of memory");
-    memset(&reader->stream, 0, sizeof reader->stream);
-    if (inflateInit2(&reader->stream, -15) != Z_OK)
+    memset(&c->stream, 0, sizeof c->stream);
+    if (inflateInit2(&c->stream, -15) != Z_OK)
         return sk_fail(err, "member '%s': cannot start inflating", m->name);
-    reader->stream_ready = true;
-    reader->finished = false;
-    reader->out_position = 0;
-    reader->in_position = 0;
+    c->stream_ready = true;
+    c->finished = false;
+    c->out_position = 0;
+    c->in_position = 0;
 
     struct seek_point *point = find_point(m, offset);
     if (point == NULL)
@@ -501,31 +513,31 @@ static int restart_stream(struct sk_reader *reader, uint64_t offset, struct sk_e
         if (pread(reader->archive->fd, &previous, 1,
                   (off_t)((uint64_t)m->data_offset + point->in - 1)) != 1)
             return sk_fail(err, "member '%s': %s", m->name, strerror(errno));
-        inflatePrime(&reader->stream, point->bits, previous >> (8 - point->bits));
+        inflatePrime(&c->stream, point->bits, previous >> (8 - point->bits));
     }
-    inflateSetDictionary(&reader->stream, point->window, SK_INFLATE_WINDOW);
+    inflateSetDictionary(&c->stream, point->window, SK_INFLATE_WINDOW);
     /* The circular window must hold the same history the dictionary does. */
     for (uint32_t i = 0; i < SK_INFLATE_WINDOW; i++) {
         uint64_t position = point->out - SK_INFLATE_WINDOW + i;
-        reader->window[position % SK_INFLATE_WINDOW] = point->window[i];
+        c->window[position % SK_INFLATE_WINDOW] = point->window[i];
     }
-    reader->out_position = point->out;
-    reader->in_position = point->in;
+    c->out_position = point->out;
+    c->in_position = point->in;
     return 0;
 }
 
-static void maybe_add_point(struct sk_reader *reader)
+static void maybe_add_point(struct sk_reader *reader, struct cursor *c)
 {
     struct member *m = reader->member;
-    z_stream *s = &reader->stream;
+    z_stream *s = &c->stream;
     /* Only at a block boundary that is not the end of the stream. */
     if (!(s->data_type & 128) || (s->data_type & 64))
         return;
-    if (reader->out_position < SK_INFLATE_WINDOW)
+    if (c->out_position < SK_INFLATE_WINDOW)
         return;
     pthread_mutex_lock(&m->points_lock);
     uint64_t last = m->point_count ? m->points[m->point_count - 1]->out : 0;
-    if (reader->out_position >= last + SK_INFLATE_SPACING) {
+    if (c->out_position >= last + SK_INFLATE_SPACING) {
         if (m->point_count == m->point_capacity) {
             size_t capacity = m->point_capacity ? m->point_capacity * 2 : 16;
             struct seek_point **grown = realloc(m->points, capacity * sizeof *grown);
@@ -537,12 +549,12 @@ static void maybe_add_point(struct sk_reader *reader)
         struct seek_point *point = malloc(sizeof *point);
         if (point == NULL)
             goto out;
-        point->out = reader->out_position;
-        point->in = reader->in_position - s->avail_in;
+        point->out = c->out_position;
+        point->in = c->in_position - s->avail_in;
         point->bits = s->data_type & 7;
         for (uint32_t i = 0; i < SK_INFLATE_WINDOW; i++) {
-            uint64_t position = reader->out_position - SK_INFLATE_WINDOW + i;
-            point->window[i] = reader->window[position % SK_INFLATE_WINDOW];
+            uint64_t position = c->out_position - SK_INFLATE_WINDOW + i;
+            point->window[i] = c->window[position % SK_INFLATE_WINDOW];
         }
         m->points[m->point_count++] = point;
     }
@@ -552,51 +564,51 @@ out:
 
 /* Inflates until out_position reaches TARGET (or the declared end),
  * copying the bytes at and after COPY_FROM into BUFFER. */
-static ssize_t inflate_to(struct sk_reader *reader, uint64_t copy_from, char *buffer,
-                          uint64_t target, struct sk_error *err)
+static ssize_t inflate_to(struct sk_reader *reader, struct cursor *c, uint64_t copy_from,
+                          char *buffer, uint64_t target, struct sk_error *err)
 {
     struct member *m = reader->member;
-    z_stream *s = &reader->stream;
+    z_stream *s = &c->stream;
     size_t copied = 0;
-    while (reader->out_position < target) {
-        if (reader->finished)
+    while (c->out_position < target) {
+        if (c->finished)
             return sk_fail(err, "member '%s': data ends before its declared size", m->name);
         if (s->avail_in == 0) {
-            uint64_t left = m->comp_size - reader->in_position;
+            uint64_t left = m->comp_size - c->in_position;
             size_t chunk = left < SK_INFLATE_INPUT_CHUNK ? (size_t)left : SK_INFLATE_INPUT_CHUNK;
             if (chunk == 0)
                 return sk_fail(err, "member '%s': compressed data ends early", m->name);
-            ssize_t got = pread(reader->archive->fd, reader->input, chunk,
-                                (off_t)((uint64_t)m->data_offset + reader->in_position));
+            ssize_t got = pread(reader->archive->fd, c->input, chunk,
+                                (off_t)((uint64_t)m->data_offset + c->in_position));
             if (got <= 0)
                 return sk_fail(err, "member '%s': %s", m->name,
                                got < 0 ? strerror(errno) : "archive ends inside the member");
-            reader->in_position += (uint64_t)got;
-            s->next_in = reader->input;
+            c->in_position += (uint64_t)got;
+            s->next_in = c->input;
             s->avail_in = (uInt)got;
         }
-        uint64_t slot = reader->out_position % SK_INFLATE_WINDOW;
+        uint64_t slot = c->out_position % SK_INFLATE_WINDOW;
         uint64_t room = SK_INFLATE_WINDOW - slot;
-        if (room > target - reader->out_position)
-            room = target - reader->out_position;
-        s->next_out = reader->window + slot;
+        if (room > target - c->out_position)
+            room = target - c->out_position;
+        s->next_out = c->window + slot;
         s->avail_out = (uInt)room;
         int rc = inflate(s, Z_BLOCK);
         size_t produced = (size_t)(room - s->avail_out);
         if (rc != Z_OK && rc != Z_STREAM_END && !(rc == Z_BUF_ERROR && produced > 0))
             return sk_fail(err, "member '%s': corrupt DEFLATE data", m->name);
-        uint64_t start = reader->out_position;
-        reader->out_position += produced;
-        if (buffer != NULL && reader->out_position > copy_from) {
+        uint64_t start = c->out_position;
+        c->out_position += produced;
+        if (buffer != NULL && c->out_position > copy_from) {
             uint64_t from = start > copy_from ? start : copy_from;
-            memcpy(buffer + copied, reader->window + (from % SK_INFLATE_WINDOW),
-                   (size_t)(reader->out_position - from));
-            copied += (size_t)(reader->out_position - from);
+            memcpy(buffer + copied, c->window + (from % SK_INFLATE_WINDOW),
+                   (size_t)(c->out_position - from));
+            copied += (size_t)(c->out_position - from);
         }
         if (rc == Z_STREAM_END)
-            reader->finished = true;
+            c->finished = true;
         else
-            maybe_add_point(reader);
+            maybe_add_point(reader, c);
     }
     return (ssize_t)copied;
 }
@@ -609,19 +621,29 @@ static ssize_t read_deflated(struct sk_reader *reader, void *buffer, size_t leng
         return 0;
     if (length > m->size - offset)
         length = (size_t)(m->size - offset);
-    /* Inflating on from where this reader is beats restarting, unless a
-     * seek point lies between here and OFFSET. */
-    bool can_continue = reader->stream_ready && reader->out_position <= offset;
-    if (can_continue) {
-        const struct seek_point *point = find_point(reader->member, offset);
-        if (point != NULL && point->out > reader->out_position)
-            can_continue = false;
+    /* The cursor furthest along at or before OFFSET, if no seek point lies
+     * between it and OFFSET; else the least recently used, restarted. */
+    const struct seek_point *point = find_point(m, offset);
+    uint64_t usable_from = point != NULL ? point->out : 0;
+    struct cursor *best = NULL, *oldest = &reader->cursors[0];
+    for (int i = 0; i < SK_READER_CURSORS; i++) {
+        struct cursor *c = &reader->cursors[i];
+        if (c->stream_ready && c->out_position <= offset && c->out_position >= usable_from &&
+            (best == NULL || c->out_position > best->out_position))
+            best = c;
+        if (c->last_used < oldest->last_used)
+            oldest = c;
     }
-    if (!can_continue && restart_stream(reader, offset, err) != 0)
+    struct cursor *c = best;
+    if (c == NULL) {
+        c = oldest;
+        if (restart_stream(reader, c, offset, err) != 0)
+            return -1;
+    }
+    c->last_used = ++reader->clock;
+    if (inflate_to(reader, c, offset, NULL, offset, err) < 0)
         return -1;
-    if (inflate_to(reader, offset, NULL, offset, err) < 0)
-        return -1;
-    return inflate_to(reader, offset, buffer, offset + length, err);
+    return inflate_to(reader, c, offset, buffer, offset + length, err);
 }
 
 ssize_t sk_reader_pread(struct sk_reader *reader, void *buffer, size_t length, uint64_t offset,
