@@ -123,8 +123,8 @@ int sk_json_parse(const char *text, size_t length, json_t **root, struct sk_erro
         return 0;
     bool big = strstr(error.text, "too big") != NULL;
     bool nul_key = strstr(error.text, "NUL byte in object key") != NULL;
-    if (nul_key && (memmem(text, length, NUL_KEY_UTF8, 4) != NULL ||
-                    contains_escaped_u10ffff(text, length)))
+    if (nul_key &&
+        (memmem(text, length, NUL_KEY_UTF8, 4) != NULL || contains_escaped_u10ffff(text, length)))
         return sk_fail(
             err, "keys hold both NUL and U+10FFFF characters; skopsfs cannot tell them apart");
     if (big || nul_key) {

@@ -139,10 +139,11 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
         sk_fail(b->err, "out of memory");
         return NULL;
     }
-    if (layout->entry_count >= SK_MAX_ENTRIES) {
+    unsigned long long limit = b->options->max_entries ? b->options->max_entries : SK_MAX_ENTRIES;
+    if (layout->entry_count >= limit) {
         free(name);
-        sk_fail(b->err, "the archive lays out to more than %u entries (SK_MAX_ENTRIES)",
-                SK_MAX_ENTRIES);
+        sk_fail(b->err, "the archive lays out to more than %llu entries (the max_entries limit)",
+                limit);
         return NULL;
     }
     if (layout->entry_count == layout->capacity) {

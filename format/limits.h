@@ -30,4 +30,13 @@
 #define SK_MAX_ALLOWLIST_TYPES 100000u
 #define SK_MAX_TYPE_NAME_BYTES 4096u
 
+/* The limits a user may raise (-o max_schema_mb=, max_nodes=, max_entries=
+ * for mount.skopsfs; --max-schema-mb, --max-nodes, --max-entries for
+ * skopsfs): a zero field means the default above. */
+struct sk_limits {
+    unsigned long long schema_bytes;
+    unsigned long long nodes;
+    unsigned long long entries;
+};
+
 #endif

@@ -20,16 +20,19 @@ int sk_model_open(const char *path, const struct sk_model_options *options, stru
         sk_fail(err, "no schema.json in the archive: not a .skops file");
         goto fail_prefixed;
     }
-    if (sk_archive_read_member(model->archive, index, SK_MAX_SCHEMA_BYTES, &text, &length, err) !=
-        0)
+    unsigned long long max_schema =
+        options->limits.schema_bytes ? options->limits.schema_bytes : SK_MAX_SCHEMA_BYTES;
+    if (sk_archive_read_member(model->archive, index, (size_t)max_schema, &text, &length, err) != 0)
         goto fail_prefixed;
-    int rc = sk_schema_load(text, length, model->archive, &model->schema, err);
+    int rc =
+        sk_schema_load(text, length, model->archive, options->limits.nodes, &model->schema, err);
     free(text);
     if (rc != 0)
         goto fail_prefixed;
     if (options->build_layout &&
         sk_layout_build(model->archive, model->schema,
-                        &(struct sk_layout_options){options->allowlist, options->read_npy_headers},
+                        &(struct sk_layout_options){options->allowlist, options->read_npy_headers,
+                                                    options->limits.entries},
                         &model->layout, err) != 0)
         goto fail_prefixed;
     *out = model;

@@ -21,6 +21,7 @@ struct sk_model_options {
     const struct sk_allowlist *allowlist;
     bool build_layout;     /* an audit needs only the schema */
     bool read_npy_headers; /* for dtype and shape */
+    struct sk_limits limits;
 };
 
 /* Errors start with PATH: "m.skops: schema.json: node at x: ...". */

@@ -60,8 +60,9 @@ struct builder {
     struct sk_schema *schema;
     struct sk_strmap *memo;
     json_int_t protocol; /* -1 when not an integer */
-    size_t capacity;     /* of schema->nodes */
-    char path[4096];     /* of the node being read, for messages */
+    unsigned long long max_nodes;
+    size_t capacity; /* of schema->nodes */
+    char path[4096]; /* of the node being read, for messages */
     size_t path_length;
     unsigned depth;
     struct sk_error *err;
@@ -637,8 +638,8 @@ static int get_tree(struct builder *b, json_t *state, unsigned inherited, struct
         return node_fail(b, "unknown loader '%s' for type %s.%s", json_string_value(loader_name),
                          json_string_value(module), json_string_value(class_name));
 
-    if (b->schema->node_count >= SK_MAX_NODES)
-        return node_fail(b, "more than %u nodes (SK_MAX_NODES)", SK_MAX_NODES);
+    if (b->schema->node_count >= b->max_nodes)
+        return node_fail(b, "more than %llu nodes (the max_nodes limit)", b->max_nodes);
     if (b->schema->node_count == b->capacity) {
         size_t capacity = b->capacity ? b->capacity * 2 : 256;
         struct sk_node **grown = realloc(b->schema->nodes, capacity * sizeof *grown);
@@ -700,7 +701,7 @@ void sk_schema_free(struct sk_schema *schema)
 }
 
 int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
-                   struct sk_schema **out, struct sk_error *err)
+                   unsigned long long max_nodes, struct sk_schema **out, struct sk_error *err)
 {
     *out = NULL;
     struct sk_schema *schema = calloc(1, sizeof *schema);
@@ -711,7 +712,11 @@ int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
         free(schema);
         return -1;
     }
-    struct builder b = {.archive = archive, .schema = schema, .err = err, .protocol = -1};
+    struct builder b = {.archive = archive,
+                        .schema = schema,
+                        .err = err,
+                        .protocol = -1,
+                        .max_nodes = max_nodes ? max_nodes : SK_MAX_NODES};
     b.memo = sk_strmap_new();
     if (b.memo == NULL) {
         sk_fail(err, "out of memory");

@@ -102,7 +102,7 @@ struct sk_schema {
 /* Parses TEXT (schema.json) and builds the node graph, checking every
  * member it names in ARCHIVE. Errors read "schema.json: node at PATH: ...". */
 int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
-                   struct sk_schema **out, struct sk_error *err);
+                   unsigned long long max_nodes, struct sk_schema **out, struct sk_error *err);
 void sk_schema_free(struct sk_schema *schema);
 
 /* The union of every node's contributions, sorted and unique: what

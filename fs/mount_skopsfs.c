@@ -543,6 +543,9 @@ struct options {
     char *trust;
     char *trust_file;
     int strict;
+    unsigned long long max_schema_mb;
+    unsigned long long max_nodes;
+    unsigned long long max_entries;
     int show_help;
     int show_version;
     int nonoption_count;
@@ -558,6 +561,9 @@ static const struct fuse_opt option_spec[] = {
     OPTION("trust=%s", trust),
     OPTION("trust_file=%s", trust_file),
     OPTION("strict", strict),
+    OPTION("max_schema_mb=%llu", max_schema_mb),
+    OPTION("max_nodes=%llu", max_nodes),
+    OPTION("max_entries=%llu", max_entries),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -614,6 +620,8 @@ static void usage(void)
            "    -o trust=TYPE[:TYPE...]  trust these types too\n"
            "    -o trust_file=PATH       trust the types in PATH (one a line, # comments)\n"
            "    -o strict                refuse to mount if any type is untrusted\n"
+           "    -o max_schema_mb=N, max_nodes=N, max_entries=N\n"
+           "                             raise the limits on what an archive may hold\n"
            "    -f                       stay in the foreground\n"
            "    -d                       debug output (implies -f)\n"
            "    -o allow_other           let other users see the mount\n",
@@ -685,7 +693,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", program, err.message[0] ? err.message : "out of memory");
         goto out;
     }
-    struct sk_model_options model_options = {allowlist, true, true};
+    struct sk_model_options model_options = {
+        .allowlist = allowlist,
+        .build_layout = true,
+        .read_npy_headers = true,
+        .limits = {options.max_schema_mb << 20, options.max_nodes, options.max_entries},
+    };
     if (sk_model_open(options.archive, &model_options, &fs.model, &err) != 0) {
         fprintf(stderr, "%s: %s\n", program, err.message);
         goto out;

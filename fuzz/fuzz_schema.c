@@ -58,14 +58,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sk_error err = {{0}};
     struct sk_schema *schema;
-    if (sk_schema_load((const char *)data, size, archive, &schema, &err) != 0)
+    if (sk_schema_load((const char *)data, size, archive, 0, &schema, &err) != 0)
         return 0;
     char **names;
     size_t count;
     if (sk_schema_untrusted(schema, &names, &count, &err) == 0)
         sk_string_list_free(names, count);
     struct sk_layout *layout;
-    struct sk_layout_options options = {size % 2 ? allowlist : NULL, true};
+    struct sk_layout_options options = {.allowlist = size % 2 ? allowlist : NULL,
+                                        .read_npy_headers = true};
     if (sk_layout_build(archive, schema, &options, &layout, &err) == 0) {
         fuzz_walk_layout(layout);
         sk_layout_free(layout);

@@ -101,7 +101,7 @@ static void lays_out_a_model(void **state)
     char *path = test_make_skops(schema, members, 1);
     struct sk_model *model;
     struct sk_error err = {{0}};
-    struct sk_model_options options = {NULL, true, true};
+    struct sk_model_options options = {.build_layout = true, .read_npy_headers = true};
     assert_int_equal(sk_model_open(path, &options, &model, &err), 0);
     const struct sk_layout *layout = model->layout;
     const struct sk_entry *e;

@@ -43,7 +43,7 @@ static struct sk_model *open_schema(const char *schema, const struct test_member
     char *text = q(schema);
     char *path = test_make_skops(text, members, count);
     struct sk_model *model = NULL;
-    struct sk_model_options options = {NULL, true, true};
+    struct sk_model_options options = {.build_layout = true, .read_npy_headers = true};
     sk_model_open(path, &options, &model, err);
     unlink(path);
     free(path);

@@ -26,7 +26,10 @@ static void usage(FILE *out)
                  "audit  print the types still untrusted, one a line (exit 1 if any)\n"
                  "tree   show the node tree: names, types, arrays, values, refusals\n"
                  "ls     list entries as mount.skopsfs shows them\n"
-                 "cat    print an entry's bytes as mount.skopsfs serves them\n");
+                 "cat    print an entry's bytes as mount.skopsfs serves them\n"
+                 "\n"
+                 "Every command also takes --max-schema-mb N, --max-nodes N and --max-entries N\n"
+                 "to raise the limits on what an archive may hold.\n");
 }
 
 struct common_options {
@@ -37,16 +40,32 @@ struct common_options {
     bool recursive;
     bool directory_itself;
     bool zero;
+    struct sk_limits limits;
 };
+
+/* A positive count from an option's text, or 0 when it is not one. */
+static unsigned long long parse_count(const char *text)
+{
+    char *end;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    return errno == 0 && *end == '\0' && text[0] != '-' ? value : 0;
+}
 
 /* Parses the options every subcommand shares, plus the ones in EXTRA. */
 static int parse_options(int argc, char **argv, const char *short_options,
                          struct common_options *options)
 {
     static const struct option long_options[] = {
-        {"trust", required_argument, NULL, 't'}, {"trust-file", required_argument, NULL, 'T'},
-        {"json", no_argument, NULL, 'j'},        {"zero", no_argument, NULL, 'z'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"trust", required_argument, NULL, 't'},
+        {"trust-file", required_argument, NULL, 'T'},
+        {"json", no_argument, NULL, 'j'},
+        {"zero", no_argument, NULL, 'z'},
+        {"max-schema-mb", required_argument, NULL, 'S'},
+        {"max-nodes", required_argument, NULL, 'N'},
+        {"max-entries", required_argument, NULL, 'E'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct sk_error err = {{0}};
     options->allowlist = sk_allowlist_new();
@@ -72,6 +91,25 @@ static int parse_options(int argc, char **argv, const char *short_options,
         case 'z':
             options->zero = true;
             break;
+        case 'S':
+        case 'N':
+        case 'E': {
+            unsigned long long value = parse_count(optarg);
+            if (value == 0) {
+                fprintf(stderr, "%s: --%s needs a positive number\n", program,
+                        c == 'S'   ? "max-schema-mb"
+                        : c == 'N' ? "max-nodes"
+                                   : "max-entries");
+                return -1;
+            }
+            if (c == 'S')
+                options->limits.schema_bytes = value << 20;
+            else if (c == 'N')
+                options->limits.nodes = value;
+            else
+                options->limits.entries = value;
+            break;
+        }
         case 'a':
             options->all = true;
             break;
@@ -103,7 +141,10 @@ static struct sk_model *open_model(const char *path, const struct common_options
 {
     struct sk_error err = {{0}};
     struct sk_model *model;
-    struct sk_model_options model_options = {options->allowlist, layout, npy_headers};
+    struct sk_model_options model_options = {.allowlist = options->allowlist,
+                                             .build_layout = layout,
+                                             .read_npy_headers = npy_headers,
+                                             .limits = options->limits};
     if (sk_model_open(path, &model_options, &model, &err) != 0) {
         fprintf(stderr, "%s: %s\n", program, err.message);
         return NULL;
@@ -210,7 +251,8 @@ static void describe(const struct sk_entry *entry)
         char shape[SK_MAX_NPY_DIMS * 21 + 1];
         sk_npy_format_shape(entry->npy, shape, sizeof shape);
         printf("  dtype %s, shape (%s%s)%s", entry->npy->descr, shape,
-               entry->npy->ndim == 1 ? "," : "", entry->npy->fortran_order ? ", Fortran order" : "");
+               entry->npy->ndim == 1 ? "," : "",
+               entry->npy->fortran_order ? ", Fortran order" : "");
     } else if (entry->npy_error != NULL) {
         printf("  (no dtype: %s)", entry->npy_error);
     } else if (entry->from_member) {
