@@ -52,9 +52,12 @@ static struct skopsfs *fs_of(fuse_req_t req)
     return fuse_req_userdata(req);
 }
 
+/* The entry behind an inode. Entries below a refused directory cannot be
+ * looked up; should the kernel name one anyway, it does not exist. */
 static const struct sk_entry *entry_of(fuse_req_t req, fuse_ino_t ino)
 {
-    return ino == 0 ? NULL : sk_layout_entry(fs_of(req)->layout, ino - 1);
+    const struct sk_entry *entry = ino == 0 ? NULL : sk_layout_entry(fs_of(req)->layout, ino - 1);
+    return entry != NULL && entry->reachable ? entry : NULL;
 }
 
 static void fill_attr(const struct skopsfs *fs, const struct sk_entry *entry, struct stat *st)
