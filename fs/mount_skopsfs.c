@@ -91,12 +91,16 @@ static void fill_attr(const struct skopsfs *fs, const struct sk_entry *entry, st
     st->st_blocks = (st->st_size + 511) / 512;
 }
 
-/* Whether the entries inside DIRECTORY may be looked up or listed. */
-static int search_error(const struct sk_entry *directory)
+/* The directory behind INO, if its entries may be looked up or listed;
+ * else the errno to answer. */
+static int open_directory(fuse_req_t req, fuse_ino_t ino, const struct sk_entry **directory)
 {
-    if (directory->kind != SK_ENTRY_DIR)
+    *directory = entry_of(req, ino);
+    if (*directory == NULL)
+        return ENOENT;
+    if ((*directory)->kind != SK_ENTRY_DIR)
         return ENOTDIR;
-    if (directory->refused || !directory->reachable)
+    if ((*directory)->refused)
         return EACCES;
     return 0;
 }
@@ -129,12 +133,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    const struct sk_entry *directory = entry_of(req, parent);
-    if (directory == NULL) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
-    int error = search_error(directory);
+    const struct sk_entry *directory;
+    int error = open_directory(req, parent, &directory);
     if (error != 0) {
         fuse_reply_err(req, error);
         return;
@@ -172,12 +172,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    const struct sk_entry *entry = entry_of(req, ino);
-    if (entry == NULL) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
-    int error = search_error(entry);
+    const struct sk_entry *directory;
+    int error = open_directory(req, ino, &directory);
     if (error != 0) {
         fuse_reply_err(req, error);
         return;
@@ -189,9 +185,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, bool plus)
 {
-    const struct sk_entry *directory = entry_of(req, ino);
-    if (directory == NULL || search_error(directory) != 0) {
-        fuse_reply_err(req, directory == NULL ? ENOENT : search_error(directory));
+    const struct sk_entry *directory;
+    int error = open_directory(req, ino, &directory);
+    if (error != 0) {
+        fuse_reply_err(req, error);
         return;
     }
     char *buffer = malloc(size);

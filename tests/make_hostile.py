@@ -51,7 +51,7 @@ def write(name, manifest, members, schema=None):
     path = os.path.join(OUT, name + ".skops")
     with zipfile.ZipFile(path, "w") as z:
         if schema is not None:
-            z.writestr("schema.json", schema)
+            z.writestr(zipfile.ZipInfo("schema.json"), schema)
         for member, data, method in members:
             z.writestr(zipfile.ZipInfo(member), data, compress_type=method)
     manifest = {"file": name + ".skops", **manifest}
@@ -60,10 +60,23 @@ def write(name, manifest, members, schema=None):
     return path
 
 
-def patch(path, old, new, count=1):
-    data = open(path, "rb").read()
-    assert data.count(old) >= count, (path, old)
-    open(path, "wb").write(data.replace(old, new, count))
+LOCAL, CENTRAL = b"PK\x03\x04", b"PK\x01\x02"
+
+
+def patch_headers(path, member, edit):
+    """Calls EDIT(data, header_offset, is_local) on the local and central
+    headers of MEMBER, to forge what zipfile will not write."""
+    data = bytearray(open(path, "rb").read())
+    for signature in (LOCAL, CENTRAL):
+        local = signature == LOCAL
+        at = 0
+        while (at := data.find(signature, at)) >= 0:
+            name_length = struct.unpack_from("<H", data, at + (26 if local else 28))[0]
+            name_at = at + (30 if local else 46)
+            if member is None or data[name_at:name_at + name_length] == member.encode():
+                edit(data, at, local)
+            at += 4
+    open(path, "wb").write(bytes(data))
 
 
 STORED, DEFLATED = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED
@@ -85,43 +98,20 @@ def main():
         "attack": "the array member has the encryption flag set",
         "expect": "mount_fails", "notes": "skopsfs does not decrypt; nothing is served in its place."},
         [("a.npy", arr, STORED)], schema_text(dict_node({"a": array_node("a.npy")})))
-    data = bytearray(open(p, "rb").read())
-    for sig in (b"PK\x03\x04", b"PK\x01\x02"):
-        at = 0
-        while (at := data.find(sig, at)) >= 0:
-            flag_at = at + (6 if sig == b"PK\x03\x04" else 8)
-            data[flag_at] |= 1
-            at += 4
-    open(p, "wb").write(bytes(data))
+    def encrypted(data, at, local):
+        data[at + (6 if local else 8)] |= 1
+    patch_headers(p, "a.npy", encrypted)
     p = write("zip_unsupported_method", {
         "attack": "the array member claims compression method 99 (AE-x/unknown)",
         "expect": "mount_fails"},
         [("a.npy", arr, STORED)], schema_text(dict_node({"a": array_node("a.npy")})))
-    data = bytearray(open(p, "rb").read())
-    for sig, off in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
-        at = data.find(sig, data.find(b"a.npy") - 60 if sig == b"PK\x03\x04" else 0)
-        while at >= 0:
-            name_len = struct.unpack_from("<H", data, at + (26 if sig == b"PK\x03\x04" else 28))[0]
-            name_at = at + (30 if sig == b"PK\x03\x04" else 46)
-            if data[name_at:name_at + name_len] == b"a.npy":
-                struct.pack_into("<H", data, at + off, 99)
-            at = data.find(sig, at + 4)
-    open(p, "wb").write(bytes(data))
+    patch_headers(p, "a.npy", lambda data, at, local: struct.pack_into("<H", data, at + (8 if local else 10), 99))
     write("zip_member_size_lies_short", {
         "attack": "a stored member whose data is shorter than its directory entry says (cut archive body)",
         "expect": "mount_fails", "also_ok": "mounts"},
         [("a.npy", arr, STORED)], schema_text(dict_node({"a": array_node("a.npy")})))
-    p = os.path.join(OUT, "zip_member_size_lies_short.skops")
-    data = bytearray(open(p, "rb").read())
-    for sig, off in ((b"PK\x03\x04", 18), (b"PK\x01\x02", 20)):
-        at = 0
-        while (at := data.find(sig, at)) >= 0:
-            name_len = struct.unpack_from("<H", data, at + (26 if sig == b"PK\x03\x04" else 28))[0]
-            name_at = at + (30 if sig == b"PK\x03\x04" else 46)
-            if data[name_at:name_at + name_len] == b"a.npy":
-                struct.pack_into("<II", data, at + off, 10 ** 9, 10 ** 9)
-            at += 4
-    open(p, "wb").write(bytes(data))
+    patch_headers(os.path.join(OUT, "zip_member_size_lies_short.skops"), "a.npy",
+                  lambda data, at, local: struct.pack_into("<II", data, at + (18 if local else 20), 10 ** 9, 10 ** 9))
     write("deflate_stream_short", {
         "attack": "a DEFLATE member whose stream ends before its declared size",
         "expect": "mounts", "also_ok": "mount_fails", "untrusted_exact": [],
@@ -129,17 +119,8 @@ def main():
         "notes": "Reading past what the stream holds fails (EIO) instead of inventing bytes."},
         [("b.bin", b"x" * 5000, DEFLATED)],
         schema_text(dict_node({"b": node("bytes", "builtins", "BytesNode", file="b.bin")})))
-    p = os.path.join(OUT, "deflate_stream_short.skops")
-    data = bytearray(open(p, "rb").read())
-    for sig, off in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
-        at = 0
-        while (at := data.find(sig, at)) >= 0:
-            name_len = struct.unpack_from("<H", data, at + (26 if sig == b"PK\x03\x04" else 28))[0]
-            name_at = at + (30 if sig == b"PK\x03\x04" else 46)
-            if data[name_at:name_at + name_len] == b"b.bin":
-                struct.pack_into("<I", data, at + off, 9000)
-            at += 4
-    open(p, "wb").write(bytes(data))
+    patch_headers(os.path.join(OUT, "deflate_stream_short.skops"), "b.bin",
+                  lambda data, at, local: struct.pack_into("<I", data, at + (22 if local else 24), 9000))
 
     # JSON tricks
     schema = schema_text(dict_node({"a": json_node(1), "b": json_node(2)}))
