@@ -1,6 +1,8 @@
 #include "jsontext.h"
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -115,10 +117,103 @@ static bool contains_escaped_u10ffff(const char *text, size_t length)
     return false;
 }
 
-int sk_json_parse(const char *text, size_t length, json_t **root, struct sk_error *err)
+#if defined(__SANITIZE_ADDRESS__)
+#define SK_JSON_ARENA 0 /* let AddressSanitizer see every value */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SK_JSON_ARENA 0
+#endif
+#endif
+#ifndef SK_JSON_ARENA
+#define SK_JSON_ARENA 1
+#endif
+
+#define ARENA_ALIGN 16u
+#define HUGE_PAGE (2u << 20)
+
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t size;
+    size_t used;
+};
+
+struct sk_json_arena {
+    struct arena_chunk *chunks;
+    size_t next_size;
+    bool failed;
+    json_t *root; /* the document, where it was not allocated in the chunks */
+};
+
+/* The arena jansson allocates from while sk_json_parse runs. */
+static struct sk_json_arena *current_arena;
+
+static void *arena_alloc(size_t size)
+{
+    struct sk_json_arena *arena = current_arena;
+    size = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    struct arena_chunk *chunk = arena->chunks;
+    if (chunk == NULL || chunk->size - chunk->used < size) {
+        size_t want = sizeof *chunk + size;
+        size_t chunk_size = arena->next_size > want ? arena->next_size : want;
+        chunk_size = (chunk_size + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+        void *memory =
+            mmap(NULL, chunk_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (memory == MAP_FAILED) {
+            arena->failed = true;
+            return NULL;
+        }
+        madvise(memory, chunk_size, MADV_HUGEPAGE);
+        chunk = memory;
+        chunk->next = arena->chunks;
+        chunk->size = chunk_size;
+        chunk->used = (sizeof *chunk + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+        arena->chunks = chunk;
+        arena->next_size = chunk_size * 2;
+    }
+    void *result = (char *)chunk + chunk->used;
+    chunk->used += size;
+    return result;
+}
+
+static void arena_release(void *pointer)
+{
+    (void)pointer; /* everything goes when the arena does */
+}
+
+void sk_json_arena_free(struct sk_json_arena *arena)
+{
+    if (arena == NULL)
+        return;
+    json_decref(arena->root);
+    for (struct arena_chunk *chunk = arena->chunks, *next; chunk != NULL; chunk = next) {
+        next = chunk->next;
+        munmap(chunk, chunk->size);
+    }
+    free(arena);
+}
+
+/* json_loadb, with the document's values in ARENA when arenas are on. */
+static json_t *load(const char *text, size_t length, struct sk_json_arena *arena,
+                    json_error_t *error)
+{
+    if (!SK_JSON_ARENA)
+        return json_loadb(text, length, JSON_ALLOW_NUL, error);
+    json_malloc_t saved_malloc;
+    json_free_t saved_free;
+    json_get_alloc_funcs(&saved_malloc, &saved_free);
+    current_arena = arena;
+    json_set_alloc_funcs(arena_alloc, arena_release);
+    json_t *root = json_loadb(text, length, JSON_ALLOW_NUL, error);
+    json_set_alloc_funcs(saved_malloc, saved_free);
+    current_arena = NULL;
+    return root;
+}
+
+static int parse(const char *text, size_t length, json_t **root, struct sk_json_arena *arena,
+                 struct sk_error *err)
 {
     json_error_t error;
-    *root = json_loadb(text, length, JSON_ALLOW_NUL, &error);
+    *root = load(text, length, arena, &error);
     if (*root != NULL)
         return 0;
     bool big = strstr(error.text, "too big") != NULL;
@@ -132,13 +227,37 @@ int sk_json_parse(const char *text, size_t length, json_t **root, struct sk_erro
         char *rewritten = rewrite_for_jansson(text, length, &rewritten_length);
         if (rewritten == NULL)
             return sk_fail(err, "out of memory");
-        *root = json_loadb(rewritten, rewritten_length, JSON_ALLOW_NUL, &error);
+        *root = load(rewritten, rewritten_length, arena, &error);
         free(rewritten);
         if (*root != NULL)
             return 0;
     }
     return sk_fail(err, "invalid JSON at line %d, column %d: %s", error.line, error.column,
                    error.text);
+}
+
+int sk_json_parse(const char *text, size_t length, json_t **root, struct sk_json_arena **arena_out,
+                  struct sk_error *err)
+{
+    *root = NULL;
+    *arena_out = NULL;
+    struct sk_json_arena *arena = calloc(1, sizeof *arena);
+    if (arena == NULL)
+        return sk_fail(err, "out of memory");
+    /* jansson's values take about six times the text they come from */
+    arena->next_size = length * 6 + HUGE_PAGE;
+    int rc = parse(text, length, root, arena, err);
+    if (rc == 0 && arena->failed)
+        rc = sk_fail(err, "out of memory");
+    if (!SK_JSON_ARENA)
+        arena->root = *root;
+    if (rc != 0) {
+        *root = NULL;
+        sk_json_arena_free(arena);
+        return -1;
+    }
+    *arena_out = arena;
+    return 0;
 }
 
 char *sk_json_key_decode(const char *key, size_t length, size_t *decoded_length)

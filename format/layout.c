@@ -375,6 +375,12 @@ static int file_content(struct build *b, struct sk_entry *entry, const struct sk
         entry->from_member = true;
         entry->member = node->member;
         entry->size = info.size;
+        if (b->options->open_members) {
+            struct sk_reader *reader;
+            if (sk_reader_open(b->layout->archive, node->member, &reader, b->err) != 0)
+                return -1;
+            sk_reader_close(reader);
+        }
         if (node->loader == SK_LOADER_NDARRAY && b->options->read_npy_headers)
             read_npy_header(b->layout->archive, node->member, &entry->npy, &entry->npy_error);
         return 0;

@@ -66,6 +66,7 @@ struct sk_entry {
 struct sk_layout_options {
     const struct sk_allowlist *allowlist; /* may be NULL */
     bool read_npy_headers;                /* for dtype and shape */
+    bool open_members;                    /* fail now on a member that cannot be read */
     unsigned long long max_entries;       /* 0: SK_MAX_ENTRIES */
 };
 

@@ -31,8 +31,10 @@ int sk_model_open(const char *path, const struct sk_model_options *options, stru
         goto fail_prefixed;
     if (options->build_layout &&
         sk_layout_build(model->archive, model->schema,
-                        &(struct sk_layout_options){options->allowlist, options->read_npy_headers,
-                                                    options->limits.entries},
+                        &(struct sk_layout_options){.allowlist = options->allowlist,
+                                                    .read_npy_headers = options->read_npy_headers,
+                                                    .open_members = options->open_members,
+                                                    .max_entries = options->limits.entries},
                         &model->layout, err) != 0)
         goto fail_prefixed;
     *out = model;

@@ -21,6 +21,7 @@ struct sk_model_options {
     const struct sk_allowlist *allowlist;
     bool build_layout;     /* an audit needs only the schema */
     bool read_npy_headers; /* for dtype and shape */
+    bool open_members;     /* a mount opens every member before it serves any */
     struct sk_limits limits;
 };
 

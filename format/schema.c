@@ -696,7 +696,7 @@ void sk_schema_free(struct sk_schema *schema)
         free_node(schema->nodes[i]);
     free(schema->nodes);
     free(schema->walk_marks);
-    json_decref(schema->root_state);
+    sk_json_arena_free(schema->json_arena);
     free(schema);
 }
 
@@ -707,7 +707,7 @@ int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
     struct sk_schema *schema = calloc(1, sizeof *schema);
     if (schema == NULL)
         return sk_fail(err, "out of memory");
-    if (sk_json_parse(text, length, &schema->root_state, err) != 0) {
+    if (sk_json_parse(text, length, &schema->root_state, &schema->json_arena, err) != 0) {
         sk_error_prefix(err, "schema.json: ");
         free(schema);
         return -1;

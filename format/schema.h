@@ -13,6 +13,7 @@
 
 #include "archive.h"
 #include "error.h"
+#include "jsontext.h"
 
 enum sk_loader {
     SK_LOADER_OBJECT,
@@ -88,6 +89,7 @@ struct sk_node {
 
 struct sk_schema {
     json_t *root_state;
+    struct sk_json_arena *json_arena; /* owns root_state */
     struct sk_node *root;
     struct sk_node **nodes; /* every node, in creation order */
     size_t node_count;

@@ -697,6 +697,7 @@ int main(int argc, char **argv)
         .allowlist = allowlist,
         .build_layout = true,
         .read_npy_headers = true,
+        .open_members = true,
         .limits = {options.max_schema_mb << 20, options.max_nodes, options.max_entries},
     };
     if (sk_model_open(options.archive, &model_options, &fs.model, &err) != 0) {
