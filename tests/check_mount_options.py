@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""mount.skopsfs as a user meets it: -o strict, -o trust=, read-only in every
+way, stable inodes, st_mtime and statfs, and failures that leave nothing
+mounted. Prints "N passed, N failed"."""
+import argparse
+import errno
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+FIXTURE = "est_KBinsDiscretizer"  # one untrusted type: numpy.dtype
+
+
+def mounted(directory):
+    real = os.path.realpath(directory)
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[1] == real for line in f)
+
+
+class Mount:
+    def __init__(self, mount_bin, archive, *options):
+        self.dir = tempfile.mkdtemp(prefix="skopsfs-options-")
+        self.result = subprocess.run([mount_bin, archive, self.dir, *options], capture_output=True)
+
+    def close(self):
+        if mounted(self.dir):
+            for _ in range(50):
+                if subprocess.run(["fusermount3", "-u", self.dir], capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.1)
+        os.rmdir(self.dir)
+
+
+def strict_refuses_untrusted(args, archive):
+    m = Mount(args.mount_bin, archive, "-o", "strict")
+    try:
+        assert m.result.returncode != 0, "strict mount of an untrusted model succeeded"
+        lines = m.result.stderr.decode().strip().splitlines()
+        assert len(lines) == 1 and "numpy.dtype" in lines[0] and "trust=" in lines[0], lines
+        assert not mounted(m.dir), "left mounted"
+    finally:
+        m.close()
+    m = Mount(args.mount_bin, archive, "-o", "strict,trust=numpy.dtype")
+    try:
+        assert m.result.returncode == 0, m.result.stderr
+        with open(os.path.join(m.dir, "_encoder/dtype")) as f:
+            assert f.read() == "<f8\n"
+        with open(os.path.join(m.dir, ".skops/untrusted")) as f:
+            assert f.read() == ""
+    finally:
+        m.close()
+
+
+def read_only_everywhere(args, archive):
+    m = Mount(args.mount_bin, archive)
+    try:
+        assert m.result.returncode == 0
+        root = m.dir
+        attempts = [
+            lambda: open(os.path.join(root, "new"), "w"),
+            lambda: open(os.path.join(root, "n_bins"), "w"),
+            lambda: open(os.path.join(root, "n_bins"), "r+"),
+            lambda: os.mkdir(os.path.join(root, "d")),
+            lambda: os.rename(os.path.join(root, "n_bins"), os.path.join(root, "x")),
+            lambda: os.unlink(os.path.join(root, "n_bins")),
+            lambda: os.rmdir(os.path.join(root, "bin_edges_")),
+            lambda: os.chmod(os.path.join(root, "n_bins"), 0o777),
+            lambda: os.symlink("n_bins", os.path.join(root, "link")),
+            lambda: os.truncate(os.path.join(root, "n_bins"), 0),
+            lambda: os.setxattr(os.path.join(root, "n_bins"), "user.x", b"1"),
+        ]
+        for i, attempt in enumerate(attempts):
+            try:
+                attempt()
+            except OSError as e:
+                assert e.errno == errno.EROFS, f"attempt {i}: {e}"
+            else:
+                raise AssertionError(f"attempt {i} changed a read-only mount")
+        st = os.statvfs(root)
+        assert st.f_flag & os.ST_RDONLY and st.f_namemax == 255
+        assert os.stat(os.path.join(root, "n_bins")).st_mtime == os.stat(archive).st_mtime
+        refused = os.path.join(root, "_encoder/dtype")
+        assert os.stat(refused).st_mode & 0o777 == 0
+        try:
+            open(refused).close()
+            raise AssertionError("root opened a refused file")
+        except PermissionError:
+            pass
+        assert os.getxattr(refused, "user.skops.trusted") == b"0"
+    finally:
+        m.close()
+
+
+def inodes_are_stable(args, archive):
+    seen = []
+    for _ in range(2):
+        m = Mount(args.mount_bin, archive)
+        try:
+            inodes = {}
+            for d, dirs, files in os.walk(m.dir):
+                for name in dirs + files:
+                    path = os.path.join(d, name)
+                    inodes[os.path.relpath(path, m.dir)] = os.lstat(path).st_ino
+            seen.append(inodes)
+        finally:
+            m.close()
+    assert seen[0] == seen[1] and len(seen[0]) > 10
+
+
+def failures_leave_nothing(args, archive):
+    for argv, why in (([archive, "/nonexistent/mnt"], "missing mount point"),
+                      (["/nonexistent.skops", None], "missing archive"),
+                      ([archive, None, "-o", "trust_file=/nonexistent"], "missing trust file")):
+        d = tempfile.mkdtemp(prefix="skopsfs-options-")
+        try:
+            r = subprocess.run([args.mount_bin] + [a if a is not None else d for a in argv],
+                               capture_output=True)
+            lines = r.stderr.decode().strip().splitlines()
+            assert r.returncode != 0 and len(lines) == 1, (why, r.returncode, lines)
+            assert not mounted(d), why
+        finally:
+            os.rmdir(d)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mount-bin", required=True)
+    parser.add_argument("fixtures")
+    args = parser.parse_args()
+    archive = os.path.join(args.fixtures, FIXTURE + ".skops")
+    passed = failed = 0
+    for check in (strict_refuses_untrusted, read_only_everywhere, inodes_are_stable,
+                  failures_leave_nothing):
+        try:
+            check(args, archive)
+            print(f"ok   {check.__name__}")
+            passed += 1
+        except Exception as e:  # report every kind of failure the same way
+            print(f"FAIL {check.__name__}: {type(e).__name__}: {e}")
+            failed += 1
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
