@@ -359,23 +359,40 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
     fuse_reply_statfs(req, &st);
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* The xattrs of the entry behind INO, or an errno to answer. */
+static int xattrs_of(fuse_req_t req, fuse_ino_t ino, struct sk_xattr *xattrs, int *count)
 {
     const struct sk_entry *entry = entry_of(req, ino);
-    if (entry == NULL) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
+    if (entry == NULL)
+        return ENOENT;
+    *count = sk_entry_xattrs(entry, xattrs);
+    return *count < 0 ? ENOMEM : 0;
+}
+
+/* getxattr(2)'s protocol: SIZE 0 asks for the length. */
+static void reply_sized(fuse_req_t req, const char *value, size_t length, size_t size)
+{
+    if (size == 0)
+        fuse_reply_xattr(req, length);
+    else if (size < length)
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, value, length);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
     /* ls -l asks every entry for security.selinux and an ACL: answer those
      * without building the entry's list. */
     if (strncmp(name, "user.skops.", 11) != 0) {
-        fuse_reply_err(req, ENODATA);
+        fuse_reply_err(req, entry_of(req, ino) == NULL ? ENOENT : ENODATA);
         return;
     }
     struct sk_xattr xattrs[SK_XATTR_MAX];
-    int count = sk_entry_xattrs(entry, xattrs);
-    if (count < 0) {
-        fuse_reply_err(req, ENOMEM);
+    int count;
+    int error = xattrs_of(req, ino, xattrs, &count);
+    if (error != 0) {
+        fuse_reply_err(req, error);
         return;
     }
     int found = -1;
@@ -384,26 +401,18 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
             found = i;
     if (found < 0)
         fuse_reply_err(req, ENODATA);
-    else if (size == 0)
-        fuse_reply_xattr(req, xattrs[found].length);
-    else if (size < xattrs[found].length)
-        fuse_reply_err(req, ERANGE);
     else
-        fuse_reply_buf(req, xattrs[found].value, xattrs[found].length);
+        reply_sized(req, xattrs[found].value, xattrs[found].length, size);
     sk_xattrs_free(xattrs, count);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-    const struct sk_entry *entry = entry_of(req, ino);
-    if (entry == NULL) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
     struct sk_xattr xattrs[SK_XATTR_MAX];
-    int count = sk_entry_xattrs(entry, xattrs);
-    if (count < 0) {
-        fuse_reply_err(req, ENOMEM);
+    int count;
+    int error = xattrs_of(req, ino, xattrs, &count);
+    if (error != 0) {
+        fuse_reply_err(req, error);
         return;
     }
     char names[XATTR_NAMES_MAX * SK_XATTR_MAX];
@@ -414,12 +423,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
         used += n;
     }
     sk_xattrs_free(xattrs, count);
-    if (size == 0)
-        fuse_reply_xattr(req, used);
-    else if (size < used)
-        fuse_reply_err(req, ERANGE);
-    else
-        fuse_reply_buf(req, names, used);
+    reply_sized(req, names, used, size);
 }
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)

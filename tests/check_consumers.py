@@ -18,6 +18,8 @@ import zipfile
 import numpy
 import scipy.sparse
 
+from checklib import run_checks
+
 THREADS = 8
 READS_PER_THREAD = 400
 
@@ -136,19 +138,12 @@ def main():
     parser.add_argument("--mount-bin", required=True)
     parser.add_argument("fixtures")
     args = parser.parse_args()
-    passed = failed = 0
     with tempfile.TemporaryDirectory() as workdir:
-        for check, arg in ((numpy_loads, args.fixtures), (sparse_loads, args.fixtures),
-                           (parallel_readers, workdir)):
-            try:
-                n = check(args, arg)
-                print(f"ok   {check.__name__}: {n} checked")
-                passed += 1
-            except Exception as e:  # report every kind of failure the same way
-                print(f"FAIL {check.__name__}: {type(e).__name__}: {e}")
-                failed += 1
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+        return run_checks([
+            ("numpy_loads", lambda: f"{numpy_loads(args, args.fixtures)} checked"),
+            ("sparse_loads", lambda: f"{sparse_loads(args, args.fixtures)} checked"),
+            ("parallel_readers", lambda: f"{parallel_readers(args, workdir)} checked"),
+        ])
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ import sys
 import tempfile
 import time
 
+from checklib import run_checks
+
 FIXTURE = "est_KBinsDiscretizer"  # one untrusted type: numpy.dtype
 
 
@@ -130,18 +132,9 @@ def main():
     parser.add_argument("fixtures")
     args = parser.parse_args()
     archive = os.path.join(args.fixtures, FIXTURE + ".skops")
-    passed = failed = 0
-    for check in (strict_refuses_untrusted, read_only_everywhere, inodes_are_stable,
-                  failures_leave_nothing):
-        try:
-            check(args, archive)
-            print(f"ok   {check.__name__}")
-            passed += 1
-        except Exception as e:  # report every kind of failure the same way
-            print(f"FAIL {check.__name__}: {type(e).__name__}: {e}")
-            failed += 1
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return run_checks([(check.__name__, lambda check=check: check(args, archive))
+                       for check in (strict_refuses_untrusted, read_only_everywhere,
+                                     inodes_are_stable, failures_leave_nothing)])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,18 @@
+"""Runs named checks and reports them the way every checker here does:
+one line per check, then "N passed, N failed"."""
+
+
+def run_checks(checks):
+    """CHECKS: (name, callable returning a short summary or None) pairs.
+    Returns the exit status: 0 when all passed."""
+    passed = failed = 0
+    for name, check in checks:
+        try:
+            summary = check()
+            print(f"ok   {name}" + (f": {summary}" if summary else ""))
+            passed += 1
+        except Exception as e:  # report every kind of failure the same way
+            print(f"FAIL {name}: {type(e).__name__}: {e}")
+            failed += 1
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
