@@ -425,13 +425,9 @@ uint64_t sk_reader_size(const struct sk_reader *reader)
     return reader->member->size;
 }
 
-int sk_reader_direct(const struct sk_reader *reader, int *fd, uint64_t *data_offset)
+bool sk_reader_is_concurrent(const struct sk_reader *reader)
 {
-    if (reader->member->method != ZIP_CM_STORE)
-        return -1;
-    *fd = reader->archive->fd;
-    *data_offset = (uint64_t)reader->member->data_offset;
-    return 0;
+    return reader->member->method == ZIP_CM_STORE;
 }
 
 static void end_stream(struct cursor *c)

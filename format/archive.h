@@ -60,10 +60,9 @@ int sk_reader_open(struct sk_archive *archive, uint64_t index, struct sk_reader 
 /* Reads up to LENGTH bytes at OFFSET; returns the count (0 at the end) or -1. */
 ssize_t sk_reader_pread(struct sk_reader *reader, void *buffer, size_t length, uint64_t offset,
                         struct sk_error *err);
-/* For stored members: the archive's file descriptor and the member's data
- * offset in it, so a caller may splice the bytes itself. Returns -1 for
- * compressed members. */
-int sk_reader_direct(const struct sk_reader *reader, int *fd, uint64_t *data_offset);
+/* Whether several threads may read through READER at once: true for a
+ * stored member (read by offset), false for a DEFLATE one (inflate state). */
+bool sk_reader_is_concurrent(const struct sk_reader *reader);
 uint64_t sk_reader_size(const struct sk_reader *reader);
 void sk_reader_close(struct sk_reader *reader);
 

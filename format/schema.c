@@ -249,12 +249,17 @@ static struct sk_slot *add_slot(struct builder *b, struct sk_node *node, enum sk
         node_fail(b, "more than %u children (SK_MAX_CHILDREN_PER_NODE)", SK_MAX_CHILDREN_PER_NODE);
         return NULL;
     }
-    struct sk_slot *grown = realloc(node->slots, (node->slot_count + 1) * sizeof *grown);
-    if (grown == NULL) {
-        sk_fail(b->err, "out of memory");
-        return NULL;
+    if (node->slot_count == node->slot_capacity) {
+        /* doubling: a dict of a million keys must not cost a million copies */
+        size_t capacity = node->slot_capacity ? node->slot_capacity * 2 : 4;
+        struct sk_slot *grown = realloc(node->slots, capacity * sizeof *grown);
+        if (grown == NULL) {
+            sk_fail(b->err, "out of memory");
+            return NULL;
+        }
+        node->slots = grown;
+        node->slot_capacity = capacity;
     }
-    node->slots = grown;
     struct sk_slot *slot = &node->slots[node->slot_count++];
     memset(slot, 0, sizeof *slot);
     slot->kind = kind;

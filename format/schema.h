@@ -76,6 +76,7 @@ struct sk_node {
     size_t index; /* creation order */
     struct sk_slot *slots;
     size_t slot_count;
+    size_t slot_capacity;
     /* What this node alone adds to get_untrusted_types, sorted. */
     char **contributions;
     size_t contribution_count;

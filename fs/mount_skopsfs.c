@@ -324,11 +324,14 @@ static void raise_read_ahead(const char *mountpoint)
     bool found = false;
     while (fgets(line, sizeof line, mountinfo) != NULL) {
         char point[4096];
-        if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor, point) == 3 &&
-            strcmp(point, mountpoint) == 0)
-            found = true; /* the last match is the newest mount */
-        if (found && strcmp(point, mountpoint) != 0)
-            break;
+        unsigned line_major, line_minor;
+        /* the last match is the newest mount, ours */
+        if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &line_major, &line_minor, point) == 3 &&
+            strcmp(point, mountpoint) == 0) {
+            major = line_major;
+            minor = line_minor;
+            found = true;
+        }
     }
     fclose(mountinfo);
     if (!found)
@@ -368,11 +371,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
         return;
     }
     struct sk_error err = {{0}};
-    int fd;
-    uint64_t data_offset;
-    /* Stored members are read by offset, in parallel; a DEFLATE reader
-     * keeps inflate state. */
-    bool serialize = sk_reader_direct(file->reader, &fd, &data_offset) != 0;
+    bool serialize = !sk_reader_is_concurrent(file->reader);
     if (serialize)
         pthread_mutex_lock(&file->lock);
     ssize_t got = sk_entry_read(entry, file->reader, buffer, size, (uint64_t)offset, &err);

@@ -54,10 +54,8 @@ static void reads_stored_and_deflated_members(void **state)
     struct sk_reader *readers[2];
     assert_int_equal(sk_reader_open(archive, stored, &readers[0], &err), 0);
     assert_int_equal(sk_reader_open(archive, deflated, &readers[1], &err), 0);
-    int fd;
-    uint64_t offset;
-    assert_int_equal(sk_reader_direct(readers[0], &fd, &offset), 0);
-    assert_int_equal(sk_reader_direct(readers[1], &fd, &offset), -1);
+    assert_true(sk_reader_is_concurrent(readers[0]));
+    assert_false(sk_reader_is_concurrent(readers[1]));
     unsigned char *buffer = malloc(70000);
     /* random offsets, forwards and backwards, across seek points */
     uint32_t x = 99;
