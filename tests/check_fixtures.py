@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 
+from checklib import report_problems
+
 
 class Failure(Exception):
     pass
@@ -314,19 +316,7 @@ def main():
     workers = 4 if args.backend == "cli" else 1
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(run, manifests))
-    passed = failed = 0
-    for m, problems in zip(manifests, results):
-        if problems:
-            failed += 1
-            print(f"FAIL {m}")
-            for p in problems[:20]:
-                print(f"    {p}")
-            if len(problems) > 20:
-                print(f"    ... and {len(problems) - 20} more")
-        else:
-            passed += 1
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return report_problems(zip(manifests, results))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 
+from checklib import report_problems
+
 WALK_SECONDS = 60
 
 
@@ -202,7 +204,7 @@ def main():
     parser.add_argument("--wrapper", nargs="*", default=[], help="e.g. valgrind, for the daemon")
     parser.add_argument("dirs", nargs="+")
     args = parser.parse_args()
-    passed = failed = 0
+    results = []
     for d in args.dirs:
         for name in sorted(os.listdir(d)):
             if not name.endswith(".json") or not os.path.exists(os.path.join(d, name[:-5] + ".skops")):
@@ -215,15 +217,8 @@ def main():
                     fn(args, m, archive)
                 except (Failure, OSError, subprocess.TimeoutExpired) as e:
                     problems.append(f"{label}: {e}")
-            if problems:
-                failed += 1
-                print(f"FAIL {os.path.join(d, name)}")
-                for p in problems:
-                    print(f"    {p}")
-            else:
-                passed += 1
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+            results.append((os.path.join(d, name), problems))
+    return report_problems(results)
 
 
 if __name__ == "__main__":

@@ -16,3 +16,21 @@ def run_checks(checks):
             failed += 1
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def report_problems(results, shown=20):
+    """RESULTS: (name, list of problems) pairs; prints the failing ones and
+    the closing line. Returns the exit status."""
+    passed = failed = 0
+    for name, problems in results:
+        if not problems:
+            passed += 1
+            continue
+        failed += 1
+        print(f"FAIL {name}")
+        for p in problems[:shown]:
+            print(f"    {p}")
+        if len(problems) > shown:
+            print(f"    ... and {len(problems) - shown} more")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
