@@ -425,6 +425,15 @@ uint64_t sk_reader_size(const struct sk_reader *reader)
     return reader->member->size;
 }
 
+bool sk_reader_stored_extent(const struct sk_reader *reader, int *fd, uint64_t *offset)
+{
+    if (reader->member->method != ZIP_CM_STORE)
+        return false;
+    *fd = reader->archive->fd;
+    *offset = (uint64_t)reader->member->data_offset;
+    return true;
+}
+
 bool sk_reader_is_concurrent(const struct sk_reader *reader)
 {
     return reader->member->method == ZIP_CM_STORE;

@@ -63,6 +63,12 @@ ssize_t sk_reader_pread(struct sk_reader *reader, void *buffer, size_t length, u
 /* Whether several threads may read through READER at once: true for a
  * stored member (read by offset), false for a DEFLATE one (inflate state). */
 bool sk_reader_is_concurrent(const struct sk_reader *reader);
+/* Where a stored member's bytes lie in the archive file: its descriptor and
+ * the offset of the member's first byte, for a caller that lets the kernel
+ * move them (splice) instead of copying them through memory. The member's
+ * whole extent was checked to lie inside the file. False for a DEFLATE
+ * member, whose bytes must be inflated. */
+bool sk_reader_stored_extent(const struct sk_reader *reader, int *fd, uint64_t *offset);
 uint64_t sk_reader_size(const struct sk_reader *reader);
 void sk_reader_close(struct sk_reader *reader);
 

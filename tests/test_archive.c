@@ -56,6 +56,15 @@ static void reads_stored_and_deflated_members(void **state)
     assert_int_equal(sk_reader_open(archive, deflated, &readers[1], &err), 0);
     assert_true(sk_reader_is_concurrent(readers[0]));
     assert_false(sk_reader_is_concurrent(readers[1]));
+    int fd;
+    uint64_t extent_offset;
+    assert_false(sk_reader_stored_extent(readers[1], &fd, &extent_offset));
+    assert_true(sk_reader_stored_extent(readers[0], &fd, &extent_offset));
+    unsigned char edges[2][64];
+    assert_int_equal(pread(fd, edges[0], 64, (off_t)extent_offset), 64);
+    assert_int_equal(pread(fd, edges[1], 64, (off_t)(extent_offset + BIG - 64)), 64);
+    assert_memory_equal(edges[0], big, 64);
+    assert_memory_equal(edges[1], big + BIG - 64, 64);
     unsigned char *buffer = malloc(70000);
     /* random offsets, forwards and backwards, across seek points */
     uint32_t x = 99;
