@@ -5,14 +5,17 @@ mounted. Prints "N passed, N failed"."""
 import argparse
 import errno
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 
 from checklib import run_checks
 
 FIXTURE = "est_KBinsDiscretizer"  # one untrusted type: numpy.dtype
+SHRINK_FIXTURE = "est_MDS"  # all trusted, a 176 KiB stored array
 
 
 def mounted(directory):
@@ -126,15 +129,55 @@ def failures_leave_nothing(args, archive):
             os.rmdir(d)
 
 
+def archive_shrinking_under_the_mount(args, fixtures):
+    """The archive must not change while mounted, but if it shrinks anyway
+    (another process truncates it), reads of what is gone come up short or
+    fail with EIO; the daemon stays up and unmounts cleanly."""
+    archive = os.path.join(fixtures, SHRINK_FIXTURE + ".skops")
+    with zipfile.ZipFile(archive) as z:
+        big = max(z.infolist(), key=lambda i: i.file_size if i.filename.endswith(".npy") else 0)
+    assert big.compress_type == zipfile.ZIP_STORED and big.file_size > 65536, big
+    # the local header's fixed part is 30 bytes; cut the member's data in two
+    cut = big.header_offset + 30 + len(big.filename.encode()) + len(big.extra) + big.file_size // 2
+    with tempfile.TemporaryDirectory(prefix="skopsfs-shrink-") as scratch:
+        copy = os.path.join(scratch, "model.skops")
+        shutil.copyfile(archive, copy)
+        m = Mount(args.mount_bin, copy)
+        try:
+            assert m.result.returncode == 0, m.result.stderr
+            # sizes now: after a short read the kernel takes the file to end there
+            sizes = {os.path.join(d, f): os.path.getsize(os.path.join(d, f))
+                     for d, _, fs in os.walk(m.dir) for f in fs}
+            os.truncate(copy, cut)
+            cut_short = 0
+            for path, size in sizes.items():
+                try:
+                    with open(path, "rb") as f:
+                        got = len(f.read())
+                    assert got <= size, f"{path}: read {got} bytes of {size}"
+                    cut_short += got < size
+                except OSError as e:
+                    assert e.errno == errno.EIO, f"{path}: {e}"
+                    cut_short += 1
+            assert cut_short > 0, "no read saw the archive shrink"
+            assert os.path.isdir(os.path.join(m.dir, ".skops")), "the mount stopped answering"
+        finally:
+            m.close()
+        assert not mounted(m.dir), "left mounted"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mount-bin", required=True)
     parser.add_argument("fixtures")
     args = parser.parse_args()
     archive = os.path.join(args.fixtures, FIXTURE + ".skops")
-    return run_checks([(check.__name__, lambda check=check: check(args, archive))
-                       for check in (strict_refuses_untrusted, read_only_everywhere,
-                                     inodes_are_stable, failures_leave_nothing)])
+    checks = [(check.__name__, lambda check=check: check(args, archive))
+              for check in (strict_refuses_untrusted, read_only_everywhere, inodes_are_stable,
+                            failures_leave_nothing)]
+    checks.append(("archive_shrinking_under_the_mount",
+                   lambda: archive_shrinking_under_the_mount(args, args.fixtures)))
+    return run_checks(checks)
 
 
 if __name__ == "__main__":
