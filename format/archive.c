@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "limits.h"
+#include "pages.h"
 
 /* Spacing of DEFLATE seek points in uncompressed bytes. Each costs a 32 KiB
  * window; 1 MiB spacing keeps a 1 GiB member's index at 32 MiB and bounds a
@@ -682,7 +683,7 @@ int sk_archive_read_member(struct sk_archive *archive, uint64_t index, size_t ma
     struct sk_reader *reader;
     if (sk_reader_open(archive, index, &reader, err) != 0)
         return -1;
-    char *buffer = malloc((size_t)m->size + 1);
+    char *buffer = sk_pages_alloc((size_t)m->size + 1);
     if (buffer == NULL) {
         sk_reader_close(reader);
         return sk_fail(err, "out of memory");
@@ -690,11 +691,16 @@ int sk_archive_read_member(struct sk_archive *archive, uint64_t index, size_t ma
     ssize_t got = sk_reader_pread(reader, buffer, (size_t)m->size, 0, err);
     sk_reader_close(reader);
     if (got < 0 || (uint64_t)got != m->size) {
-        free(buffer);
+        sk_pages_free(buffer, (size_t)m->size + 1);
         return sk_fail(err, "member '%s': short read", m->name);
     }
     buffer[m->size] = '\0';
     *data = buffer;
     *length = (size_t)m->size;
     return 0;
+}
+
+void sk_archive_free_member(char *data, size_t length)
+{
+    sk_pages_free(data, length + 1);
 }

@@ -49,9 +49,11 @@ void sk_archive_member_info(const struct sk_archive *archive, uint64_t index,
  * not encrypted, stored or DEFLATE, sizes within the limits. */
 int sk_archive_check_member(const struct sk_archive *archive, uint64_t index, struct sk_error *err);
 
-/* Reads a whole member of at most MAX_BYTES into a new NUL-terminated buffer. */
+/* Reads a whole member of at most MAX_BYTES into a new NUL-terminated buffer,
+ * to be freed with sk_archive_free_member. */
 int sk_archive_read_member(struct sk_archive *archive, uint64_t index, size_t max_bytes,
                            char **data, size_t *length, struct sk_error *err);
+void sk_archive_free_member(char *data, size_t length);
 
 /* A reader serves one member. Readers are independent: one per thread or per
  * open file. */

@@ -2,10 +2,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "pages.h"
 
 #define BIG_INTEGER_MARK "\0bigint:"
 #define BIG_INTEGER_MARK_LENGTH 8
@@ -129,7 +130,7 @@ static bool contains_escaped_u10ffff(const char *text, size_t length)
 #endif
 
 #define ARENA_ALIGN 16u
-#define HUGE_PAGE (2u << 20)
+#define ARENA_SLACK ((size_t)2 << 20)
 
 struct arena_chunk {
     struct arena_chunk *next;
@@ -155,15 +156,11 @@ static void *arena_alloc(size_t size)
     if (chunk == NULL || chunk->size - chunk->used < size) {
         size_t want = sizeof *chunk + size;
         size_t chunk_size = arena->next_size > want ? arena->next_size : want;
-        chunk_size = (chunk_size + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
-        void *memory =
-            mmap(NULL, chunk_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (memory == MAP_FAILED) {
+        chunk = sk_pages_alloc(chunk_size);
+        if (chunk == NULL) {
             arena->failed = true;
             return NULL;
         }
-        madvise(memory, chunk_size, MADV_HUGEPAGE);
-        chunk = memory;
         chunk->next = arena->chunks;
         chunk->size = chunk_size;
         chunk->used = (sizeof *chunk + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
@@ -187,7 +184,7 @@ void sk_json_arena_free(struct sk_json_arena *arena)
     json_decref(arena->root);
     for (struct arena_chunk *chunk = arena->chunks, *next; chunk != NULL; chunk = next) {
         next = chunk->next;
-        munmap(chunk, chunk->size);
+        sk_pages_free(chunk, chunk->size);
     }
     free(arena);
 }
@@ -245,7 +242,7 @@ int sk_json_parse(const char *text, size_t length, json_t **root, struct sk_json
     if (arena == NULL)
         return sk_fail(err, "out of memory");
     /* jansson's values take about six times the text they come from */
-    arena->next_size = length * 6 + HUGE_PAGE;
+    arena->next_size = length * 6 + ARENA_SLACK;
     int rc = parse(text, length, root, arena, err);
     if (rc == 0 && arena->failed)
         rc = sk_fail(err, "out of memory");

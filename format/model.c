@@ -26,7 +26,7 @@ int sk_model_open(const char *path, const struct sk_model_options *options, stru
         goto fail_prefixed;
     int rc =
         sk_schema_load(text, length, model->archive, options->limits.nodes, &model->schema, err);
-    free(text);
+    sk_archive_free_member(text, length);
     if (rc != 0)
         goto fail_prefixed;
     if (options->build_layout &&

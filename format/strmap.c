@@ -4,6 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pages.h"
+
+/* Tables this large (the memo of a big schema) come from sk_pages_alloc;
+ * the many small ones (one per directory) from calloc. */
+#define PAGES_MIN_BYTES ((size_t)1 << 20)
+
 struct slot {
     char *key; /* NULL: empty */
     size_t key_length;
@@ -27,6 +33,21 @@ static uint64_t hash_bytes(const char *key, size_t length)
     return h;
 }
 
+static struct slot *alloc_slots(size_t capacity)
+{
+    size_t bytes = capacity * sizeof(struct slot);
+    return bytes >= PAGES_MIN_BYTES ? sk_pages_alloc(bytes) : calloc(capacity, sizeof(struct slot));
+}
+
+static void free_slots(struct slot *slots, size_t capacity)
+{
+    size_t bytes = capacity * sizeof(struct slot);
+    if (bytes >= PAGES_MIN_BYTES)
+        sk_pages_free(slots, bytes);
+    else
+        free(slots);
+}
+
 struct sk_strmap *sk_strmap_new(void)
 {
     return calloc(1, sizeof(struct sk_strmap));
@@ -38,7 +59,7 @@ void sk_strmap_free(struct sk_strmap *map)
         return;
     for (size_t i = 0; i < map->capacity; i++)
         free(map->slots[i].key);
-    free(map->slots);
+    free_slots(map->slots, map->capacity);
     free(map);
 }
 
@@ -67,7 +88,7 @@ void *sk_strmap_get(const struct sk_strmap *map, const char *key, size_t key_len
 static int grow(struct sk_strmap *map)
 {
     size_t capacity = map->capacity ? map->capacity * 2 : 16;
-    struct slot *slots = calloc(capacity, sizeof *slots);
+    struct slot *slots = alloc_slots(capacity);
     if (slots == NULL)
         return -1;
     for (size_t i = 0; i < map->capacity; i++) {
@@ -75,7 +96,7 @@ static int grow(struct sk_strmap *map)
         if (old->key != NULL)
             *find_slot(slots, capacity, old->key, old->key_length, old->hash) = *old;
     }
-    free(map->slots);
+    free_slots(map->slots, map->capacity);
     map->slots = slots;
     map->capacity = capacity;
     return 0;

@@ -105,7 +105,7 @@ static void reads_whole_member_with_a_limit(void **state)
     assert_int_equal(sk_archive_read_member(archive, 0, 100, &data, &length, &err), 0);
     assert_int_equal(length, 8);
     assert_string_equal(data, "{\"a\": 1}");
-    free(data);
+    sk_archive_free_member(data, length);
     assert_int_equal(sk_archive_read_member(archive, 0, 4, &data, &length, &err), -1);
     assert_non_null(strstr(err.message, "more than the limit"));
     sk_archive_close(archive);
