@@ -2,8 +2,10 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SK_PAGES_MAPPED 0
@@ -17,6 +19,13 @@
 #endif
 
 #define HUGE_PAGE ((size_t)2 << 20)
+/* Blocks above this come from mmap, not the heap. Fixing it (glibc adapts
+ * it otherwise) keeps the probe below on the heap. */
+#define HEAP_MMAP_THRESHOLD (1 << 20)
+/* More than a fresh heap's free top (132 KiB), less than the threshold. */
+#define HEAP_PROBE_BYTES (512 << 10)
+/* mallopt takes an int, and the trim threshold is twice the reserve. */
+#define HEAP_RESERVE_MAX ((size_t)1 << 29)
 
 static size_t mapped_size(size_t size)
 {
@@ -45,4 +54,26 @@ void sk_pages_free(void *block, size_t size)
         free(block);
     else
         munmap(block, mapped_size(size));
+}
+
+void sk_pages_for_heap(size_t reserve)
+{
+    if (!SK_PAGES_MAPPED || reserve > HEAP_RESERVE_MAX)
+        return; /* under AddressSanitizer its allocator owns the heap */
+    if (mallopt(M_TOP_PAD, (int)reserve) == 0 || mallopt(M_TRIM_THRESHOLD, (int)reserve * 2) == 0 ||
+        mallopt(M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD) == 0)
+        return;
+    char *start = sbrk(0);
+    /* volatile: the compiler may not drop a malloc whose block is unused */
+    char *volatile probe = malloc(HEAP_PROBE_BYTES);
+    if (probe == NULL)
+        return;
+    probe[0] = 1;
+    char *end = sbrk(0);
+    free(probe);
+    if (start == (char *)-1 || end <= start)
+        return;
+    uintptr_t first = ((uintptr_t)start + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if ((uintptr_t)end > first)
+        madvise((void *)first, (uintptr_t)end - first, MADV_HUGEPAGE);
 }

