@@ -201,6 +201,26 @@ def main():
         "file_content": {"%2E.%2F..%2Fetc%2Fpasswd": "root\n", "%2E./%2E./x": "1\n"}},
         [], schema_text(dict_node({"..": dict_node({"..": dict_node({"x": json_node(1)})}),
                                    "../..": json_node(0), "../../etc/passwd": json_node("root")})))
+    # not an attack: ZIP64 extra fields in every header, as zipfile writes
+    # members over 2 GiB; the data starts after them
+    a64 = npy(tuple(float(i) for i in range(4096)))
+    b64 = b"skops" * 3000
+    path = os.path.join(OUT, "zip64_headers.skops")
+    with zipfile.ZipFile(path, "w", allowZip64=True) as z:
+        for member, data, method in (("a.npy", a64, STORED), ("b.bin", b64, DEFLATED)):
+            info = zipfile.ZipInfo(member)
+            info.compress_type = method
+            with z.open(info, "w", force_zip64=True) as f:
+                f.write(data)
+        z.writestr(zipfile.ZipInfo("schema.json"), schema_text(dict_node({
+            "a": array_node("a.npy"), "b": node("bytes", "builtins", "BytesNode", file="b.bin")})))
+    with open(os.path.join(OUT, "zip64_headers.json"), "w") as f:
+        json.dump({"file": "zip64_headers.skops",
+                   "attack": "none: ZIP64 extra fields in every header (sizes there, not in the header)",
+                   "expect": "mounts", "untrusted_exact": [],
+                   "file_sha256": {"a.npy": hashlib.sha256(a64).hexdigest(),
+                                   "b.bin": hashlib.sha256(b64).hexdigest()}}, f, indent=1)
+
     print(f"wrote {len(os.listdir(OUT)) // 2} cases to {OUT}")
 
 
