@@ -64,7 +64,7 @@ void sk_pages_for_heap(size_t reserve)
         mallopt(M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD) == 0)
         return;
     char *start = sbrk(0);
-    /* volatile: the compiler may not drop a malloc whose block is unused */
+    /* volatile, or the compiler drops a malloc whose block goes unused */
     char *volatile probe = malloc(HEAP_PROBE_BYTES);
     if (probe == NULL)
         return;
@@ -73,6 +73,7 @@ void sk_pages_for_heap(size_t reserve)
     free(probe);
     if (start == (char *)-1 || end <= start)
         return;
+    /* only whole 2 MiB pages inside the new part of the heap can be huge */
     uintptr_t first = ((uintptr_t)start + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
     if ((uintptr_t)end > first)
         madvise((void *)first, (uintptr_t)end - first, MADV_HUGEPAGE);

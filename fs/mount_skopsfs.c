@@ -38,9 +38,9 @@
  * and a reply that does not fit falls back to a fresh buffer per request
  * (measured here: 0.4 GB/s against 3-5 GB/s). */
 #define MAX_READ_BYTES (1024 * 1024 - 16 * 1024)
+#define READ_AHEAD_KB (MAX_READ_BYTES / 1024)
 /* Heap in 2 MiB pages while the layout is built (see sk_pages_for_heap). */
 #define HEAP_RESERVE_BYTES ((size_t)64 << 20)
-#define READ_AHEAD_KB (MAX_READ_BYTES / 1024)
 
 static const char *program = "mount.skopsfs";
 
