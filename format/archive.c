@@ -435,11 +435,6 @@ bool sk_reader_stored_extent(const struct sk_reader *reader, int *fd, uint64_t *
     return true;
 }
 
-bool sk_reader_is_concurrent(const struct sk_reader *reader)
-{
-    return reader->member->method == ZIP_CM_STORE;
-}
-
 static void end_stream(struct cursor *c)
 {
     if (c->stream_ready)

@@ -56,15 +56,13 @@ int sk_archive_read_member(struct sk_archive *archive, uint64_t index, size_t ma
 void sk_archive_free_member(char *data, size_t length);
 
 /* A reader serves one member. Readers are independent: one per thread or per
- * open file. */
+ * open file. A DEFLATE member's reader keeps inflate state, so one thread at
+ * a time may read through it; a stored one is read by offset alone. */
 int sk_reader_open(struct sk_archive *archive, uint64_t index, struct sk_reader **out,
                    struct sk_error *err);
 /* Reads up to LENGTH bytes at OFFSET; returns the count (0 at the end) or -1. */
 ssize_t sk_reader_pread(struct sk_reader *reader, void *buffer, size_t length, uint64_t offset,
                         struct sk_error *err);
-/* Whether several threads may read through READER at once: true for a
- * stored member (read by offset), false for a DEFLATE one (inflate state). */
-bool sk_reader_is_concurrent(const struct sk_reader *reader);
 /* Where a stored member's bytes lie in the archive file: its descriptor and
  * the offset of the member's first byte, for a caller that lets the kernel
  * move them (splice) instead of copying them through memory. The member's

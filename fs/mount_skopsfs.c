@@ -395,12 +395,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
         return;
     }
     struct sk_error err = {{0}};
-    bool serialize = !sk_reader_is_concurrent(file->reader);
-    if (serialize)
-        pthread_mutex_lock(&file->lock);
+    pthread_mutex_lock(&file->lock); /* the reader's inflate state is one per open file */
     ssize_t got = sk_entry_read(entry, file->reader, buffer, size, (uint64_t)offset, &err);
-    if (serialize)
-        pthread_mutex_unlock(&file->lock);
+    pthread_mutex_unlock(&file->lock);
     if (got < 0) {
         fuse_log(FUSE_LOG_ERR, "%s: %s\n", program, err.message);
         fuse_reply_err(req, EIO);

@@ -54,8 +54,6 @@ static void reads_stored_and_deflated_members(void **state)
     struct sk_reader *readers[2];
     assert_int_equal(sk_reader_open(archive, stored, &readers[0], &err), 0);
     assert_int_equal(sk_reader_open(archive, deflated, &readers[1], &err), 0);
-    assert_true(sk_reader_is_concurrent(readers[0]));
-    assert_false(sk_reader_is_concurrent(readers[1]));
     int fd;
     uint64_t extent_offset;
     assert_false(sk_reader_stored_extent(readers[1], &fd, &extent_offset));
