@@ -118,16 +118,8 @@ static bool contains_escaped_u10ffff(const char *text, size_t length)
     return false;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SK_JSON_ARENA 0 /* let AddressSanitizer see every value */
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SK_JSON_ARENA 0
-#endif
-#endif
-#ifndef SK_JSON_ARENA
-#define SK_JSON_ARENA 1
-#endif
+/* Off under AddressSanitizer, so that it sees every value on its own. */
+#define SK_JSON_ARENA SK_PAGES_MAPPED
 
 #define ARENA_ALIGN 16u
 #define ARENA_SLACK ((size_t)2 << 20)

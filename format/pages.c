@@ -7,17 +7,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SK_PAGES_MAPPED 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SK_PAGES_MAPPED 0
-#endif
-#endif
-#ifndef SK_PAGES_MAPPED
-#define SK_PAGES_MAPPED 1
-#endif
-
 #define HUGE_PAGE ((size_t)2 << 20)
 /* Blocks above this come from mmap, not the heap. Fixing it (glibc adapts
  * it otherwise) keeps the probe below on the heap. */

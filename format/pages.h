@@ -9,6 +9,20 @@
 
 #include <stddef.h>
 
+/* 1 unless AddressSanitizer is on. Then blocks come from calloc, and arenas
+ * built on them should hand out single allocations too, so that it sees
+ * every allocation's bounds. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SK_PAGES_MAPPED 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SK_PAGES_MAPPED 0
+#endif
+#endif
+#ifndef SK_PAGES_MAPPED
+#define SK_PAGES_MAPPED 1
+#endif
+
 /* SIZE zeroed bytes, or NULL (also for SIZE 0). */
 void *sk_pages_alloc(size_t size);
 /* Frees BLOCK, which sk_pages_alloc returned for SIZE bytes. */
