@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #define HUGE_PAGE ((size_t)2 << 20)
+/* Smaller blocks come from calloc: a mapping of their own would cost more
+ * than the faults it saves. */
+#define MAPPED_MIN_BYTES ((size_t)1 << 20)
 /* Blocks above this come from mmap, not the heap. Fixing it (glibc adapts
  * it otherwise) keeps the probe below on the heap. */
 #define HEAP_MMAP_THRESHOLD (1 << 20)
@@ -25,7 +28,7 @@ void *sk_pages_alloc(size_t size)
 {
     if (size == 0 || size > SIZE_MAX - HUGE_PAGE)
         return NULL;
-    if (!SK_PAGES_MAPPED)
+    if (!SK_PAGES_MAPPED || size < MAPPED_MIN_BYTES)
         return calloc(1, size);
     void *block =
         mmap(NULL, mapped_size(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -39,7 +42,7 @@ void sk_pages_free(void *block, size_t size)
 {
     if (block == NULL)
         return;
-    if (!SK_PAGES_MAPPED)
+    if (!SK_PAGES_MAPPED || size < MAPPED_MIN_BYTES)
         free(block);
     else
         munmap(block, mapped_size(size));

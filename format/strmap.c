@@ -6,10 +6,6 @@
 
 #include "pages.h"
 
-/* Tables this large (the memo of a big schema) come from sk_pages_alloc;
- * the many small ones (one per directory) from calloc. */
-#define PAGES_MIN_BYTES ((size_t)1 << 20)
-
 struct slot {
     char *key; /* NULL: empty */
     size_t key_length;
@@ -33,21 +29,6 @@ static uint64_t hash_bytes(const char *key, size_t length)
     return h;
 }
 
-static struct slot *alloc_slots(size_t capacity)
-{
-    size_t bytes = capacity * sizeof(struct slot);
-    return bytes >= PAGES_MIN_BYTES ? sk_pages_alloc(bytes) : calloc(capacity, sizeof(struct slot));
-}
-
-static void free_slots(struct slot *slots, size_t capacity)
-{
-    size_t bytes = capacity * sizeof(struct slot);
-    if (bytes >= PAGES_MIN_BYTES)
-        sk_pages_free(slots, bytes);
-    else
-        free(slots);
-}
-
 struct sk_strmap *sk_strmap_new(void)
 {
     return calloc(1, sizeof(struct sk_strmap));
@@ -59,7 +40,7 @@ void sk_strmap_free(struct sk_strmap *map)
         return;
     for (size_t i = 0; i < map->capacity; i++)
         free(map->slots[i].key);
-    free_slots(map->slots, map->capacity);
+    sk_pages_free(map->slots, map->capacity * sizeof *map->slots);
     free(map);
 }
 
@@ -88,7 +69,8 @@ void *sk_strmap_get(const struct sk_strmap *map, const char *key, size_t key_len
 static int grow(struct sk_strmap *map)
 {
     size_t capacity = map->capacity ? map->capacity * 2 : 16;
-    struct slot *slots = alloc_slots(capacity);
+    /* a big schema's memo takes megabytes: huge pages */
+    struct slot *slots = sk_pages_alloc(capacity * sizeof *slots);
     if (slots == NULL)
         return -1;
     for (size_t i = 0; i < map->capacity; i++) {
@@ -96,7 +78,7 @@ static int grow(struct sk_strmap *map)
         if (old->key != NULL)
             *find_slot(slots, capacity, old->key, old->key_length, old->hash) = *old;
     }
-    free_slots(map->slots, map->capacity);
+    sk_pages_free(map->slots, map->capacity * sizeof *map->slots);
     map->slots = slots;
     map->capacity = capacity;
     return 0;
