@@ -12,13 +12,12 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import zipfile
 
 import numpy
 import scipy.sparse
 
-from checklib import run_checks
+from checklib import run_checks, unmount
 
 THREADS = 8
 READS_PER_THREAD = 400
@@ -33,10 +32,7 @@ class Mounted:
         return self.dir
 
     def __exit__(self, *exc):
-        for _ in range(50):
-            if subprocess.run(["fusermount3", "-u", self.dir], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.1)
+        unmount(self.dir)
         os.rmdir(self.dir)
 
 

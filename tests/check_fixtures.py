@@ -17,9 +17,8 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
-from checklib import report_problems
+from checklib import report_problems, unmount
 
 
 class Failure(Exception):
@@ -106,13 +105,9 @@ class Mount:
         return os.readlink(self.p(path))
 
     def close(self):
-        for attempt in range(50):
-            r = subprocess.run(["fusermount3", "-u", self.dir], capture_output=True)
-            if r.returncode == 0:
-                break
-            time.sleep(0.1)
-        else:
-            raise Failure(f"cannot unmount {self.dir}: {r.stderr!r}")
+        complaint = unmount(self.dir)
+        if complaint is not None:
+            raise Failure(f"cannot unmount {self.dir}: {complaint!r}")
         os.rmdir(self.dir)
 
 

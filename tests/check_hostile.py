@@ -17,9 +17,8 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 
-from checklib import report_problems
+from checklib import mounted, report_problems, unmount
 
 WALK_SECONDS = 60
 
@@ -33,18 +32,9 @@ def check(condition, message):
         raise Failure(message)
 
 
-def mounted(directory):
-    real = os.path.realpath(directory)
-    with open("/proc/self/mounts") as f:
-        return any(line.split()[1] == real for line in f)
-
-
-def unmount(directory):
-    for _ in range(50):
-        if subprocess.run(["fusermount3", "-u", directory], capture_output=True).returncode == 0:
-            return
-        time.sleep(0.1)
-    raise Failure(f"cannot unmount {directory}")
+def unmount_or_fail(directory):
+    if unmount(directory) is not None:
+        raise Failure(f"cannot unmount {directory}")
 
 
 def walk(root, may_fail=()):
@@ -159,7 +149,7 @@ def check_mount(args, m, archive):
             finally:
                 signal.alarm(0)
         finally:
-            unmount(directory)
+            unmount_or_fail(directory)
     finally:
         os.rmdir(directory)
 

@@ -9,19 +9,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 
-from checklib import run_checks
+from checklib import mounted, run_checks, unmount
 
 FIXTURE = "est_KBinsDiscretizer"  # one untrusted type: numpy.dtype
 SHRINK_FIXTURE = "est_MDS"  # all trusted, a 176 KiB stored array
-
-
-def mounted(directory):
-    real = os.path.realpath(directory)
-    with open("/proc/self/mounts") as f:
-        return any(line.split()[1] == real for line in f)
 
 
 class Mount:
@@ -31,10 +24,7 @@ class Mount:
 
     def close(self):
         if mounted(self.dir):
-            for _ in range(50):
-                if subprocess.run(["fusermount3", "-u", self.dir], capture_output=True).returncode == 0:
-                    break
-                time.sleep(0.1)
+            unmount(self.dir)
         os.rmdir(self.dir)
 
 

@@ -1,5 +1,28 @@
 """Runs named checks and reports them the way every checker here does:
-one line per check, then "N passed, N failed"."""
+one line per check, then "N passed, N failed"; and what every checker that
+mounts needs: whether a directory is mounted, and unmounting it."""
+import os
+import subprocess
+import time
+
+UNMOUNT_TRIES = 50  # a tenth of a second apart: the daemon may still be busy
+
+
+def mounted(directory):
+    real = os.path.realpath(directory)
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[1] == real for line in f)
+
+
+def unmount(directory):
+    """Unmounts DIRECTORY, retrying while it is busy. Returns None once
+    unmounted, else what fusermount3 said last."""
+    for _ in range(UNMOUNT_TRIES):
+        r = subprocess.run(["fusermount3", "-u", directory], capture_output=True)
+        if r.returncode == 0:
+            return None
+        time.sleep(0.1)
+    return r.stderr.decode(errors="replace").strip()
 
 
 def run_checks(checks):
