@@ -10,7 +10,6 @@ listed or read, and with the untrusted types trusted nothing is refused.
 Prints one line per failure and a final "N passed, N failed" line."""
 import argparse
 import concurrent.futures
-import errno
 import hashlib
 import json
 import os

@@ -3,11 +3,9 @@
 NAME.skops plus NAME.json in the format of the shared hostile set (expect,
 also_ok, checks), for tests/check_hostile.py. Run it again to regenerate."""
 import hashlib
-import io
 import json
 import os
 import struct
-import sys
 import zipfile
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "hostile-own")
@@ -85,7 +83,6 @@ STORED, DEFLATED = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED
 def main():
     os.makedirs(OUT, exist_ok=True)
     arr = npy()
-    sha = hashlib.sha256(arr).hexdigest()
 
     # zip tricks
     write("zip_duplicate_member", {
