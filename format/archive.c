@@ -554,15 +554,16 @@ static int check_stream_end(struct sk_reader *reader, struct cursor *c, struct s
     struct member *m = reader->member;
     z_stream *s = &c->stream;
     while (!c->finished) {
-        if (s->avail_in == 0 && feed(reader, c, err) != 0)
+        if (s->avail_in == 0 && c->in_position < m->comp_size && feed(reader, c, err) != 0)
             return -1;
         unsigned char extra;
         s->next_out = &extra;
         s->avail_out = 1;
         int rc = inflate(s, Z_BLOCK);
-        bool stuck = rc == Z_BUF_ERROR && s->avail_in > 0;
-        if (s->avail_out == 0 || stuck || (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR))
-            return settle(m, false, err); /* longer than declared, or corrupt */
+        /* zlib may still hold the last bits of input: no progress with no
+         * input left is the stream ending early. */
+        if (s->avail_out == 0 || (rc != Z_OK && rc != Z_STREAM_END))
+            return settle(m, false, err); /* longer than declared, short, or corrupt */
         c->finished = rc == Z_STREAM_END;
     }
     bool used_all = c->in_position - s->avail_in == m->comp_size;
@@ -580,7 +581,7 @@ static ssize_t inflate_to(struct sk_reader *reader, struct cursor *c, uint64_t c
     while (c->out_position < target) {
         if (c->finished)
             return settle(m, false, err);
-        if (s->avail_in == 0 && feed(reader, c, err) != 0)
+        if (s->avail_in == 0 && c->in_position < m->comp_size && feed(reader, c, err) != 0)
             return -1;
         uint64_t slot = c->out_position % SK_INFLATE_WINDOW;
         uint64_t room = SK_INFLATE_WINDOW - slot;
@@ -590,6 +591,8 @@ static ssize_t inflate_to(struct sk_reader *reader, struct cursor *c, uint64_t c
         s->avail_out = (uInt)room;
         int rc = inflate(s, Z_BLOCK);
         size_t produced = (size_t)(room - s->avail_out);
+        if (rc == Z_BUF_ERROR && produced == 0 && s->avail_in == 0)
+            return settle(m, false, err); /* the compressed bytes end early */
         if (rc != Z_OK && rc != Z_STREAM_END && !(rc == Z_BUF_ERROR && produced > 0)) {
             sk_fail(err, "member '%s': corrupt DEFLATE data", m->name);
             settle(m, false, err);

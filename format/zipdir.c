@@ -75,60 +75,81 @@ struct end_record {
     uint64_t directory_size;
     uint64_t directory_offset;
     bool zip64;
+    unsigned char *tail; /* the bytes zipfile searches for the end record */
+    uint64_t tail_start;
+    size_t tail_length;
 };
 
-/* zipfile takes the last 22 bytes if they are an end record without a
- * comment, else the LAST signature in the tail; other readers take the
- * first, or the first that looks consistent. Only one signature in the
- * whole tail leaves nothing to choose. */
+/* zipfile's choice: the last 22 bytes if they are an end record without a
+ * comment, else the LAST signature in the tail. Sets *chosen (an offset in
+ * the tail) or fails. */
+static int choose_end_record(const unsigned char *tail, size_t length, size_t *chosen,
+                             struct sk_error *err)
+{
+    if (length >= END_BYTES && memcmp(tail + length - END_BYTES, END_SIGNATURE, 4) == 0 &&
+        le16(tail + length - 2) == 0) {
+        *chosen = length - END_BYTES;
+        return 0;
+    }
+    const unsigned char *last = NULL;
+    for (const unsigned char *p = tail, *stop = tail + length;
+         (p = memmem(p, (size_t)(stop - p), END_SIGNATURE, 4)) != NULL; p++)
+        last = p;
+    if (last == NULL)
+        return sk_fail(err, "not a zip archive (no end of central directory record: not a zip, "
+                            "or truncated)");
+    *chosen = (size_t)(last - tail);
+    if (length - *chosen < END_BYTES)
+        return sk_fail(err, "the end of central directory record is truncated");
+    if (length - *chosen - END_BYTES != le16(tail + *chosen + 20))
+        return sk_fail(err, "the archive comment's length (%u) does not match the %zu bytes "
+                            "after the end record: readers would disagree where the archive ends",
+                       le16(tail + *chosen + 20), length - *chosen - END_BYTES);
+    return 0;
+}
+
+/* Any other end signature from the directory on (in the directory, the
+ * ZIP64 records or the comment) is a second end record some reader may
+ * take. Signatures inside member data are a member's business: a nested
+ * zip (scipy's .npz) holds its own, and readers searching from the end
+ * meet ours first. */
+static int check_single_end_record(const struct end_record *end, uint64_t directory_start,
+                                   struct sk_error *err)
+{
+    uint64_t from = directory_start > end->tail_start ? directory_start - end->tail_start : 0;
+    for (const unsigned char *p = end->tail + from, *stop = end->tail + end->tail_length;
+         (p = memmem(p, (size_t)(stop - p), END_SIGNATURE, 4)) != NULL; p++)
+        if (end->tail_start + (uint64_t)(p - end->tail) != end->position)
+            return sk_fail(err, "a second end of central directory signature (PK\\5\\6) after "
+                                "the directory's start: zip readers that search differently "
+                                "would see different archives");
+    return 0;
+}
+
+/* Reads the end record zipfile would read and the ZIP64 records it points
+ * to; keeps the searched tail in END for check_single_end_record. */
 static int find_end_record(int fd, uint64_t file_size, struct end_record *end,
                            struct sk_error *err)
 {
     if (file_size < END_BYTES)
         return sk_fail(err, "not a zip archive (too short to hold an end of central directory "
                             "record)");
-    uint64_t tail_start = file_size > END_BYTES + MAX_COMMENT ? file_size - END_BYTES - MAX_COMMENT
-                                                              : 0;
-    size_t tail_length = (size_t)(file_size - tail_start);
-    unsigned char *tail = malloc(tail_length);
-    if (tail == NULL)
+    end->tail_start = file_size > END_BYTES + MAX_COMMENT ? file_size - END_BYTES - MAX_COMMENT : 0;
+    end->tail_length = (size_t)(file_size - end->tail_start);
+    end->tail = malloc(end->tail_length);
+    if (end->tail == NULL)
         return sk_fail(err, "out of memory");
-    if (read_exact(fd, tail, tail_length, tail_start, err) != 0) {
-        free(tail);
+    size_t last = 0;
+    if (read_exact(fd, end->tail, end->tail_length, end->tail_start, err) != 0 ||
+        choose_end_record(end->tail, end->tail_length, &last, err) != 0)
         return -1;
-    }
-    size_t signatures = 0, last = 0;
-    for (const unsigned char *p = tail, *stop = tail + tail_length;
-         (p = memmem(p, (size_t)(stop - p), END_SIGNATURE, 4)) != NULL; p++) {
-        signatures++;
-        last = (size_t)(p - tail);
-    }
-    int result = 0;
-    if (signatures == 0)
-        result = sk_fail(err, "not a zip archive (no end of central directory record: not a zip, "
-                              "or truncated)");
-    else if (signatures > 1)
-        result = sk_fail(err,
-                         "%zu end of central directory signatures (PK\\5\\6) in the archive's last "
-                         "64 KiB: zip readers that search differently would see different archives",
-                         signatures);
-    else if (tail_length - last < END_BYTES)
-        result = sk_fail(err, "the end of central directory record is truncated");
-    else if (tail_length - last - END_BYTES != le16(tail + last + 20))
-        result = sk_fail(err, "the archive comment's length (%u) does not match the %zu bytes "
-                              "after the end record: readers would disagree where the archive ends",
-                         le16(tail + last + 20), tail_length - last - END_BYTES);
-    if (result != 0) {
-        free(tail);
-        return result;
-    }
+    const unsigned char *tail = end->tail;
     const unsigned char *record = tail + last;
-    end->position = tail_start + last;
+    end->position = end->tail_start + last;
     end->zip64 = false;
     uint16_t disk = le16(record + 4), disk_start = le16(record + 6);
     uint16_t entries_here = le16(record + 8), entries = le16(record + 10);
     uint32_t size = le32(record + 12), offset = le32(record + 16);
-    free(tail);
     end->entries = entries;
     end->directory_size = size;
     end->directory_offset = offset;
@@ -461,42 +482,59 @@ static int parse_directory(const unsigned char *data, uint64_t size, struct sk_z
     return 0;
 }
 
-int sk_zipdir_read(int fd, uint64_t file_size, struct sk_zip_directory *dir, struct sk_error *err)
+/* zipfile's "concat": data before the archive shifts every offset.
+ * Readers disagree whether to shift, so the directory must be exactly
+ * where the end record says, right before the end records. */
+static int locate_directory(const struct end_record *end, struct sk_error *err)
 {
-    memset(dir, 0, sizeof *dir);
-    struct end_record end = {0};
-    if (find_end_record(fd, file_size, &end, err) != 0)
-        return -1;
-    /* zipfile's "concat": data before the archive shifts every offset.
-     * Readers disagree whether to shift, so the directory must be exactly
-     * where the end record says, right before the end records. */
-    uint64_t directory_end = end.position - (end.zip64 ? END64_BYTES + LOCATOR_BYTES : 0);
-    if (end.directory_offset > directory_end ||
-        directory_end - end.directory_offset != end.directory_size)
+    uint64_t directory_end = end->position - (end->zip64 ? END64_BYTES + LOCATOR_BYTES : 0);
+    if (end->directory_offset > directory_end ||
+        directory_end - end->directory_offset != end->directory_size)
         return sk_fail(err, "the central directory is not where the end record says (data "
                             "prepended to the archive, or a gap before the end record): readers "
                             "disagree how to shift the offsets");
-    if (end.entries > SK_MAX_MEMBERS)
+    if (end->entries > SK_MAX_MEMBERS)
         return sk_fail(err, "archive has %llu members, more than the limit of %u (SK_MAX_MEMBERS)",
-                       (unsigned long long)end.entries, SK_MAX_MEMBERS);
-    if (end.entries > end.directory_size / CENTRAL_BYTES)
+                       (unsigned long long)end->entries, SK_MAX_MEMBERS);
+    if (end->entries > end->directory_size / CENTRAL_BYTES)
         return sk_fail(err, "the end record counts %llu entries, more than its %llu-byte "
                             "directory can hold",
-                       (unsigned long long)end.entries, (unsigned long long)end.directory_size);
-    dir->start = end.directory_offset;
-    dir->entries = calloc((size_t)(end.entries ? end.entries : 1), sizeof *dir->entries);
-    dir->by_name = malloc((size_t)(end.entries ? end.entries : 1) * sizeof *dir->by_name);
-    unsigned char *data = malloc((size_t)(end.directory_size ? end.directory_size : 1));
+                       (unsigned long long)end->entries, (unsigned long long)end->directory_size);
+    return check_single_end_record(end, end->directory_offset, err);
+}
+
+/* One pread of the whole directory, one pass over it. */
+static int read_directory(int fd, const struct end_record *end, struct sk_zip_directory *dir,
+                          struct sk_error *err)
+{
+    dir->start = end->directory_offset;
+    size_t slots = (size_t)(end->entries ? end->entries : 1);
+    dir->entries = calloc(slots, sizeof *dir->entries);
+    dir->by_name = malloc(slots * sizeof *dir->by_name);
+    unsigned char *data = malloc((size_t)(end->directory_size ? end->directory_size : 1));
     int result = -1;
     if (dir->entries == NULL || dir->by_name == NULL || data == NULL)
         sk_fail(err, "out of memory");
-    else if (read_exact(fd, data, (size_t)end.directory_size, end.directory_offset, err) == 0 &&
-             parse_directory(data, end.directory_size, dir, end.entries, err) == 0) {
+    else if (read_exact(fd, data, (size_t)end->directory_size, end->directory_offset, err) == 0 &&
+             parse_directory(data, end->directory_size, dir, end->entries, err) == 0) {
         sort_indices(dir->by_name, dir, by_name);
         if (check_duplicates(dir, err) == 0 && check_extents(dir, err) == 0)
             result = 0;
     }
     free(data);
+    return result;
+}
+
+int sk_zipdir_read(int fd, uint64_t file_size, struct sk_zip_directory *dir, struct sk_error *err)
+{
+    memset(dir, 0, sizeof *dir);
+    struct end_record end = {0};
+    int result = find_end_record(fd, file_size, &end, err);
+    if (result == 0)
+        result = locate_directory(&end, err);
+    free(end.tail);
+    if (result == 0)
+        result = read_directory(fd, &end, dir, err);
     if (result != 0)
         sk_zipdir_free(dir);
     return result;
