@@ -396,6 +396,13 @@ static void refuses_ambiguous_end_records(void **state)
                    "not where the end record says");
     expect_refused(write_raw_zip(members, 1, &(struct raw_options){.count_shift = 1}),
                    "entries");
+    struct raw_member long_names[] = {
+        stored("a-name-long-enough-that-the-directory-could-hold-two.npy", "x"),
+        stored("b-name-long-enough-that-the-directory-could-hold-two.npy", "y")};
+    expect_refused(write_raw_zip(long_names, 2, &(struct raw_options){.count_shift = 1}),
+                   "holds 2 entries, its end record counts 3");
+    expect_refused(write_raw_zip(long_names, 2, &(struct raw_options){.count_shift = -1}),
+                   "more entries than");
     expect_refused(write_raw_zip(members, 1, &(struct raw_options){.disk = 1}), "multi-disk");
     expect_refused(
         write_raw_zip(members, 1, &(struct raw_options){.zip64 = true, .locator_shift = -8}),
