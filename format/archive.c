@@ -230,9 +230,12 @@ int sk_archive_check_unchanged(const struct sk_archive *archive, struct sk_error
     if (fstat(archive->fd, &now) != 0)
         return sk_fail(err, "%s: %s", archive->path, strerror(errno));
     const struct stat *then = &archive->file_stat;
+    /* Replacing the file by rename unlinks the audited one, which changes
+     * only its ctime (and link count): that file is still what we serve. */
+    bool renamed_away = now.st_nlink == 0;
     if (now.st_size != then->st_size || now.st_ino != then->st_ino ||
         now.st_dev != then->st_dev || !same_time(now.st_mtim, then->st_mtim) ||
-        !same_time(now.st_ctim, then->st_ctim))
+        (!renamed_away && !same_time(now.st_ctim, then->st_ctim)))
         return sk_fail(err, "%s: the archive was changed after it was audited; its bytes are no "
                             "longer served (remount to audit it again)",
                        archive->path);
