@@ -233,11 +233,12 @@ int sk_archive_check_unchanged(const struct sk_archive *archive, struct sk_error
     /* Replacing the file by rename unlinks the audited one, which changes
      * only its ctime (and link count): that file is still what we serve. */
     bool renamed_away = now.st_nlink == 0;
-    if (now.st_size != then->st_size || now.st_ino != then->st_ino ||
-        now.st_dev != then->st_dev || !same_time(now.st_mtim, then->st_mtim) ||
+    if (now.st_size != then->st_size || now.st_ino != then->st_ino || now.st_dev != then->st_dev ||
+        !same_time(now.st_mtim, then->st_mtim) ||
         (!renamed_away && !same_time(now.st_ctim, then->st_ctim)))
-        return sk_fail(err, "%s: the archive was changed after it was audited; its bytes are no "
-                            "longer served (remount to audit it again)",
+        return sk_fail(err,
+                       "%s: the archive was changed after it was audited; its bytes are no "
+                       "longer served (remount to audit it again)",
                        archive->path);
     return 0;
 }
@@ -263,12 +264,11 @@ int sk_archive_check_member(const struct sk_archive *archive, uint64_t index, st
 {
     struct member *m = &archive->members[index];
     uint16_t flags = m->entry->flags;
-    if (flags & (SK_ZIP_FLAG_ENCRYPTED | SK_ZIP_FLAG_STRONG_ENCRYPTION |
-                 SK_ZIP_FLAG_ENCRYPTED_DIRECTORY))
+    if (flags &
+        (SK_ZIP_FLAG_ENCRYPTED | SK_ZIP_FLAG_STRONG_ENCRYPTION | SK_ZIP_FLAG_ENCRYPTED_DIRECTORY))
         return sk_fail(err, "member '%s' is encrypted; skopsfs does not decrypt", m->name);
     if (flags & SK_ZIP_FLAG_PATCHED)
-        return sk_fail(err, "member '%s' is compressed patch data, which zipfile refuses",
-                       m->name);
+        return sk_fail(err, "member '%s' is compressed patch data, which zipfile refuses", m->name);
     if (m->method != SK_ZIP_STORED && m->method != SK_ZIP_DEFLATED)
         return sk_fail(
             err, "member '%s' uses compression method %u; only stored and DEFLATE are supported",
@@ -292,8 +292,9 @@ int sk_archive_check_member(const struct sk_archive *archive, uint64_t index, st
 
 static int fail_bad(const struct member *m, struct sk_error *err)
 {
-    return sk_fail(err, "member '%s' fails its integrity check (CRC-32 or length): its bytes are "
-                        "not served",
+    return sk_fail(err,
+                   "member '%s' fails its integrity check (CRC-32 or length): its bytes are "
+                   "not served",
                    m->name);
 }
 
@@ -312,7 +313,8 @@ static int open_reader(struct sk_archive *archive, uint64_t index, struct sk_rea
     if (index >= archive->member_count)
         return sk_fail(err, "no member %llu", (unsigned long long)index);
     struct member *m = &archive->members[index];
-    if (sk_archive_check_member(archive, index, err) != 0 || probe_data_offset(archive, m, err) != 0)
+    if (sk_archive_check_member(archive, index, err) != 0 ||
+        probe_data_offset(archive, m, err) != 0)
         return -1;
     if (atomic_load(&m->state) == MEMBER_BAD)
         return fail_bad(m, err);
@@ -416,8 +418,9 @@ static ssize_t read_stored(struct sk_reader *reader, void *buffer, size_t length
             return sk_fail(err, "member '%s': %s", m->name, strerror(errno));
         }
         if (got == 0)
-            return sk_fail(err, "member '%s': the archive ends inside the member (truncated "
-                                "after it was opened?)",
+            return sk_fail(err,
+                           "member '%s': the archive ends inside the member (truncated "
+                           "after it was opened?)",
                            m->name);
         done += (size_t)got;
     }

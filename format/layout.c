@@ -377,8 +377,7 @@ static int file_content(struct build *b, struct sk_entry *entry, const struct sk
         entry->size = info.size;
         if (b->options->open_members) {
             struct sk_reader *reader;
-            if (sk_reader_open_unverified(b->layout->archive, node->member, &reader, b->err) !=
-                0)
+            if (sk_reader_open_unverified(b->layout->archive, node->member, &reader, b->err) != 0)
                 return -1;
             sk_reader_close(reader);
         }

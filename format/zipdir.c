@@ -102,8 +102,9 @@ static int choose_end_record(const unsigned char *tail, size_t length, size_t *c
     if (length - *chosen < END_BYTES)
         return sk_fail(err, "the end of central directory record is truncated");
     if (length - *chosen - END_BYTES != le16(tail + *chosen + 20))
-        return sk_fail(err, "the archive comment's length (%u) does not match the %zu bytes "
-                            "after the end record: readers would disagree where the archive ends",
+        return sk_fail(err,
+                       "the archive comment's length (%u) does not match the %zu bytes "
+                       "after the end record: readers would disagree where the archive ends",
                        le16(tail + *chosen + 20), length - *chosen - END_BYTES);
     return 0;
 }
@@ -128,8 +129,7 @@ static int check_single_end_record(const struct end_record *end, uint64_t direct
 
 /* Reads the end record zipfile would read and the ZIP64 records it points
  * to; keeps the searched tail in END for check_single_end_record. */
-static int find_end_record(int fd, uint64_t file_size, struct end_record *end,
-                           struct sk_error *err)
+static int find_end_record(int fd, uint64_t file_size, struct end_record *end, struct sk_error *err)
 {
     if (file_size < END_BYTES)
         return sk_fail(err, "not a zip archive (too short to hold an end of central directory "
@@ -154,8 +154,9 @@ static int find_end_record(int fd, uint64_t file_size, struct end_record *end,
     end->directory_size = size;
     end->directory_offset = offset;
     if (entries_here != entries)
-        return sk_fail(err, "the end record counts %u entries on this disk but %u in all: "
-                            "multi-disk archives are not supported",
+        return sk_fail(err,
+                       "the end record counts %u entries on this disk but %u in all: "
+                       "multi-disk archives are not supported",
                        entries_here, entries);
     unsigned char locator[LOCATOR_BYTES];
     if (end->position >= LOCATOR_BYTES &&
@@ -163,8 +164,9 @@ static int find_end_record(int fd, uint64_t file_size, struct end_record *end,
         return -1;
     if (end->position < LOCATOR_BYTES || memcmp(locator, LOCATOR_SIGNATURE, 4) != 0) {
         if (disk != 0 || disk_start != 0)
-            return sk_fail(err, "the end record names disk %u: multi-disk archives are not "
-                                "supported",
+            return sk_fail(err,
+                           "the end record names disk %u: multi-disk archives are not "
+                           "supported",
                            disk != 0 ? disk : disk_start);
         return 0;
     }
@@ -177,9 +179,11 @@ static int find_end_record(int fd, uint64_t file_size, struct end_record *end,
         return sk_fail(err, "a ZIP64 locator without room for its ZIP64 end record");
     uint64_t record64_position = end->position - LOCATOR_BYTES - END64_BYTES;
     if (le64(locator + 8) != record64_position)
-        return sk_fail(err, "the ZIP64 locator points at offset %llu, but its record lies at %llu: "
-                            "zip readers would disagree which one holds the directory",
-                       (unsigned long long)le64(locator + 8), (unsigned long long)record64_position);
+        return sk_fail(err,
+                       "the ZIP64 locator points at offset %llu, but its record lies at %llu: "
+                       "zip readers would disagree which one holds the directory",
+                       (unsigned long long)le64(locator + 8),
+                       (unsigned long long)record64_position);
     unsigned char record64[END64_BYTES];
     if (read_exact(fd, record64, END64_BYTES, record64_position, err) != 0)
         return -1;
@@ -198,8 +202,8 @@ static int find_end_record(int fd, uint64_t file_size, struct end_record *end,
                        (unsigned long long)entries64_here, (unsigned long long)entries64);
     /* A plain value that is not the "see ZIP64" marker must say the same. */
     if ((disk != 0 && disk != ALL_ONES16) || (disk_start != 0 && disk_start != ALL_ONES16) ||
-        (entries != ALL_ONES16 && entries != entries64) ||
-        (size != ALL_ONES32 && size != size64) || (offset != ALL_ONES32 && offset != offset64))
+        (entries != ALL_ONES16 && entries != entries64) || (size != ALL_ONES32 && size != size64) ||
+        (offset != ALL_ONES32 && offset != offset64))
         return sk_fail(err, "the end record and the ZIP64 end record disagree on the directory: "
                             "zip readers would disagree which one to believe");
     end->zip64 = true;
@@ -262,15 +266,17 @@ static int check_name(const unsigned char *name, size_t length, uint16_t flags,
         return sk_fail(err, "a member name holds a NUL byte: zipfile cuts it there, others do "
                             "not");
     if (memchr(name, '\\', length) != NULL)
-        return sk_fail(err, "member '%.*s' has a backslash in its name: a directory separator to "
-                            "some readers, a plain character to others",
+        return sk_fail(err,
+                       "member '%.*s' has a backslash in its name: a directory separator to "
+                       "some readers, a plain character to others",
                        (int)length, (const char *)name);
     if (flags & SK_ZIP_FLAG_UTF8) {
         if (!valid_utf8(name, length))
             return sk_fail(err, "a member name flagged UTF-8 is not valid UTF-8");
     } else if (!is_ascii(name, length)) {
-        return sk_fail(err, "member '%.*s' has a non-ASCII name without the UTF-8 flag: readers "
-                            "decode it differently (cp437, UTF-8, the locale)",
+        return sk_fail(err,
+                       "member '%.*s' has a non-ASCII name without the UTF-8 flag: readers "
+                       "decode it differently (cp437, UTF-8, the locale)",
                        (int)length, (const char *)name);
     }
     return 0;
@@ -299,8 +305,9 @@ static int check_unicode_path(const unsigned char *data, size_t length, const un
     if (length == 5)
         return 0; /* empty: zipfile warns and keeps the name */
     if (unicode_length != name_length || memcmp(unicode, name, name_length) != 0)
-        return sk_fail(err, "member '%.*s' is renamed '%.*s' by a Unicode Path extra field: "
-                            "zipfile 3.12+ uses one name, 3.11 and other readers the other",
+        return sk_fail(err,
+                       "member '%.*s' is renamed '%.*s' by a Unicode Path extra field: "
+                       "zipfile 3.12+ uses one name, 3.11 and other readers the other",
                        (int)name_length, (const char *)name, (int)unicode_length,
                        (const char *)unicode);
     return 0;
@@ -335,11 +342,13 @@ static int parse_extras(const unsigned char *extra, size_t length, const unsigne
         if ((size_t)size + 4 > length)
             return sk_fail(err, "member '%s': corrupt extra field %04x (size %u)", e->name, id,
                            size);
-        bool *seen = id == EXTRA_ZIP64 ? &seen_zip64 : id == EXTRA_UNICODE_PATH ? &seen_unicode
-                                                                                 : NULL;
+        bool *seen = id == EXTRA_ZIP64          ? &seen_zip64
+                     : id == EXTRA_UNICODE_PATH ? &seen_unicode
+                                                : NULL;
         if (seen != NULL && *seen)
-            return sk_fail(err, "member '%s' has two extra fields %04x: readers would disagree "
-                                "which one counts",
+            return sk_fail(err,
+                           "member '%s' has two extra fields %04x: readers would disagree "
+                           "which one counts",
                            e->name, id);
         if (seen != NULL)
             *seen = true;
@@ -467,8 +476,9 @@ static int parse_directory(const unsigned char *data, uint64_t size, struct sk_z
     uint64_t position = 0;
     while (position < size) {
         if (dir->count == expected)
-            return sk_fail(err, "the central directory holds more entries than the %llu its end "
-                                "record counts",
+            return sk_fail(err,
+                           "the central directory holds more entries than the %llu its end "
+                           "record counts",
                            (unsigned long long)expected);
         size_t used = 0;
         struct sk_zip_entry *e = &dir->entries[dir->count++];
@@ -497,8 +507,9 @@ static int locate_directory(const struct end_record *end, struct sk_error *err)
         return sk_fail(err, "archive has %llu members, more than the limit of %u (SK_MAX_MEMBERS)",
                        (unsigned long long)end->entries, SK_MAX_MEMBERS);
     if (end->entries > end->directory_size / CENTRAL_BYTES)
-        return sk_fail(err, "the end record counts %llu entries, more than its %llu-byte "
-                            "directory can hold",
+        return sk_fail(err,
+                       "the end record counts %llu entries, more than its %llu-byte "
+                       "directory can hold",
                        (unsigned long long)end->entries, (unsigned long long)end->directory_size);
     return check_single_end_record(end, end->directory_offset, err);
 }
@@ -592,14 +603,16 @@ int sk_zipdir_local_header(int fd, const struct sk_zip_entry *e, uint64_t *data_
     size_t name_length = le16(header + 26), extra_length = le16(header + 28);
     bool descriptor = flags & SK_ZIP_FLAG_DATA_DESCRIPTOR;
     if (method != e->method || (flags & REFUSED_FLAGS) != (e->flags & REFUSED_FLAGS))
-        return sk_fail(err, "member '%s': its local header and the directory disagree on method "
-                            "or encryption: streaming readers would read other bytes",
+        return sk_fail(err,
+                       "member '%s': its local header and the directory disagree on method "
+                       "or encryption: streaming readers would read other bytes",
                        e->name);
     if ((le32(header + 14) != e->crc && !(descriptor && le32(header + 14) == 0)) ||
         !local_value_agrees(le32(header + 18), e->comp_size, descriptor) ||
         !local_value_agrees(le32(header + 22), e->size, descriptor))
-        return sk_fail(err, "member '%s': its local header and the directory disagree on its "
-                            "sizes or CRC",
+        return sk_fail(err,
+                       "member '%s': its local header and the directory disagree on its "
+                       "sizes or CRC",
                        e->name);
     bool same_name = name_length == e->name_length;
     if (same_name && name_length > 0) {
@@ -618,13 +631,15 @@ int sk_zipdir_local_header(int fd, const struct sk_zip_entry *e, uint64_t *data_
         !is_ascii((const unsigned char *)e->name, e->name_length))
         same_name = false;
     if (!same_name)
-        return sk_fail(err, "member '%s': the name in its local header differs (zipfile refuses "
-                            "it; other readers use the local name)",
+        return sk_fail(err,
+                       "member '%s': the name in its local header differs (zipfile refuses "
+                       "it; other readers use the local name)",
                        e->name);
     uint64_t start = e->header_offset + LOCAL_BYTES + name_length + extra_length;
     if (start > e->end_bound || e->end_bound - start < e->comp_size)
-        return sk_fail(err, "member '%s' overlaps the next member or the central directory "
-                            "(zipfile: overlapped entries)",
+        return sk_fail(err,
+                       "member '%s' overlaps the next member or the central directory "
+                       "(zipfile: overlapped entries)",
                        e->name);
     *data_offset = start;
     return 0;

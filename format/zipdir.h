@@ -48,8 +48,7 @@ struct sk_zip_directory {
 
 /* Reads the directory of the FILE_SIZE-byte archive open on FD. The error
  * does not name the archive; the caller prefixes it. */
-int sk_zipdir_read(int fd, uint64_t file_size, struct sk_zip_directory *dir,
-                   struct sk_error *err);
+int sk_zipdir_read(int fd, uint64_t file_size, struct sk_zip_directory *dir, struct sk_error *err);
 void sk_zipdir_free(struct sk_zip_directory *dir);
 
 /* Finds the entry named exactly NAME (LENGTH bytes). Returns 0 and sets

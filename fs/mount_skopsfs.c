@@ -64,7 +64,6 @@ struct skopsfs {
     atomic_bool stopping; /* tells the background check to stop */
 };
 
-
 /* What open() hands to read(): a member reader, serialized because a
  * DEFLATE reader keeps inflate state. */
 struct open_file {

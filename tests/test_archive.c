@@ -159,8 +159,8 @@ struct raw_member {
     uint16_t method;
     const void *data; /* stored bytes as written (compressed if DEFLATE) */
     size_t data_length;
-    uint64_t size;    /* declared uncompressed size */
-    uint32_t crc;     /* declared CRC-32 */
+    uint64_t size;     /* declared uncompressed size */
+    uint32_t crc;      /* declared CRC-32 */
     const void *extra; /* central extra field */
     size_t extra_length;
     int64_t offset_shift; /* added to the central header offset */
@@ -168,14 +168,14 @@ struct raw_member {
 };
 
 struct raw_options {
-    size_t prepend;             /* junk bytes before the archive */
-    const char *comment;        /* archive comment */
-    bool zip64;                 /* ZIP64 end record and locator */
-    int64_t locator_shift;      /* added to the locator's record offset */
-    int64_t zip64_count_shift;  /* added to the ZIP64 entry count */
-    bool plain_count_in_zip64;  /* plain count is real (not 0xFFFF) but wrong */
-    int64_t count_shift;        /* added to the end record's counts */
-    uint16_t disk;              /* end record's disk number */
+    size_t prepend;            /* junk bytes before the archive */
+    const char *comment;       /* archive comment */
+    bool zip64;                /* ZIP64 end record and locator */
+    int64_t locator_shift;     /* added to the locator's record offset */
+    int64_t zip64_count_shift; /* added to the ZIP64 entry count */
+    bool plain_count_in_zip64; /* plain count is real (not 0xFFFF) but wrong */
+    int64_t count_shift;       /* added to the end record's counts */
+    uint16_t disk;             /* end record's disk number */
 };
 
 static void put16(unsigned char **p, uint16_t v)
@@ -208,8 +208,8 @@ static char *write_raw_zip(const struct raw_member *members, size_t count,
 {
     size_t capacity = o->prepend + 4096;
     for (size_t i = 0; i < count; i++)
-        capacity += 2 * (100 + strlen(members[i].name) + members[i].data_length +
-                         members[i].extra_length);
+        capacity +=
+            2 * (100 + strlen(members[i].name) + members[i].data_length + members[i].extra_length);
     unsigned char *start = calloc(1, capacity), *p = start;
     assert_non_null(start);
     memset(p, 'J', o->prepend);
@@ -394,8 +394,7 @@ static void refuses_ambiguous_end_records(void **state)
     free(path);
     expect_refused(write_raw_zip(members, 1, &(struct raw_options){.prepend = 100}),
                    "not where the end record says");
-    expect_refused(write_raw_zip(members, 1, &(struct raw_options){.count_shift = 1}),
-                   "entries");
+    expect_refused(write_raw_zip(members, 1, &(struct raw_options){.count_shift = 1}), "entries");
     struct raw_member long_names[] = {
         stored("a-name-long-enough-that-the-directory-could-hold-two.npy", "x"),
         stored("b-name-long-enough-that-the-directory-could-hold-two.npy", "y")};
@@ -542,8 +541,12 @@ static void never_serves_a_member_with_bad_bytes(void **state)
     uint32_t crc = (uint32_t)crc32(0L, text, 100000);
     size_t packed_length;
     unsigned char *packed = deflate_raw(text, 100000, &packed_length);
-    m = (struct raw_member){.name = "deflated.npy", .method = 8, .data = packed,
-                            .data_length = packed_length, .size = 100000, .crc = crc ^ 1};
+    m = (struct raw_member){.name = "deflated.npy",
+                            .method = 8,
+                            .data = packed,
+                            .data_length = packed_length,
+                            .size = 100000,
+                            .crc = crc ^ 1};
     expect_bad_member(&m); /* CRC mismatch */
     m.crc = crc;
     m.size = 100001; /* the stream ends before the declared size */
@@ -574,8 +577,8 @@ static void finds_a_large_bad_member_by_reading_it(void **state)
     (void)state;
     size_t size = (size_t)SK_VERIFY_AT_OPEN_BYTES + 4096;
     unsigned char *zeros = calloc(1, size);
-    struct raw_member m = {.name = "big.npy", .data = zeros, .data_length = size, .size = size,
-                           .crc = 12345};
+    struct raw_member m = {
+        .name = "big.npy", .data = zeros, .data_length = size, .size = size, .crc = 12345};
     char *path = write_raw_zip(&m, 1, &(struct raw_options){0});
     struct sk_archive *archive = expect_opens(path);
     struct sk_reader *reader;
