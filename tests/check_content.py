@@ -269,9 +269,6 @@ def hgb_mutations():
     categorical = lambda n: first(n, lambda x: (x["is_leaf"] == 0) & (x["is_categorical"] == 1))
     numeric = lambda n: first(n, lambda x: (x["is_leaf"] == 0) & (x["is_categorical"] == 0))
 
-    def bitset_rows(nodes):
-        return None  # filled per model below
-
     def bitset_eq_rows(model):
         state = predictor_of(model)
         rows = len(model.array(state["raw_left_cat_bitsets"]))
