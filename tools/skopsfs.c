@@ -164,9 +164,11 @@ static struct sk_model *open_model(const char *path, const struct common_options
 
 static void print_json_string(const char *s)
 {
-    char *dumped = json_dumps(json_string(s), JSON_ENCODE_ANY);
+    json_t *string = json_string(s);
+    char *dumped = string ? json_dumps(string, JSON_ENCODE_ANY) : NULL;
     fputs(dumped ? dumped : "\"\"", stdout);
     free(dumped);
+    json_decref(string);
 }
 
 /* Content problems follow the untrusted types as "# content: PATH: CODE ..."
