@@ -520,6 +520,53 @@ static int add_slots(struct build *b, struct sk_entry *directory, const struct s
     return 0;
 }
 
+/* /.skops/problems: every content problem, one a line, as the CLI prints them. */
+static int add_problems_file(struct build *b, struct sk_entry *meta)
+{
+    struct sk_entry *file = new_entry(b, meta, strdup("problems"), SK_ENTRY_FILE, SK_ROLE_META);
+    if (file == NULL)
+        return -1;
+    const struct sk_content_report *content = b->options->content;
+    char *list = NULL;
+    size_t list_length = 0;
+    FILE *out = open_memstream(&list, &list_length);
+    if (out == NULL)
+        return sk_fail(b->err, "out of memory");
+    for (size_t i = 0; content != NULL && i < content->count; i++) {
+        char *line = sk_content_problem_text(&content->problems[i]);
+        fprintf(out, "%s\n", line ? line : "?");
+        free(line);
+    }
+    fclose(out);
+    return set_text(b, file, list, list_length);
+}
+
+/* Each problem also marks its node's entry (user.skops.problems). */
+static int mark_problems(struct build *b)
+{
+    const struct sk_content_report *content = b->options->content;
+    for (size_t i = 0; content != NULL && i < content->count; i++) {
+        const struct sk_content_problem *p = &content->problems[i];
+        struct sk_entry *entry = b->layout->first_entry[p->object->index];
+        if (entry == NULL)
+            entry = b->layout->root;
+        char *line = sk_content_problem_text(p);
+        const char *reason = line ? strchr(line, ' ') : NULL; /* after "PATH: " */
+        size_t length = reason ? strlen(reason + 1) : 0;
+        char *grown = reason ? realloc(entry->problems, entry->problems_length + length + 2) : NULL;
+        if (grown == NULL) {
+            free(line);
+            return sk_fail(b->err, "out of memory");
+        }
+        memcpy(grown + entry->problems_length, reason + 1, length);
+        entry->problems = grown;
+        entry->problems_length += length;
+        entry->problems[entry->problems_length++] = '\n';
+        free(line);
+    }
+    return 0;
+}
+
 static int add_meta(struct build *b, struct sk_entry *root)
 {
     struct sk_layout *layout = b->layout;
@@ -575,7 +622,9 @@ static int add_meta(struct build *b, struct sk_entry *root)
     for (size_t i = 0; i < layout->untrusted_count; i++)
         fprintf(out, "%s\n", layout->untrusted[i]);
     fclose(out);
-    return set_text(b, untrusted, list, list_length);
+    if (set_text(b, untrusted, list, list_length) != 0)
+        return -1;
+    return add_problems_file(b, meta);
 }
 
 static int compute_untrusted(struct build *b)
@@ -705,6 +754,8 @@ int sk_layout_build(struct sk_archive *archive, struct sk_schema *schema,
         }
         entry->size = strlen(entry->link_text);
     }
+    if (mark_problems(&b) != 0)
+        goto fail;
     *out = layout;
     return 0;
 fail:
@@ -728,6 +779,7 @@ void sk_layout_free(struct sk_layout *layout)
         free(e->npy);
         free(e->npy_error);
         free(e->link_text);
+        free(e->problems);
         free(e);
     }
     free(layout->entries);
@@ -908,6 +960,9 @@ int sk_entry_xattrs(const struct sk_entry *entry, struct sk_xattr *xattrs)
         put_xattr(xattrs, &count, "user.skops.json", node->json_text, node->json_length) != 0)
         goto oom;
     if (put_string(xattrs, &count, "user.skops.trusted", entry->refused ? "0" : "1") != 0)
+        goto oom;
+    if (entry->problems != NULL && put_xattr(xattrs, &count, "user.skops.problems", entry->problems,
+                                             entry->problems_length) != 0)
         goto oom;
     return count;
 oom:

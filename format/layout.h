@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "archive.h"
+#include "content.h"
 #include "error.h"
 #include "npy.h"
 #include "schema.h"
@@ -61,6 +62,10 @@ struct sk_entry {
     /* symbolic links */
     struct sk_entry *target;
     char *link_text;
+
+    /* content problems on this node, one a line (user.skops.problems) */
+    char *problems;
+    size_t problems_length;
 };
 
 struct sk_layout_options {
@@ -68,6 +73,8 @@ struct sk_layout_options {
     bool read_npy_headers;                /* for dtype and shape */
     bool open_members;                    /* fail now on a member that cannot be read */
     unsigned long long max_entries;       /* 0: SK_MAX_ENTRIES */
+    /* NULL: contents not checked */
+    const struct sk_content_report *content;
 };
 
 struct sk_layout {
@@ -112,7 +119,7 @@ int sk_entry_open_reader(const struct sk_layout *layout, const struct sk_entry *
                          struct sk_reader **reader, struct sk_error *err);
 
 /* Extended attributes (user.skops.*). Symbolic links have none. */
-#define SK_XATTR_MAX 8
+#define SK_XATTR_MAX 9
 struct sk_xattr {
     const char *name;
     char *value;

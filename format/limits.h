@@ -26,6 +26,9 @@
 /* numpy writes headers of a few hundred bytes; it reads at most 10000. */
 #define SK_MAX_NPY_HEADER_BYTES 65536u
 #define SK_MAX_NPY_DIMS 64u
+/* Records of one tree's nodes array that the content checks follow; they
+ * keep about 15 bytes a record (sklearn's own take 56). */
+#define SK_MAX_CHECKED_TREE_NODES (1u << 25)
 /* Linux's NAME_MAX. */
 #define SK_MAX_NAME_BYTES 255u
 /* Entries in a mounted tree (nodes, aliases, .type files). */

@@ -29,12 +29,16 @@ int sk_model_open(const char *path, const struct sk_model_options *options, stru
     sk_archive_free_member(text, length);
     if (rc != 0)
         goto fail_prefixed;
+    if (options->check_content &&
+        sk_content_check(model->archive, model->schema, &model->content, err) != 0)
+        goto fail_prefixed;
     if (options->build_layout &&
         sk_layout_build(model->archive, model->schema,
                         &(struct sk_layout_options){.allowlist = options->allowlist,
                                                     .read_npy_headers = options->read_npy_headers,
                                                     .open_members = options->open_members,
-                                                    .max_entries = options->limits.entries},
+                                                    .max_entries = options->limits.entries,
+                                                    .content = model->content},
                         &model->layout, err) != 0)
         goto fail_prefixed;
     *out = model;
@@ -51,6 +55,7 @@ void sk_model_close(struct sk_model *model)
     if (model == NULL)
         return;
     sk_layout_free(model->layout);
+    sk_content_report_free(model->content);
     sk_schema_free(model->schema);
     sk_archive_close(model->archive);
     free(model);

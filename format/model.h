@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "archive.h"
+#include "content.h"
 #include "error.h"
 #include "layout.h"
 #include "schema.h"
@@ -15,6 +16,8 @@ struct sk_model {
     struct sk_archive *archive;
     struct sk_schema *schema;
     struct sk_layout *layout; /* NULL unless asked for */
+    /* NULL unless asked for */
+    struct sk_content_report *content;
 };
 
 struct sk_model_options {
@@ -22,6 +25,7 @@ struct sk_model_options {
     bool build_layout;     /* an audit needs only the schema */
     bool read_npy_headers; /* for dtype and shape */
     bool open_members;     /* a mount opens every member before it serves any */
+    bool check_content;    /* judge the trees' arrays (content.h) */
     struct sk_limits limits;
 };
 

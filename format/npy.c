@@ -333,3 +333,112 @@ size_t sk_npy_format_shape(const struct sk_npy_header *header, char *buffer, siz
     }
     return used;
 }
+
+static bool add_field(struct sk_npy_fields *out, const char *name, size_t name_length, char kind,
+                      bool big_endian, uint64_t size)
+{
+    struct sk_npy_field *grown = realloc(out->fields, (out->count + 1) * sizeof *grown);
+    if (grown == NULL)
+        return false;
+    out->fields = grown;
+    struct sk_npy_field *field = &out->fields[out->count];
+    field->name = strndup(name, name_length);
+    if (field->name == NULL)
+        return false;
+    out->count++;
+    field->kind = kind;
+    field->big_endian = big_endian;
+    field->size = size;
+    field->offset = out->itemsize;
+    return !__builtin_add_overflow(out->itemsize, size, &out->itemsize);
+}
+
+/* The kind and byte order of a plain descr such as "<i8"; kind 0 where the
+ * field is not a plain scalar. */
+static void plain_kind(const char *s, size_t n, char *kind, bool *big_endian)
+{
+    *kind = n >= 2 && s[1] != 'O' ? s[1] : 0;
+    *big_endian = n >= 1 && s[0] == '>';
+}
+
+/* One ('name', descr[, shape]) tuple of a record's list. */
+static int read_field(struct cursor *c, struct sk_npy_fields *out, struct sk_error *err)
+{
+    const char *name, *name_end, *type, *type_end;
+    if (!take(c, '('))
+        return sk_fail(err, "record dtype field is not a tuple");
+    if (take(c, '(')) { /* (title, name): the name is the second string */
+        if (!read_string(c, &name, &name_end) || !take(c, ',') ||
+            !read_string(c, &name, &name_end) || !take(c, ')'))
+            return sk_fail(err, "record dtype field title is malformed");
+    } else if (!read_string(c, &name, &name_end)) {
+        return sk_fail(err, "record dtype field has no name");
+    }
+    if (!take(c, ','))
+        return sk_fail(err, "record dtype field has no type");
+    skip_space(c);
+    const char *type_start = c->p;
+    uint64_t size, count = 1;
+    bool object = false;
+    if (!read_descr(c, &size, &object))
+        return sk_fail(err, "record dtype field has an unsupported type");
+    char kind = 0;
+    bool big_endian = false;
+    if (*type_start != '[' &&
+        read_string(&(struct cursor){type_start, c->end, 0}, &type, &type_end))
+        plain_kind(type, (size_t)(type_end - type), &kind, &big_endian);
+    bool closed = false;
+    if (take(c, ',') && !(closed = take(c, ')'))) {
+        if (!read_field_shape(c, &count) || !multiply(size, count, &size))
+            return sk_fail(err, "record dtype field shape is malformed");
+        kind = 0; /* a subarray */
+        take(c, ',');
+    }
+    if (!closed && !take(c, ')'))
+        return sk_fail(err, "record dtype field is malformed");
+    if (!add_field(out, name, (size_t)(name_end - name), kind, big_endian, size))
+        return sk_fail(err, "out of memory or record too large");
+    return 0;
+}
+
+int sk_npy_fields(const char *descr, struct sk_npy_fields *out, struct sk_error *err)
+{
+    memset(out, 0, sizeof *out);
+    struct cursor c = {descr, descr + strlen(descr), 0};
+    skip_space(&c);
+    if (c.p < c.end && *c.p != '[') {
+        uint64_t size;
+        bool object = false;
+        if (!plain_itemsize(c.p, (size_t)(c.end - c.p), &size, &object))
+            return sk_fail(err, "unsupported dtype '%s'", descr);
+        char kind;
+        bool big_endian;
+        plain_kind(c.p, (size_t)(c.end - c.p), &kind, &big_endian);
+        if (!add_field(out, "", 0, kind, big_endian, size)) {
+            sk_npy_fields_free(out);
+            return sk_fail(err, "out of memory");
+        }
+        return 0;
+    }
+    take(&c, '[');
+    while (!take(&c, ']')) {
+        if (c.p >= c.end) {
+            sk_npy_fields_free(out);
+            return sk_fail(err, "record dtype list is not closed");
+        }
+        if (read_field(&c, out, err) != 0) {
+            sk_npy_fields_free(out);
+            return -1;
+        }
+        take(&c, ',');
+    }
+    return 0;
+}
+
+void sk_npy_fields_free(struct sk_npy_fields *fields)
+{
+    for (size_t i = 0; i < fields->count; i++)
+        free(fields->fields[i].name);
+    free(fields->fields);
+    memset(fields, 0, sizeof *fields);
+}

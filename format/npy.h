@@ -37,6 +37,28 @@ int sk_npy_parse(const unsigned char *bytes, size_t length, uint64_t member_size
 
 void sk_npy_header_free(struct sk_npy_header *header);
 
+/* One field of a record dtype, or the single element of a plain one. */
+struct sk_npy_field {
+    char *name; /* "" for numpy's padding fields and for a plain descr */
+    char kind;  /* numpy's kind letter: 'i', 'u', 'f', 'b', 'V', ...; 0 for a
+                   nested record or a subarray, which are not decoded */
+    bool big_endian;
+    uint64_t size;   /* bytes */
+    uint64_t offset; /* from the record's first byte */
+};
+
+struct sk_npy_fields {
+    struct sk_npy_field *fields;
+    size_t count;
+    uint64_t itemsize;
+};
+
+/* Splits a header's descr (plain, or the text of a record's list) into its
+ * fields, in order, with their offsets, so records can be decoded without
+ * numpy. Fails on a descr sk_npy_parse would not accept. */
+int sk_npy_fields(const char *descr, struct sk_npy_fields *out, struct sk_error *err);
+void sk_npy_fields_free(struct sk_npy_fields *fields);
+
 /* "3,4" for shape (3, 4); "" for a 0-d array. Returns the text's length. */
 size_t sk_npy_format_shape(const struct sk_npy_header *header, char *buffer, size_t size);
 

@@ -295,6 +295,7 @@ static int child(struct builder *b, struct sk_node *node, enum sk_slot_kind kind
     if (slot == NULL)
         return -1;
     slot->node = c;
+    slot->literal = state;
     return 0;
 }
 
@@ -337,6 +338,7 @@ static int children_of_array(struct builder *b, struct sk_node *node, json_t *ar
             return owned ? -1 : sk_fail(b->err, "out of memory");
         }
         slot->node = c;
+        slot->literal = json_array_get(array, i);
         slot->owned_key = owned;
     }
     return 0;

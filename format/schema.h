@@ -63,6 +63,9 @@ struct sk_slot {
     size_t key_length;
     bool fixed_name; /* the key is a name of the filesystem's own (".args") */
     struct sk_node *node;
+    /* The state as written here; not node->state where its __id__ made it
+     * an earlier node, whose content skops loads instead. */
+    const json_t *literal;
     char *owned_key;  /* the key's storage where the state has none ("0", "1", ...) */
     char *field_text; /* SK_SLOT_FIELD: the file's bytes */
     size_t field_length;

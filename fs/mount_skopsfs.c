@@ -732,7 +732,8 @@ static void usage(void)
            "\n"
            "    -o trust=TYPE[:TYPE...]  trust these types too\n"
            "    -o trust_file=PATH       trust the types in PATH (one a line, # comments)\n"
-           "    -o strict                refuse to mount if any type is untrusted\n"
+           "    -o strict                refuse to mount if any type is untrusted or any\n"
+           "                             tree's arrays are unsound (.skops/problems)\n"
            "    -o verify                check every member's CRC-32 before mounting\n"
            "    -o max_schema_mb=N, max_nodes=N, max_entries=N\n"
            "                             raise the limits on what an archive may hold\n"
@@ -806,6 +807,24 @@ static void *check_large_members(void *data)
     return NULL;
 }
 
+/* Trees whose arrays scikit-learn would follow out of bounds are served
+ * (reading them is harmless) but said on stderr; -o strict refuses them. */
+static int report_content_problems(const struct sk_content_report *content, const char *archive,
+                                   bool strict)
+{
+    if (content == NULL || content->count == 0)
+        return 0;
+    fprintf(stderr, "%s: %s: %s %zu content problem%s (see .skops/problems):\n", program, archive,
+            strict ? "not mounted: it has" : "serving it with", content->count,
+            content->count == 1 ? "" : "s");
+    for (size_t i = 0; i < content->count; i++) {
+        char *line = sk_content_problem_text(&content->problems[i]);
+        fprintf(stderr, "  %s\n", line ? line : "(out of memory)");
+        free(line);
+    }
+    return strict ? -1 : 0;
+}
+
 /* Mounts, or exits with one line on stderr and nothing mounted. */
 int main(int argc, char **argv)
 {
@@ -865,6 +884,7 @@ int main(int argc, char **argv)
         .build_layout = true,
         .read_npy_headers = true,
         .open_members = true,
+        .check_content = true,
         .limits = {options.max_schema_mb << 20, options.max_nodes, options.max_entries},
     };
     if (sk_model_open(options.archive, &model_options, &fs.model, &err) != 0) {
@@ -891,6 +911,8 @@ int main(int argc, char **argv)
         if (options.strict)
             goto out;
     }
+    if (report_content_problems(fs.model->content, options.archive, options.strict) != 0)
+        goto out;
 
     session = fuse_session_new(&args, &operations, sizeof operations, &fs);
     if (session == NULL)

@@ -49,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     read_every_member(path);
     struct sk_error err = {{0}};
     struct sk_model *model;
-    struct sk_model_options options = {.build_layout = true, .read_npy_headers = true};
+    struct sk_model_options options = {
+        .build_layout = true, .read_npy_headers = true, .check_content = true};
     if (sk_model_open(path, &options, &model, &err) == 0) {
         fuzz_walk_layout(model->layout);
         sk_model_close(model);

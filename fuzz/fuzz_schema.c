@@ -64,13 +64,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t count;
     if (sk_schema_untrusted(schema, &names, &count, &err) == 0)
         sk_string_list_free(names, count);
+    struct sk_content_report *content = NULL;
+    if (sk_content_check(archive, schema, &content, &err) != 0)
+        content = NULL;
     struct sk_layout *layout;
-    struct sk_layout_options options = {.allowlist = size % 2 ? allowlist : NULL,
-                                        .read_npy_headers = true};
+    struct sk_layout_options options = {
+        .allowlist = size % 2 ? allowlist : NULL, .read_npy_headers = true, .content = content};
     if (sk_layout_build(archive, schema, &options, &layout, &err) == 0) {
         fuzz_walk_layout(layout);
         sk_layout_free(layout);
     }
+    sk_content_report_free(content);
     sk_schema_free(schema);
     return 0;
 }

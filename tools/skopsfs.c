@@ -9,7 +9,7 @@
 #include "model.h"
 #include "pages.h"
 
-#define EXIT_FOUND_UNTRUSTED 1
+#define EXIT_FOUND_UNTRUSTED 1 /* also: content problems found */
 #define EXIT_ENTRY_ERROR 1
 #define EXIT_UNREADABLE 2
 #define COPY_CHUNK (1u << 20)
@@ -35,7 +35,8 @@ static void usage(FILE *out)
                  "       (exit 1 if any is bad, 2 if a FILE is no readable zip archive)\n"
                  "\n"
                  "Every command also takes --max-schema-mb N, --max-nodes N and --max-entries N\n"
-                 "to raise the limits on what an archive may hold.\n");
+                 "to raise the limits on what an archive may hold, and --no-content-checks to\n"
+                 "skip judging tree arrays (audit then reads only the schema).\n");
 }
 
 struct common_options {
@@ -46,6 +47,7 @@ struct common_options {
     bool recursive;
     bool directory_itself;
     bool zero;
+    bool no_content_checks;
     struct sk_limits limits;
 };
 
@@ -70,6 +72,7 @@ static int parse_options(int argc, char **argv, const char *short_options,
         {"max-schema-mb", required_argument, NULL, 'S'},
         {"max-nodes", required_argument, NULL, 'N'},
         {"max-entries", required_argument, NULL, 'E'},
+        {"no-content-checks", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -96,6 +99,9 @@ static int parse_options(int argc, char **argv, const char *short_options,
             break;
         case 'z':
             options->zero = true;
+            break;
+        case 'C':
+            options->no_content_checks = true;
             break;
         case 'S':
         case 'N':
@@ -150,6 +156,7 @@ static struct sk_model *open_model(const char *path, const struct common_options
     struct sk_model_options model_options = {.allowlist = options->allowlist,
                                              .build_layout = layout,
                                              .read_npy_headers = npy_headers,
+                                             .check_content = !options->no_content_checks,
                                              .limits = options->limits};
     if (sk_model_open(path, &model_options, &model, &err) != 0) {
         fprintf(stderr, "%s: %s\n", program, err.message);
@@ -160,9 +167,45 @@ static struct sk_model *open_model(const char *path, const struct common_options
 
 static void print_json_string(const char *s)
 {
-    char *dumped = json_dumps(json_string(s), JSON_ENCODE_ANY);
+    json_t *string = json_string(s);
+    char *dumped = string ? json_dumps(string, JSON_ENCODE_ANY) : NULL;
     fputs(dumped ? dumped : "\"\"", stdout);
     free(dumped);
+    json_decref(string);
+}
+
+/* Content problems follow the untrusted types as "# content: PATH: CODE ..."
+ * lines: a trust file skips '#' lines, so no problem can become a type to
+ * trust by piping audit's output into --trust-file. */
+static void print_problems(const struct sk_content_report *content, const char *indent)
+{
+    for (size_t i = 0; content != NULL && i < content->count; i++) {
+        char *line = sk_content_problem_text(&content->problems[i]);
+        printf("%s# content: %s\n", indent, line ? line : "(out of memory)");
+        free(line);
+    }
+}
+
+static void print_problems_json(const struct sk_content_report *content)
+{
+    if (content == NULL || content->count == 0)
+        return;
+    fputs(", \"problems\": [", stdout);
+    for (size_t i = 0; i < content->count; i++) {
+        const struct sk_content_problem *p = &content->problems[i];
+        fputs(i ? ", {\"path\": " : "{\"path\": ", stdout);
+        print_json_string(p->path);
+        fputs(", \"code\": ", stdout);
+        print_json_string(p->code);
+        if (p->has_record)
+            printf(", \"node\": %llu", (unsigned long long)p->record);
+        if (p->key != NULL) {
+            fputs(", \"key\": ", stdout);
+            print_json_string(p->key);
+        }
+        fputs("}", stdout);
+    }
+    fputs("]", stdout);
 }
 
 static int audit(int argc, char **argv)
@@ -211,13 +254,18 @@ static int audit(int argc, char **argv)
                 fputs(i ? ", " : "", stdout);
                 print_json_string(names[i]);
             }
-            fputs("]}", stdout);
+            fputs("]", stdout);
+            print_problems_json(model->content);
+            fputs("}", stdout);
         } else {
             if (files > 1)
                 printf("%s%s:\n", f > 0 ? "\n" : "", path);
             for (size_t i = 0; i < kept; i++)
                 printf("%s\n", names[i]);
+            print_problems(model->content, "");
         }
+        if (model->content != NULL && model->content->count > 0 && status == 0)
+            status = EXIT_FOUND_UNTRUSTED;
         sk_string_list_free(names, kept);
         sk_model_close(model);
     }
@@ -268,6 +316,19 @@ static void describe(const struct sk_entry *entry)
     }
 }
 
+/* An entry's content problems, one a line under it, marked "!!". */
+static void print_entry_problems(const struct sk_entry *entry, int depth)
+{
+    const char *line = entry->problems;
+    const char *end = line + entry->problems_length;
+    while (line != NULL && line < end) {
+        const char *stop = memchr(line, '\n', (size_t)(end - line));
+        size_t length = stop ? (size_t)(stop - line) : (size_t)(end - line);
+        printf("%*s!! %.*s\n", depth * 2, "", (int)length, line);
+        line += length + 1;
+    }
+}
+
 static void print_tree(const struct sk_entry *directory, int depth)
 {
     for (size_t i = 0; i < directory->child_count; i++) {
@@ -277,6 +338,7 @@ static void print_tree(const struct sk_entry *directory, int depth)
         printf("%*s%s%s", depth * 2, "", child->name, child->kind == SK_ENTRY_DIR ? "/" : "");
         describe(child);
         printf("\n");
+        print_entry_problems(child, depth + 1);
         if (child->kind == SK_ENTRY_DIR && !child->refused)
             print_tree(child, depth + 1);
     }
@@ -303,7 +365,12 @@ static int tree(int argc, char **argv)
     printf("%s  (%s)  protocol %s, skops %s\n", argv[optind], model->schema->root->type_name,
            protocol ? protocol : "?", json_is_string(version) ? json_string_value(version) : "?");
     free(protocol);
+    print_entry_problems(layout->root, 1);
     print_tree(layout->root, 1);
+    if (model->content != NULL && model->content->count > 0) {
+        printf("\ncontent problems (scikit-learn would read out of bounds or go wrong):\n");
+        print_problems(model->content, "  ");
+    }
     if (layout->untrusted_count > 0) {
         printf("\nuntrusted types (refused above; trust with --trust TYPE or -o trust=TYPE):\n");
         for (size_t i = 0; i < layout->untrusted_count; i++)

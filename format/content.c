@@ -1,0 +1,911 @@
+#include "content.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layout.h"
+#include "limits.h"
+#include "npy.h"
+
+/* Records are read in chunks of about this many bytes. */
+#define RECORD_CHUNK_BYTES (64u * 1024)
+/* Deepest object nesting the walk follows (the schema's own bound, with
+ * room for the flattened dicts between an object and its entries). */
+#define WALK_MAX_DEPTH (2 * SK_MAX_NODE_DEPTH + 2)
+
+struct walker {
+    struct sk_archive *archive;
+    const struct sk_schema *schema;
+    struct sk_content_report *report;
+    struct sk_error *err;
+    unsigned char *seen; /* by node index */
+    char *path;
+    size_t path_length;
+    size_t path_capacity;
+    const struct sk_node *ancestors[WALK_MAX_DEPTH];
+};
+
+/* ---- problems ---- */
+
+static int add_problem(struct walker *w, const struct sk_node *object, const char *code,
+                       bool has_record, uint64_t record, const char *key, size_t key_length)
+{
+    struct sk_content_report *r = w->report;
+    /* One problem per rule and object: the first record that breaks it. */
+    for (size_t i = r->count; i > 0 && r->problems[i - 1].object == object; i--)
+        if (r->problems[i - 1].code == code && key == NULL)
+            return 0;
+    if (r->count == r->capacity) {
+        size_t capacity = r->capacity ? r->capacity * 2 : 8;
+        struct sk_content_problem *grown = realloc(r->problems, capacity * sizeof *grown);
+        if (grown == NULL)
+            return sk_fail(w->err, "out of memory");
+        r->problems = grown;
+        r->capacity = capacity;
+    }
+    struct sk_content_problem *p = &r->problems[r->count];
+    memset(p, 0, sizeof *p);
+    p->object = object;
+    p->code = code;
+    p->has_record = has_record;
+    p->record = record;
+    p->path = strndup(w->path, w->path_length);
+    p->key = key ? strndup(key, key_length) : NULL;
+    if (p->path == NULL || (key != NULL && p->key == NULL)) {
+        free(p->path);
+        free(p->key);
+        return sk_fail(w->err, "out of memory");
+    }
+    r->count++;
+    return 0;
+}
+
+static int problem(struct walker *w, const struct sk_node *object, const char *code)
+{
+    return add_problem(w, object, code, false, 0, NULL, 0);
+}
+
+static int problem_at(struct walker *w, const struct sk_node *object, const char *code,
+                      uint64_t record)
+{
+    return add_problem(w, object, code, true, record, NULL, 0);
+}
+
+/* ---- schema lookups ---- */
+
+static bool key_is(const struct sk_slot *slot, const char *key)
+{
+    size_t length = strlen(key);
+    return slot->key_length == length && memcmp(slot->key, key, length) == 0;
+}
+
+static const struct sk_node *slot_named(const struct sk_node *node, const char *key)
+{
+    if (node == NULL)
+        return NULL;
+    for (size_t i = 0; i < node->slot_count; i++)
+        if (node->slots[i].kind != SK_SLOT_FIELD && key_is(&node->slots[i], key))
+            return node->slots[i].node;
+    return NULL;
+}
+
+/* An object's attribute, from the dict skops hands to __setstate__. */
+static const struct sk_node *attribute(const struct sk_node *object, const char *key)
+{
+    const struct sk_node *state = slot_named(object, ".state");
+    if (state == NULL || state->loader != SK_LOADER_DICT)
+        return NULL;
+    return slot_named(state, key);
+}
+
+/* A JsonNode holding a Python int. */
+static bool json_int(const struct sk_node *node, int64_t *out)
+{
+    if (node == NULL || node->loader != SK_LOADER_JSON || node->json_length == 0)
+        return false;
+    const char *p = node->json_text, *end = p + node->json_length;
+    bool negative = *p == '-';
+    p += negative;
+    if (p == end)
+        return false;
+    uint64_t value = 0;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9' || value > (UINT64_MAX - 9) / 10)
+            return false;
+        value = value * 10 + (uint64_t)(*p - '0');
+    }
+    if (value > (uint64_t)INT64_MAX)
+        return false;
+    *out = negative ? -(int64_t)value : (int64_t)value;
+    return true;
+}
+
+/* The nearest enclosing estimator (an ObjectNode) that has KEY, or NULL. */
+static const struct sk_node *owner_with(const struct walker *w, size_t depth, const char *key)
+{
+    for (size_t d = depth; d > 0; d--) {
+        const struct sk_node *node = w->ancestors[d - 1];
+        if (node->loader == SK_LOADER_OBJECT && attribute(node, key) != NULL)
+            return node;
+    }
+    return NULL;
+}
+
+/* The estimator whose attribute the node at DEPTH is, or NULL. */
+static const struct sk_node *nearest_object(const struct walker *w, size_t depth)
+{
+    for (size_t d = depth; d > 0; d--)
+        if (w->ancestors[d - 1]->loader == SK_LOADER_OBJECT)
+            return w->ancestors[d - 1];
+    return NULL;
+}
+
+/* ---- arrays, read in place ---- */
+
+struct array {
+    struct sk_reader *reader;
+    struct sk_npy_header header;
+    struct sk_npy_fields fields;
+    uint64_t records; /* elements, over every dimension */
+};
+
+static void array_close(struct array *a)
+{
+    sk_reader_close(a->reader);
+    sk_npy_header_free(&a->header);
+    sk_npy_fields_free(&a->fields);
+    memset(a, 0, sizeof *a);
+}
+
+static bool read_exactly(struct sk_reader *reader, void *buffer, size_t length, uint64_t offset,
+                         struct sk_error *err)
+{
+    for (size_t done = 0; done < length;) {
+        ssize_t got =
+            sk_reader_pread(reader, (char *)buffer + done, length - done, offset + done, err);
+        if (got <= 0)
+            return false;
+        done += (size_t)got;
+    }
+    return true;
+}
+
+/* Opens NODE's .npy member and parses its header and dtype. False (with no
+ * error) where NODE is not a readable numpy array: a problem, not a failure. */
+static bool array_open(struct walker *w, const struct sk_node *node, struct array *a)
+{
+    memset(a, 0, sizeof *a);
+    if (node == NULL || node->loader != SK_LOADER_NDARRAY || !node->has_member)
+        return false;
+    struct sk_error local = {{0}};
+    unsigned char preamble[SK_NPY_PREAMBLE_BYTES];
+    uint64_t header_length;
+    unsigned char *header = NULL;
+    bool ok =
+        sk_reader_open(w->archive, node->member, &a->reader, &local) == 0 &&
+        read_exactly(a->reader, preamble, sizeof preamble, 0, &local) &&
+        sk_npy_header_length(preamble, sizeof preamble, &header_length, &local) == 0 &&
+        (header = malloc(header_length)) != NULL &&
+        read_exactly(a->reader, header, header_length, 0, &local) &&
+        sk_npy_parse(header, header_length, sk_reader_size(a->reader), &a->header, &local) == 0 &&
+        !a->header.object_dtype && sk_npy_fields(a->header.descr, &a->fields, &local) == 0;
+    free(header);
+    if (!ok) {
+        array_close(a);
+        return false;
+    }
+    a->records = 1;
+    for (size_t i = 0; i < a->header.ndim; i++)
+        a->records *= a->header.shape[i]; /* sk_npy_parse checked it fits the member */
+    return true;
+}
+
+/* An integer field of a record, any size and byte order. Unsigned values
+ * past INT64_MAX read as INT64_MAX: out of every range checked here. */
+static int64_t field_int(const struct sk_npy_field *field, const unsigned char *record)
+{
+    const unsigned char *p = record + field->offset;
+    uint64_t value = 0;
+    for (uint64_t i = 0; i < field->size; i++) {
+        uint64_t byte = field->big_endian ? i : field->size - 1 - i;
+        value = value << 8 | p[byte];
+    }
+    if (field->kind == 'i' && field->size < 8 && (value >> (field->size * 8 - 1)) & 1)
+        value |= ~0ull << (field->size * 8); /* sign-extend */
+    if (field->kind == 'i')
+        return (int64_t)value;
+    return value > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)value;
+}
+
+static bool is_int_field(const struct sk_npy_field *field)
+{
+    return (field->kind == 'i' || field->kind == 'u' || field->kind == 'b') &&
+           (field->size == 1 || field->size == 2 || field->size == 4 || field->size == 8);
+}
+
+/* Every element of a small 1-D integer array (n_classes, is_categorical_). */
+static bool read_small_ints(struct walker *w, const struct sk_node *node, int64_t **values,
+                            uint64_t *count)
+{
+    struct array a;
+    *values = NULL;
+    if (!array_open(w, node, &a))
+        return false;
+    const struct sk_npy_field *field = &a.fields.fields[0];
+    bool ok = a.header.ndim == 1 && a.fields.count == 1 && is_int_field(field) &&
+              a.records <= SK_MAX_CHECKED_TREE_NODES;
+    unsigned char *bytes = ok ? malloc(a.records * field->size + 1) : NULL;
+    *values = ok ? malloc((a.records + 1) * sizeof **values) : NULL;
+    struct sk_error local = {{0}};
+    ok = ok && bytes != NULL && *values != NULL &&
+         read_exactly(a.reader, bytes, a.records * field->size, a.header.data_offset, &local);
+    for (uint64_t i = 0; ok && i < a.records; i++)
+        (*values)[i] = field_int(field, bytes + i * field->size);
+    *count = a.records;
+    free(bytes);
+    array_close(&a);
+    if (!ok) {
+        free(*values);
+        *values = NULL;
+    }
+    return ok;
+}
+
+/* ---- record layouts ---- */
+
+enum field_class { FIELD_INTP, FIELD_FLOAT64, FIELD_UINT8, FIELD_UINT32, FIELD_INDEX };
+
+struct expected_field {
+    const char *name;
+    enum field_class class;
+};
+
+struct record_layout {
+    const struct expected_field *fields;
+    size_t required; /* the rest are optional, in order, at the end */
+    size_t count;
+};
+
+/* sklearn.tree._tree.NODE_DTYPE; missing_go_to_left since scikit-learn 1.3. */
+static const struct expected_field tree_fields[] = {
+    {"left_child", FIELD_INTP},
+    {"right_child", FIELD_INTP},
+    {"feature", FIELD_INTP},
+    {"threshold", FIELD_FLOAT64},
+    {"impurity", FIELD_FLOAT64},
+    {"n_node_samples", FIELD_INTP},
+    {"weighted_n_node_samples", FIELD_FLOAT64},
+    {"missing_go_to_left", FIELD_UINT8},
+};
+enum { TREE_LEFT, TREE_RIGHT, TREE_FEATURE };
+static const struct record_layout tree_layout = {tree_fields, 7, 8};
+
+/* sklearn's PREDICTOR_RECORD_DTYPE; feature_idx is intp since 1.3. */
+static const struct expected_field predictor_fields[] = {
+    {"value", FIELD_FLOAT64},
+    {"count", FIELD_UINT32},
+    {"feature_idx", FIELD_INDEX},
+    {"num_threshold", FIELD_FLOAT64},
+    {"missing_go_to_left", FIELD_UINT8},
+    {"left", FIELD_UINT32},
+    {"right", FIELD_UINT32},
+    {"gain", FIELD_FLOAT64},
+    {"depth", FIELD_UINT32},
+    {"is_leaf", FIELD_UINT8},
+    {"bin_threshold", FIELD_UINT8},
+    {"is_categorical", FIELD_UINT8},
+    {"bitset_idx", FIELD_UINT32},
+};
+enum {
+    HGB_FEATURE = 2,
+    HGB_LEFT = 5,
+    HGB_RIGHT = 6,
+    HGB_IS_LEAF = 9,
+    HGB_IS_CATEGORICAL = 11,
+    HGB_BITSET = 12,
+};
+static const struct record_layout predictor_layout = {predictor_fields, 13, 13};
+
+static bool class_accepts(enum field_class class, const struct sk_npy_field *f)
+{
+    switch (class) {
+    case FIELD_INTP:
+        return f->kind == 'i' && (f->size == 4 || f->size == 8);
+    case FIELD_FLOAT64:
+        return f->kind == 'f' && f->size == 8;
+    case FIELD_UINT8:
+        return f->kind == 'u' && f->size == 1;
+    case FIELD_UINT32:
+        return f->kind == 'u' && f->size == 4;
+    case FIELD_INDEX:
+        return (f->kind == 'u' && f->size == 4) ||
+               (f->kind == 'i' && (f->size == 4 || f->size == 8));
+    }
+    return false;
+}
+
+static bool is_padding(const struct sk_npy_field *f)
+{
+    return f->name[0] == '\0' && f->kind == 'V';
+}
+
+/* Whether the record has exactly LAYOUT's fields, in order (numpy's padding
+ * aside); FOUND[i] is then the field of LAYOUT's i-th name. */
+static bool match_layout(const struct sk_npy_fields *fields, const struct record_layout *layout,
+                         const struct sk_npy_field **found)
+{
+    size_t next = 0;
+    for (size_t i = 0; i < fields->count; i++) {
+        const struct sk_npy_field *f = &fields->fields[i];
+        if (is_padding(f))
+            continue;
+        if (next == layout->count || strcmp(f->name, layout->fields[next].name) != 0 ||
+            !class_accepts(layout->fields[next].class, f))
+            return false;
+        found[next++] = f;
+    }
+    return next >= layout->required;
+}
+
+/* ---- the node graph of one tree ---- */
+
+struct graph {
+    uint64_t count;
+    int32_t *left, *right;  /* -1: no edge */
+    unsigned char *parents; /* saturating count of edges into each node */
+};
+
+struct graph_findings {
+    int64_t shared; /* a node with two parents, or -1 */
+    int64_t cycle;  /* a node whose child is on its own path, or -1 */
+    uint64_t depth; /* edges on the longest path from the root */
+};
+
+static bool graph_init(struct graph *g, uint64_t count)
+{
+    g->count = count;
+    g->left = malloc((count + 1) * sizeof *g->left);
+    g->right = malloc((count + 1) * sizeof *g->right);
+    g->parents = calloc(count + 1, 1);
+    return g->left && g->right && g->parents;
+}
+
+static void graph_free(struct graph *g)
+{
+    free(g->left);
+    free(g->right);
+    free(g->parents);
+}
+
+/* Records the edge PARENT -> CHILD (a valid node id) as side 0 or 1. */
+static void graph_edge(struct graph *g, uint64_t parent, int side, int64_t child)
+{
+    (side ? g->right : g->left)[parent] = (int32_t)child;
+    if (g->parents[child] < 2)
+        g->parents[child]++;
+}
+
+/* One depth-first walk from the root: every node is entered once, so the
+ * work and the stack are bounded by the node count. */
+static bool graph_walk(const struct graph *g, struct graph_findings *out)
+{
+    out->shared = out->cycle = -1;
+    out->depth = 0;
+    for (uint64_t i = 0; i < g->count && out->shared < 0; i++)
+        if (g->parents[i] > 1)
+            out->shared = (int64_t)i;
+    if (g->count == 0)
+        return true;
+    unsigned char *color = calloc(g->count, 1); /* 0 new, 1 on the path, 2 done */
+    int32_t *stack = malloc(g->count * sizeof *stack);
+    unsigned char *side = malloc(g->count);
+    if (!color || !stack || !side) {
+        free(color);
+        free(stack);
+        free(side);
+        return false;
+    }
+    size_t top = 0;
+    stack[top] = 0;
+    side[top++] = 0;
+    color[0] = 1;
+    while (top > 0) {
+        int32_t node = stack[top - 1];
+        if (side[top - 1] == 2) {
+            color[node] = 2;
+            top--;
+            continue;
+        }
+        int32_t child = side[top - 1]++ ? g->right[node] : g->left[node];
+        if (child < 0)
+            continue;
+        if (color[child] == 1 && out->cycle < 0)
+            out->cycle = node;
+        if (color[child] != 0)
+            continue;
+        color[child] = 1;
+        stack[top] = child;
+        side[top++] = 0;
+        if (top - 1 > out->depth)
+            out->depth = top - 1;
+    }
+    free(color);
+    free(stack);
+    free(side);
+    return true;
+}
+
+/* Streams the records of A through VISIT, a chunk at a time. */
+static int each_record(struct walker *w, struct array *a,
+                       int (*visit)(void *context, const unsigned char *record, uint64_t index),
+                       void *context, bool *readable)
+{
+    uint64_t itemsize = a->fields.itemsize;
+    *readable = true;
+    if (itemsize == 0)
+        return 0;
+    uint64_t per_chunk = RECORD_CHUNK_BYTES / itemsize ? RECORD_CHUNK_BYTES / itemsize : 1;
+    unsigned char *buffer = malloc(per_chunk * itemsize);
+    if (buffer == NULL)
+        return sk_fail(w->err, "out of memory");
+    int rc = 0;
+    for (uint64_t first = 0; first < a->records && rc == 0; first += per_chunk) {
+        uint64_t n = a->records - first < per_chunk ? a->records - first : per_chunk;
+        struct sk_error local = {{0}};
+        if (!read_exactly(a->reader, buffer, n * itemsize, a->header.data_offset + first * itemsize,
+                          &local)) {
+            *readable = false;
+            break;
+        }
+        for (uint64_t i = 0; i < n && rc == 0; i++)
+            rc = visit(context, buffer + i * itemsize, first + i);
+    }
+    free(buffer);
+    return rc;
+}
+
+/* ---- sklearn.tree._tree.Tree ---- */
+
+struct tree_check {
+    struct walker *w;
+    const struct sk_node *tree;
+    const struct sk_npy_field *fields[8];
+    struct graph graph;
+    int64_t n_features;
+    bool n_features_known;
+};
+
+static int tree_record(void *context, const unsigned char *record, uint64_t i)
+{
+    struct tree_check *t = context;
+    int64_t child[2] = {field_int(t->fields[TREE_LEFT], record),
+                        field_int(t->fields[TREE_RIGHT], record)};
+    int64_t feature = field_int(t->fields[TREE_FEATURE], record);
+    uint64_t n = t->graph.count;
+    t->graph.left[i] = t->graph.right[i] = -1;
+    if (child[0] == -1 && child[1] == -1)
+        return 0;
+    if ((child[0] == -1 || child[1] == -1) && problem_at(t->w, t->tree, "tree.half_leaf", i) != 0)
+        return -1;
+    for (int side = 0; side < 2; side++) {
+        if (child[side] == -1)
+            continue;
+        if (child[side] < 0 || (uint64_t)child[side] >= n) {
+            if (problem_at(t->w, t->tree, "tree.child_out_of_range", i) != 0)
+                return -1;
+            continue;
+        }
+        if ((uint64_t)child[side] <= i &&
+            problem_at(t->w, t->tree, "tree.child_not_after_parent", i) != 0)
+            return -1;
+        graph_edge(&t->graph, i, side, child[side]);
+    }
+    /* scikit-learn takes a node for a leaf by its left child alone. */
+    if (child[0] != -1 && (!t->n_features_known || feature < 0 || feature >= t->n_features) &&
+        problem_at(t->w, t->tree, "tree.feature_out_of_range", i) != 0)
+        return -1;
+    return 0;
+}
+
+/* values must be float64 of shape (len(nodes), n_outputs, max(n_classes)). */
+static int check_tree_values(struct walker *w, const struct sk_node *tree, uint64_t records)
+{
+    const struct sk_node *args = slot_named(tree, ".args");
+    int64_t n_outputs, *n_classes = NULL, max_classes = 0;
+    uint64_t classes_count = 0;
+    bool ok = json_int(slot_named(args, "2"), &n_outputs) &&
+              read_small_ints(w, slot_named(args, "1"), &n_classes, &classes_count) &&
+              (uint64_t)n_outputs == classes_count;
+    for (uint64_t i = 0; ok && i < classes_count; i++)
+        if (n_classes[i] > max_classes)
+            max_classes = n_classes[i];
+    free(n_classes);
+    struct array values;
+    if (!array_open(w, attribute(tree, "values"), &values))
+        return problem(w, tree, "tree.values_shape_mismatch");
+    const struct sk_npy_field *f = &values.fields.fields[0];
+    ok = ok && values.header.ndim == 3 && values.header.shape[0] == records &&
+         values.header.shape[1] == (uint64_t)n_outputs &&
+         values.header.shape[2] == (uint64_t)max_classes && values.fields.count == 1 &&
+         f->kind == 'f' && f->size == 8 && !values.header.fortran_order;
+    array_close(&values);
+    return ok ? 0 : problem(w, tree, "tree.values_shape_mismatch");
+}
+
+static int check_tree_graph(struct walker *w, struct tree_check *t, struct array *nodes)
+{
+    bool readable;
+    if (each_record(w, nodes, tree_record, t, &readable) != 0)
+        return -1;
+    if (!readable)
+        return problem(w, t->tree, "content.array_unreadable");
+    struct graph_findings found;
+    if (!graph_walk(&t->graph, &found))
+        return sk_fail(w->err, "out of memory");
+    if (found.shared >= 0 && problem_at(w, t->tree, "tree.shared_child", (uint64_t)found.shared))
+        return -1;
+    if (found.cycle >= 0 && problem_at(w, t->tree, "tree.cycle", (uint64_t)found.cycle))
+        return -1;
+    int64_t max_depth;
+    if ((!json_int(attribute(t->tree, "max_depth"), &max_depth) || max_depth < 0 ||
+         (uint64_t)max_depth < found.depth) &&
+        problem(w, t->tree, "tree.max_depth_too_small") != 0)
+        return -1;
+    return 0;
+}
+
+static int check_tree(struct walker *w, const struct sk_node *tree, size_t depth)
+{
+    struct tree_check t = {.w = w, .tree = tree};
+    const struct sk_node *args = slot_named(tree, ".args");
+    t.n_features_known = json_int(slot_named(args, "0"), &t.n_features);
+    const struct sk_node *owner = nearest_object(w, depth);
+    int64_t n_features_in;
+    if (owner != NULL && json_int(attribute(owner, "n_features_in_"), &n_features_in) &&
+        (!t.n_features_known || n_features_in != t.n_features) &&
+        problem(w, tree, "estimator.n_features_mismatch") != 0)
+        return -1;
+
+    struct array nodes;
+    if (!array_open(w, attribute(tree, "nodes"), &nodes))
+        return problem(w, tree, "tree.nodes_dtype_mismatch");
+    int rc = 0;
+    int64_t node_count;
+    uint64_t records = nodes.header.ndim == 1 ? nodes.header.shape[0] : 0;
+    if (nodes.header.ndim != 1 || nodes.header.fortran_order)
+        rc = problem(w, tree, "tree.nodes_shape_mismatch");
+    else if (!match_layout(&nodes.fields, &tree_layout, t.fields))
+        rc = problem(w, tree, "tree.nodes_dtype_mismatch");
+    else if (records > SK_MAX_CHECKED_TREE_NODES)
+        rc = problem(w, tree, "tree.too_large");
+    else if (!graph_init(&t.graph, records))
+        rc = sk_fail(w->err, "out of memory");
+    else
+        rc = check_tree_graph(w, &t, &nodes);
+    array_close(&nodes);
+    graph_free(&t.graph);
+    if (rc == 0 && (!json_int(attribute(tree, "node_count"), &node_count) || node_count < 0 ||
+                    (uint64_t)node_count != records))
+        rc = problem(w, tree, "tree.node_count_mismatch");
+    return rc == 0 ? check_tree_values(w, tree, records) : rc;
+}
+
+/* ---- HistGradientBoosting's TreePredictor ---- */
+
+struct predictor_check {
+    struct walker *w;
+    const struct sk_node *predictor;
+    const struct sk_npy_field *fields[13];
+    struct graph graph;
+    int64_t n_features; /* -1: unknown */
+    uint64_t bitset_rows;
+    const int64_t *categorical; /* the estimator's is_categorical_, or NULL */
+    uint64_t categorical_count;
+};
+
+static int predictor_split(struct predictor_check *p, const unsigned char *record, uint64_t i)
+{
+    int64_t feature = field_int(p->fields[HGB_FEATURE], record);
+    if ((p->n_features >= 0 && feature >= p->n_features) &&
+        problem_at(p->w, p->predictor, "hgb.feature_out_of_range", i) != 0)
+        return -1;
+    if (field_int(p->fields[HGB_IS_CATEGORICAL], record) == 0)
+        return 0;
+    if ((uint64_t)field_int(p->fields[HGB_BITSET], record) >= p->bitset_rows &&
+        problem_at(p->w, p->predictor, "hgb.bitset_out_of_range", i) != 0)
+        return -1;
+    bool categorical = p->categorical != NULL && feature >= 0 &&
+                       (uint64_t)feature < p->categorical_count && p->categorical[feature] != 0;
+    if (!categorical && problem_at(p->w, p->predictor, "hgb.categorical_mismatch", i) != 0)
+        return -1;
+    return 0;
+}
+
+static int predictor_record(void *context, const unsigned char *record, uint64_t i)
+{
+    struct predictor_check *p = context;
+    int64_t child[2] = {field_int(p->fields[HGB_LEFT], record),
+                        field_int(p->fields[HGB_RIGHT], record)};
+    int64_t is_leaf = field_int(p->fields[HGB_IS_LEAF], record);
+    p->graph.left[i] = p->graph.right[i] = -1;
+    /* The grower leaves a leaf's children 0; an internal node's follow it. */
+    bool childless = child[0] == 0 && child[1] == 0;
+    if ((is_leaf > 1 || (is_leaf == 1) != childless) &&
+        problem_at(p->w, p->predictor, "hgb.leaf_flag_inconsistent", i) != 0)
+        return -1;
+    if (is_leaf != 0)
+        return 0;
+    for (int side = 0; side < 2; side++) {
+        if ((uint64_t)child[side] >= p->graph.count) {
+            if (problem_at(p->w, p->predictor, "hgb.child_out_of_range", i) != 0)
+                return -1;
+            continue;
+        }
+        if ((uint64_t)child[side] <= i &&
+            problem_at(p->w, p->predictor, "hgb.child_not_after_parent", i) != 0)
+            return -1;
+        graph_edge(&p->graph, i, side, child[side]);
+    }
+    return predictor_split(p, record, i);
+}
+
+/* Rows of the bitsets a categorical split indexes: the fewer of the two. */
+static uint64_t bitset_rows(struct walker *w, const struct sk_node *predictor)
+{
+    static const char *const names[] = {"raw_left_cat_bitsets", "binned_left_cat_bitsets"};
+    uint64_t rows = UINT64_MAX;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        struct array a;
+        if (!array_open(w, attribute(predictor, names[i]), &a))
+            return 0;
+        uint64_t here = a.header.ndim == 2 ? a.header.shape[0] : 0;
+        rows = here < rows ? here : rows;
+        array_close(&a);
+    }
+    return rows;
+}
+
+static int check_predictor_graph(struct walker *w, struct predictor_check *p, struct array *nodes)
+{
+    bool readable;
+    if (each_record(w, nodes, predictor_record, p, &readable) != 0)
+        return -1;
+    if (!readable)
+        return problem(w, p->predictor, "content.array_unreadable");
+    struct graph_findings found;
+    if (!graph_walk(&p->graph, &found))
+        return sk_fail(w->err, "out of memory");
+    if (found.shared >= 0 &&
+        problem_at(w, p->predictor, "hgb.shared_child", (uint64_t)found.shared) != 0)
+        return -1;
+    if (found.cycle >= 0 && problem_at(w, p->predictor, "hgb.cycle", (uint64_t)found.cycle) != 0)
+        return -1;
+    return 0;
+}
+
+static int check_predictor(struct walker *w, const struct sk_node *predictor, size_t depth)
+{
+    struct predictor_check p = {.w = w, .predictor = predictor, .n_features = -1};
+    const struct sk_node *owner = owner_with(w, depth, "n_features_in_");
+    int64_t *categorical = NULL;
+    if (owner != NULL) {
+        json_int(attribute(owner, "n_features_in_"), &p.n_features);
+        read_small_ints(w, attribute(owner, "is_categorical_"), &categorical, &p.categorical_count);
+        p.categorical = categorical;
+    }
+    p.bitset_rows = bitset_rows(w, predictor);
+    struct array nodes;
+    if (!array_open(w, attribute(predictor, "nodes"), &nodes)) {
+        free(categorical);
+        return problem(w, predictor, "hgb.nodes_dtype_mismatch");
+    }
+    int rc;
+    if (nodes.header.ndim != 1 || nodes.header.fortran_order)
+        rc = problem(w, predictor, "hgb.nodes_shape_mismatch");
+    else if (!match_layout(&nodes.fields, &predictor_layout, p.fields))
+        rc = problem(w, predictor, "hgb.nodes_dtype_mismatch");
+    else if (nodes.header.shape[0] > SK_MAX_CHECKED_TREE_NODES)
+        rc = problem(w, predictor, "hgb.too_large");
+    else if (!graph_init(&p.graph, nodes.header.shape[0]))
+        rc = sk_fail(w->err, "out of memory");
+    else
+        rc = check_predictor_graph(w, &p, &nodes);
+    array_close(&nodes);
+    graph_free(&p.graph);
+    free(categorical);
+    return rc;
+}
+
+/* ---- the walk ---- */
+
+struct rule_family {
+    const char *type_name;
+    enum sk_loader loader;
+    int (*check)(struct walker *w, const struct sk_node *node, size_t depth);
+};
+
+static const struct rule_family families[] = {
+    {"sklearn.tree._tree.Tree", SK_LOADER_TREE, check_tree},
+    {"sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor", SK_LOADER_OBJECT,
+     check_predictor},
+};
+
+static bool needs_escape(const char *key, size_t length)
+{
+    return length == 0 || length > SK_MAX_NAME_BYTES || key[0] == '.' || memchr(key, '/', length) ||
+           memchr(key, '%', length) || memchr(key, '\0', length);
+}
+
+/* Appends "/NAME", NAME as a mount shows the slot's key; returns the old length. */
+static int path_push(struct walker *w, const struct sk_slot *slot, size_t *old)
+{
+    *old = w->path_length;
+    if (slot->kind == SK_SLOT_FLATTEN)
+        return 0;
+    char *escaped = NULL;
+    const char *name = slot->key;
+    size_t length = slot->key_length;
+    if (!slot->fixed_name && needs_escape(slot->key, slot->key_length)) {
+        escaped = sk_layout_name(slot->key, slot->key_length, "", 0);
+        if (escaped == NULL)
+            return sk_fail(w->err, "out of memory");
+        name = escaped;
+        length = strlen(escaped);
+    }
+    size_t needed = w->path_length + length + 2;
+    if (needed > w->path_capacity) {
+        size_t capacity = needed * 2;
+        char *grown = realloc(w->path, capacity);
+        if (grown == NULL) {
+            free(escaped);
+            return sk_fail(w->err, "out of memory");
+        }
+        w->path = grown;
+        w->path_capacity = capacity;
+    }
+    if (w->path_length > 0)
+        w->path[w->path_length++] = '/';
+    memcpy(w->path + w->path_length, name, length);
+    w->path_length += length;
+    free(escaped);
+    return 0;
+}
+
+/* Keys whose values differ between copies of one object: each copy is
+ * written with fresh ids for its temporaries (state dicts) and a fresh
+ * member name for its bytes. */
+static bool copy_specific(const char *key, size_t length)
+{
+    return (length == 6 && memcmp(key, "__id__", 6) == 0) ||
+           (length == 4 && memcmp(key, "file", 4) == 0);
+}
+
+/* Equal JSON but for the copy_specific values. */
+static bool same_content(const json_t *a, const json_t *b)
+{
+    if (json_typeof(a) != json_typeof(b))
+        return false;
+    if (json_is_array(a)) {
+        if (json_array_size(a) != json_array_size(b))
+            return false;
+        for (size_t i = 0; i < json_array_size(a); i++)
+            if (!same_content(json_array_get(a, i), json_array_get(b, i)))
+                return false;
+        return true;
+    }
+    if (!json_is_object(a))
+        return json_equal((json_t *)a, (json_t *)b);
+    if (json_object_size(a) != json_object_size(b))
+        return false;
+    const char *key;
+    size_t key_length;
+    json_t *value;
+    json_object_keylen_foreach((json_t *)a, key, key_length, value)
+    {
+        json_t *other = json_object_getn(b, key, key_length);
+        if (other == NULL)
+            return false;
+        if (!copy_specific(key, key_length) && !same_content(value, other))
+            return false;
+    }
+    return true;
+}
+
+/* skops's own way to write a repeated object: a CachedNode holds no content. */
+static bool is_cached_reference(const json_t *state)
+{
+    const json_t *loader = json_object_get(state, "__loader__");
+    return json_is_string(loader) && strcmp(json_string_value(loader), "CachedNode") == 0;
+}
+
+/* A state whose __id__ was seen before is loaded as the earlier node: a
+ * literal that differs from it is content skops silently ignores. */
+static int check_alias(struct walker *w, const struct sk_node *shown, const struct sk_slot *slot)
+{
+    if (slot->literal == NULL || slot->literal == slot->node->state ||
+        is_cached_reference(slot->literal) || same_content(slot->literal, slot->node->state))
+        return 0;
+    return add_problem(w, shown, "schema.id_alias", false, 0, slot->key, slot->key_length);
+}
+
+/* SHOWN is the node whose entry the path names: NODE, or the object a
+ * dict is flattened into. */
+static int visit(struct walker *w, const struct sk_node *node, const struct sk_node *shown,
+                 size_t depth)
+{
+    if (w->seen[node->index])
+        return 0;
+    w->seen[node->index] = 1;
+    w->ancestors[depth] = node;
+    for (size_t i = 0; i < sizeof families / sizeof *families; i++)
+        if (node->loader == families[i].loader &&
+            strcmp(node->type_name, families[i].type_name) == 0 &&
+            families[i].check(w, node, depth) != 0)
+            return -1;
+    for (size_t i = 0; i < node->slot_count; i++) {
+        const struct sk_slot *slot = &node->slots[i];
+        if (slot->node == NULL || depth + 1 >= WALK_MAX_DEPTH)
+            continue;
+        if (check_alias(w, shown, slot) != 0)
+            return -1;
+        size_t old;
+        const struct sk_node *child_shown = slot->kind == SK_SLOT_FLATTEN ? shown : slot->node;
+        if (path_push(w, slot, &old) != 0 || visit(w, slot->node, child_shown, depth + 1) != 0)
+            return -1;
+        w->path_length = old;
+    }
+    return 0;
+}
+
+int sk_content_check(struct sk_archive *archive, const struct sk_schema *schema,
+                     struct sk_content_report **out, struct sk_error *err)
+{
+    *out = NULL;
+    struct walker w = {.archive = archive, .schema = schema, .err = err};
+    w.report = calloc(1, sizeof *w.report);
+    w.seen = calloc(schema->node_count ? schema->node_count : 1, 1);
+    w.path = malloc(64);
+    w.path_capacity = 64;
+    int rc = -1;
+    if (w.report == NULL || w.seen == NULL || w.path == NULL)
+        sk_fail(err, "out of memory");
+    else if (schema->root != NULL)
+        rc = visit(&w, schema->root, schema->root, 0);
+    else
+        rc = 0;
+    free(w.seen);
+    free(w.path);
+    if (rc != 0) {
+        sk_content_report_free(w.report);
+        return -1;
+    }
+    *out = w.report;
+    return 0;
+}
+
+void sk_content_report_free(struct sk_content_report *report)
+{
+    if (report == NULL)
+        return;
+    for (size_t i = 0; i < report->count; i++) {
+        free(report->problems[i].path);
+        free(report->problems[i].key);
+    }
+    free(report->problems);
+    free(report);
+}
+
+char *sk_content_problem_text(const struct sk_content_problem *p)
+{
+    char *text = NULL;
+    int rc;
+    const char *path = p->path[0] ? p->path : ".";
+    if (p->has_record)
+        rc = asprintf(&text, "%s: %s at node %llu", path, p->code, (unsigned long long)p->record);
+    else if (p->key != NULL)
+        rc = asprintf(&text, "%s: %s at key %s", path, p->code, p->key);
+    else
+        rc = asprintf(&text, "%s: %s", path, p->code);
+    return rc < 0 ? NULL : text;
+}

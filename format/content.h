@@ -1,0 +1,46 @@
+/* Content checks: the arrays scikit-learn follows without bounds checks,
+ * read (never executed) and judged. skops trusts a file by its type names;
+ * a Tree or an HGB predictor of trusted types can still hold a child index
+ * out of range, a cycle or a max_depth too small, which crash, hang or
+ * overflow the heap in predict. Each rule and why it matters is in
+ * docs/content-checks.md. The checks run on the node graph as skops
+ * resolves it (an __id__ seen before is the earlier node), read each array
+ * once in bounded chunks, and report one problem per rule and object. */
+#ifndef SKOPSFS_CONTENT_H
+#define SKOPSFS_CONTENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "archive.h"
+#include "error.h"
+#include "schema.h"
+
+struct sk_content_problem {
+    const struct sk_node *object; /* the Tree, predictor or container it is on */
+    char *path;                   /* the object as a mount shows it; "" for the root */
+    const char *code;             /* "tree.child_out_of_range": a static string */
+    bool has_record;              /* the problem is at one record of the nodes array */
+    uint64_t record;
+    char *key; /* schema.id_alias: the key whose literal content is ignored */
+};
+
+struct sk_content_report {
+    struct sk_content_problem *problems;
+    size_t count;
+    size_t capacity;
+};
+
+/* Checks every Tree and HGB predictor of SCHEMA (and every aliased node).
+ * Bad contents are problems in *OUT, not errors; -1 only when the archive
+ * cannot be read or memory runs out. */
+int sk_content_check(struct sk_archive *archive, const struct sk_schema *schema,
+                     struct sk_content_report **out, struct sk_error *err);
+void sk_content_report_free(struct sk_content_report *report);
+
+/* "estimators_/3/tree_: tree.child_out_of_range at node 17" ("." for the
+ * root's path), without a newline. Returns NULL when out of memory. */
+char *sk_content_problem_text(const struct sk_content_problem *problem);
+
+#endif
