@@ -30,13 +30,16 @@
 #define SK_MAX_ALLOWLIST_TYPES 100000u
 #define SK_MAX_TYPE_NAME_BYTES 4096u
 
-/* The limits a user may raise (-o max_schema_mb=, max_nodes=, max_entries=
- * for mount.skopsfs; --max-schema-mb, --max-nodes, --max-entries for
+/* The limits a user may raise (-o max_schema_mb=, max_nodes=, max_entries=,
+ * max_children=, max_key_bytes= for mount.skopsfs; --max-schema-mb,
+ * --max-nodes, --max-entries, --max-children, --max-key-bytes for
  * skopsfs): a zero field means the default above. */
 struct sk_limits {
     unsigned long long schema_bytes;
     unsigned long long nodes;
     unsigned long long entries;
+    unsigned long long children;  /* per node: SK_MAX_CHILDREN_PER_NODE */
+    unsigned long long key_bytes; /* SK_MAX_KEY_BYTES */
 };
 
 #endif
