@@ -142,7 +142,9 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
     unsigned long long limit = b->options->max_entries ? b->options->max_entries : SK_MAX_ENTRIES;
     if (layout->entry_count >= limit) {
         free(name);
-        sk_fail(b->err, "the archive lays out to more than %llu entries (the max_entries limit)",
+        sk_fail(b->err,
+                "the archive lays out to more than %llu entries (the max_entries limit, "
+                "SK_MAX_ENTRIES; raise it with -o max_entries=N or --max-entries N)",
                 limit);
         return NULL;
     }

@@ -63,6 +63,8 @@ struct builder {
     unsigned long long max_nodes;
     unsigned long long max_children;
     unsigned long long max_key_bytes;
+    char *memo_key; /* the current state's memo key; grows as needed */
+    size_t memo_key_capacity;
     size_t capacity; /* of schema->nodes */
     char path[4096]; /* of the node being read, for messages */
     size_t path_length;
@@ -142,12 +144,20 @@ static bool string_is(const json_t *value, const char *word)
  * compares whole keys, so no value of one kind can spell another's. */
 enum { MEMO_INTEGER = 'i', MEMO_FLOAT = 'f', MEMO_STRING = 's' };
 
+/* Writes the key into the builder's buffer: a state's key is used (looked
+ * up, stored) before any child state is read. */
 static int memo_tagged(struct builder *b, char kind, const void *bytes, size_t length, char **key,
                        size_t *key_length)
 {
-    *key = malloc(length + 1);
-    if (*key == NULL)
-        return sk_fail(b->err, "out of memory");
+    if (length + 1 > b->memo_key_capacity) {
+        size_t capacity = (length + 1) * 2;
+        char *grown = realloc(b->memo_key, capacity);
+        if (grown == NULL)
+            return sk_fail(b->err, "out of memory");
+        b->memo_key = grown;
+        b->memo_key_capacity = capacity;
+    }
+    *key = b->memo_key;
     (*key)[0] = kind;
     memcpy(*key + 1, bytes, length);
     *key_length = length + 1;
@@ -172,8 +182,8 @@ static int memo_float(struct builder *b, double v, char **key, size_t *key_lengt
 
 /* skops keys its memo by the __id__ value with Python's equality: 1, 1.0
  * and true are one key, integers of any size compare exactly, strings
- * compare whole, and a string never equals a number. *KEY (freed by the
- * caller) stays NULL for ids that are never looked up (absent or null);
+ * compare whole, and a string never equals a number. *KEY (the builder's
+ * buffer, valid until the next call) stays NULL for ids that are never looked up (absent or null);
  * *TRUTHY says whether skops memoizes the id (it tests `if saved_id`). */
 static int memo_key(struct builder *b, json_t *id, char **key, size_t *key_length, bool *truthy)
 {
@@ -747,9 +757,7 @@ static int get_tree(struct builder *b, json_t *state, unsigned inherited, struct
     bool truthy;
     if (memo_key(b, json_object_get(state, "__id__"), &key, &key_length, &truthy) != 0)
         return -1;
-    int rc = get_tree_keyed(b, state, inherited, key, key_length, truthy, out, fresh);
-    free(key);
-    return rc;
+    return get_tree_keyed(b, state, inherited, key, key_length, truthy, out, fresh);
 }
 
 static void free_node(struct sk_node *node)
@@ -821,10 +829,12 @@ int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
     if (get_tree(&b, schema->root_state, 0, &schema->root, &fresh) != 0)
         goto fail;
     sk_strmap_free(b.memo);
+    free(b.memo_key);
     *out = schema;
     return 0;
 fail:
     sk_strmap_free(b.memo);
+    free(b.memo_key);
     sk_schema_free(schema);
     return -1;
 }
