@@ -491,6 +491,44 @@ static void loaders_and_modules_compare_whole(void **state)
     sk_model_close(model);
 }
 
+/* A node first met inside a refused object, or in a refused dict's hidden
+ * key_types, is refused where it occurs again, needing what that needs. */
+static void later_occurrences_of_refused_nodes_are_refused(void **state)
+{
+    (void)state;
+    struct sk_error err = {{0}};
+    struct sk_model *model = open_schema(
+        "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
+        " " STR_TYPES ", 'content': {"
+        " 'evil': {'__class__': 'system', '__module__': 'os', '__loader__': 'ObjectNode',"
+        "          'content': {'__class__': 'dict', '__module__': 'builtins', '__loader__': "
+        "'DictNode', " STR_TYPES ", 'content': {'s': " JSON1(
+            41) "}}},"
+                " 'h': {'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode',"
+                "       'key_types': {'__class__': 'list', '__module__': 'builtins', '__loader__': "
+                "'ListNode', 'content': [{'__class__': 'Thing', '__module__': 'evil', "
+                "'__loader__': "
+                "'TypeNode'}, " JSON1(42) "]}, 'content': {}},"
+                                          " 'again': " JSON1(41) ", 'hidden': " JSON1(
+                                              42) ", 'fresh': " JSON1(43) "}}",
+        NULL, 0, &err);
+    assert_non_null(model);
+    static const struct {
+        const char *path;
+        const char *needs;
+    } expected[] = {{"again", "os.system"}, {"hidden", "evil.Thing"}};
+    for (size_t i = 0; i < 2; i++) {
+        const struct sk_entry *entry = sk_entry_child(model->layout->root, expected[i].path);
+        assert_non_null(entry);
+        assert_int_equal(entry->kind, SK_ENTRY_FILE);
+        assert_true(entry->refused);
+        assert_int_equal(entry->need_count, 1);
+        assert_string_equal(entry->needs[0], expected[i].needs);
+    }
+    assert_false(sk_entry_child(model->layout->root, "fresh")->refused);
+    sk_model_close(model);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +543,7 @@ int main(void)
         cmocka_unit_test(ids_are_one_object_exactly_when_python_says_equal),
         cmocka_unit_test(names_with_nul_are_refused),
         cmocka_unit_test(loaders_and_modules_compare_whole),
+        cmocka_unit_test(later_occurrences_of_refused_nodes_are_refused),
         cmocka_unit_test(strmap_stores_and_replaces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
