@@ -130,8 +130,8 @@ struct build {
     const struct sk_layout_options *options;
     struct sk_error *err;
     /* By node index: the refused entry at or above the node's first
-     * occurrence (NULL where none is), so that a later occurrence shown
-     * as a copy (a JSON value, a part first read hidden) is refused too. */
+     * occurrence (NULL where none is), so that a node first read in a
+     * refused node's hidden parts is refused where it is first mounted. */
     struct sk_entry **refused_by;
 };
 
@@ -568,7 +568,9 @@ static int add_node(struct build *b, struct sk_entry *directory, const char *key
     }
     if (decide_refusal(b, entry, node) != 0)
         return -1;
-    if (region != NULL && refuse_as_region(b, entry, region) != 0)
+    /* A JSON value is served wherever it occurs (the spec: a plain file with
+     * that value); any other node first met in a refused part is refused. */
+    if (region != NULL && node->loader != SK_LOADER_JSON && refuse_as_region(b, entry, region) != 0)
         return -1;
     if (file)
         return file_content(b, entry, node);

@@ -305,18 +305,20 @@ def main():
         [], schema_text(dict_node({"evil": evil({"d": shared}), "t": dict_node({"again": dict(shared)})})))
     shared = json_node("secret")
     write("alias_json_in_untrusted", {
-        "attack": "a JSON value inside an untrusted object, repeated (as a copy) in a trusted dict",
-        "expect": "mounts", "untrusted_exact": ["os.system"], "denied": ["evil", "t/again"],
-        "read_must_fail": ["t/again"]},
+        "attack": "a JSON value inside an untrusted object, repeated in a trusted dict",
+        "expect": "mounts", "untrusted_exact": ["os.system"], "denied": ["evil"],
+        "file_content": {"t/again": "secret\n"}, "kind": {"t/again": "file"},
+        "notes": "The spec: a repeated JSON value is a plain file with that value, wherever it occurs "
+                 "(None, True, False are shared all over real models)."},
         [], schema_text(dict_node({"evil": evil({"s": shared}), "t": dict_node({"again": dict(shared)})})))
-    shared = json_node("secret")
+    shared = array_node("a.npy")
     hidden = dict_node({})
     hidden["key_types"]["content"] = [node("Thing", "evil", "TypeNode"), shared]
     write("alias_hidden_in_untrusted", {
-        "attack": "a JSON value first read in the hidden key_types of a refused dict, repeated in a trusted dict",
-        "expect": "mounts", "untrusted_exact": ["evil.Thing"], "denied": ["h", "t/again"],
-        "read_must_fail": ["t/again"]},
-        [], schema_text(dict_node({"h": hidden, "t": dict_node({"again": dict(shared)})})))
+        "attack": "an array first read in the hidden key_types of a refused dict, referenced again from a trusted dict",
+        "expect": "mounts", "untrusted_exact": ["evil.Thing"], "denied": ["h", "t/again.npy"],
+        "read_must_fail": ["t/again.npy"]},
+        [("a.npy", arr, STORED)], schema_text(dict_node({"h": hidden, "t": dict_node({"again": dict(shared)})})))
 
     print(f"wrote {len(os.listdir(OUT)) // 2} cases to {OUT}")
 
