@@ -15,12 +15,15 @@
 #define NUL_KEY_JSON "\\udbff\\udfff"
 #define NUL_KEY_UTF8 "\xf4\x8f\xbf\xbf"
 
-/* Whether the integer literal [start, start+length) overflows int64. */
+/* Whether the integer literal [start, start+length) overflows int64. One
+ * with a leading zero is not JSON: it is left to jansson to refuse. */
 static bool overflows_int64(const char *start, size_t length)
 {
     bool negative = start[0] == '-';
     const char *digits = start + negative;
     size_t count = length - negative;
+    if (count > 1 && digits[0] == '0')
+        return false;
     const char *limit = negative ? "9223372036854775808" : "9223372036854775807";
     if (count != 19)
         return count > 19;
@@ -48,10 +51,46 @@ static bool put(struct buffer *out, const char *bytes, size_t length)
     return true;
 }
 
+/* Whether a string value starts with the big-integer mark (a file may
+ * spell it: "\u0000bigint:..."). */
+static bool spells_mark(const json_t *value)
+{
+    return json_is_string(value) && json_string_length(value) >= BIG_INTEGER_MARK_LENGTH &&
+           memcmp(json_string_value(value), BIG_INTEGER_MARK, BIG_INTEGER_MARK_LENGTH) == 0;
+}
+
+/* Whether the JSON string token [start, start+length) is a value that
+ * spells the mark. Only tokens starting with an escaped NUL can. */
+static bool token_spells_mark(const char *start, size_t length)
+{
+    if (length < 7 || memcmp(start, "\"\\u0000", 7) != 0)
+        return false;
+    json_t *value = json_loadb(start, length, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    bool spelled = spells_mark(value);
+    json_decref(value);
+    return spelled;
+}
+
+/* Whether any string value below VALUE spells the mark; jansson's own
+ * nesting limit bounds the recursion. */
+static bool document_spells_mark(const json_t *value)
+{
+    const char *key;
+    const json_t *item;
+    size_t index;
+    if (json_is_object(value)) {
+        json_object_foreach((json_t *)value, key, item) if (document_spells_mark(item)) return true;
+    } else if (json_is_array(value)) {
+        json_array_foreach(value, index, item) if (document_spells_mark(item)) return true;
+    }
+    return spells_mark(value);
+}
+
 /* Copies TEXT with what jansson cannot hold rewritten: integer literals
  * too large for 64 bits become marked strings, and NUL characters in
- * object keys become U+10FFFF (jansson refuses NUL in keys). */
-static char *rewrite_for_jansson(const char *text, size_t length, size_t *out_length)
+ * object keys become U+10FFFF (jansson refuses NUL in keys). Sets
+ * *SPELLED where a string value of TEXT spells the mark itself. */
+static char *rewrite_for_jansson(const char *text, size_t length, size_t *out_length, bool *spelled)
 {
     struct buffer out = {malloc(length + 64), 0, length + 64};
     if (out.data == NULL)
@@ -68,6 +107,8 @@ static char *rewrite_for_jansson(const char *text, size_t length, size_t *out_le
             while (next < length && strchr(" \t\r\n", text[next]) && text[next] != '\0')
                 next++;
             bool key = next < length && text[next] == ':';
+            if (!key && token_spells_mark(text + i, end - i))
+                *spelled = true;
             for (size_t k = i; k < end && ok; k++) {
                 if (key && k + 6 <= end && text[k] == '\\' && memcmp(text + k, "\\u0000", 6) == 0) {
                     ok = put(&out, NUL_KEY_JSON, sizeof NUL_KEY_JSON - 1);
@@ -198,13 +239,21 @@ static json_t *load(const char *text, size_t length, struct sk_json_arena *arena
     return root;
 }
 
+#define SPELLED_MARK_MESSAGE                                                                       \
+    "a string starts with NUL and 'bigint:', which skopsfs uses to mark integers too large "       \
+    "for 64 bits; refused so that no string can pass for an integer"
+
 static int parse(const char *text, size_t length, json_t **root, struct sk_json_arena *arena,
                  struct sk_error *err)
 {
     json_error_t error;
     *root = load(text, length, arena, &error);
-    if (*root != NULL)
+    if (*root != NULL) {
+        /* Without an escaped NUL no string can start with the mark. */
+        if (memmem(text, length, "\\u0000", 6) != NULL && document_spells_mark(*root))
+            return sk_fail(err, SPELLED_MARK_MESSAGE);
         return 0;
+    }
     bool big = strstr(error.text, "too big") != NULL;
     bool nul_key = strstr(error.text, "NUL byte in object key") != NULL;
     if (nul_key &&
@@ -213,9 +262,14 @@ static int parse(const char *text, size_t length, json_t **root, struct sk_json_
             err, "keys hold both NUL and U+10FFFF characters; skopsfs cannot tell them apart");
     if (big || nul_key) {
         size_t rewritten_length;
-        char *rewritten = rewrite_for_jansson(text, length, &rewritten_length);
+        bool spelled = false;
+        char *rewritten = rewrite_for_jansson(text, length, &rewritten_length, &spelled);
         if (rewritten == NULL)
             return sk_fail(err, "out of memory");
+        if (spelled) {
+            free(rewritten);
+            return sk_fail(err, SPELLED_MARK_MESSAGE);
+        }
         *root = load(rewritten, rewritten_length, arena, &error);
         free(rewritten);
         if (*root != NULL)

@@ -129,6 +129,10 @@ struct build {
     struct sk_layout *layout;
     const struct sk_layout_options *options;
     struct sk_error *err;
+    /* By node index: the refused entry at or above the node's first
+     * occurrence (NULL where none is), so that a node first read in a
+     * refused node's hidden parts is refused where it is first mounted. */
+    struct sk_entry **refused_by;
 };
 
 static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char *name,
@@ -142,7 +146,9 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
     unsigned long long limit = b->options->max_entries ? b->options->max_entries : SK_MAX_ENTRIES;
     if (layout->entry_count >= limit) {
         free(name);
-        sk_fail(b->err, "the archive lays out to more than %llu entries (the max_entries limit)",
+        sk_fail(b->err,
+                "the archive lays out to more than %llu entries (the max_entries limit, "
+                "SK_MAX_ENTRIES; raise it with -o max_entries=N or --max-entries N)",
                 limit);
         return NULL;
     }
@@ -439,6 +445,88 @@ static int decide_refusal(struct build *b, struct sk_entry *entry, const struct 
 static int add_slots(struct build *b, struct sk_entry *directory, const struct sk_node *node,
                      unsigned depth);
 
+/* The refused entry at or above DIRECTORY, or NULL. */
+static struct sk_entry *refused_region(struct sk_entry *directory)
+{
+    for (struct sk_entry *e = directory; e != NULL; e = e->parent) {
+        if (e->refused)
+            return e;
+        if (e->reachable)
+            return NULL; /* no refused entry above a reachable one */
+    }
+    return NULL;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Refuses ENTRY, a later occurrence of a node first met inside REGION: it
+ * needs what REGION and every refused entry above it need, and its own. */
+static int refuse_as_region(struct build *b, struct sk_entry *entry, struct sk_entry *region)
+{
+    size_t count = entry->need_count;
+    for (struct sk_entry *r = region; r != NULL && (r->refused || !r->reachable); r = r->parent)
+        count += r->refused ? r->need_count : 0;
+    char **needs = realloc(entry->needs, (count ? count : 1) * sizeof *needs);
+    if (needs == NULL)
+        return sk_fail(b->err, "out of memory");
+    entry->needs = needs;
+    for (struct sk_entry *r = region; r != NULL && (r->refused || !r->reachable); r = r->parent)
+        for (size_t i = 0; r->refused && i < r->need_count; i++) {
+            needs[entry->need_count] = strdup(r->needs[i]);
+            if (needs[entry->need_count] == NULL)
+                return sk_fail(b->err, "out of memory");
+            entry->need_count++;
+        }
+    qsort(needs, entry->need_count, sizeof *needs, compare_names);
+    size_t unique = 0;
+    for (size_t i = 0; i < entry->need_count; i++) {
+        if (unique > 0 && strcmp(needs[unique - 1], needs[i]) == 0)
+            free(needs[i]);
+        else
+            needs[unique++] = needs[i];
+    }
+    entry->need_count = unique;
+    entry->refused = true;
+    return 0;
+}
+
+/* Marks every node first met in a hidden part of a refused entry (REGION)
+ * as refused by it: a later occurrence would otherwise be its first
+ * mounted one, and be served. */
+static int mark_hidden(struct build *b, const struct sk_node *start, struct sk_entry *region)
+{
+    size_t count = 0, capacity = 16;
+    const struct sk_node **stack = malloc(capacity * sizeof *stack);
+    if (stack == NULL)
+        return sk_fail(b->err, "out of memory");
+    stack[count++] = start;
+    while (count > 0) {
+        const struct sk_node *node = stack[--count];
+        if (b->layout->first_entry[node->index] != NULL || b->refused_by[node->index] != NULL)
+            continue;
+        b->refused_by[node->index] = region;
+        for (size_t i = 0; i < node->slot_count; i++) {
+            if (node->slots[i].node == NULL)
+                continue;
+            if (count == capacity) {
+                const struct sk_node **grown = realloc(stack, 2 * capacity * sizeof *grown);
+                if (grown == NULL) {
+                    free(stack);
+                    return sk_fail(b->err, "out of memory");
+                }
+                stack = grown;
+                capacity *= 2;
+            }
+            stack[count++] = node->slots[i].node;
+        }
+    }
+    free(stack);
+    return 0;
+}
+
 static int add_type_file(struct build *b, struct sk_entry *directory, const struct sk_node *node)
 {
     struct sk_entry *type_file =
@@ -472,9 +560,17 @@ static int add_node(struct build *b, struct sk_entry *directory, const char *key
         entry->target = first;
         return 0;
     }
-    if (first == NULL)
+    struct sk_entry *region = b->refused_by[node->index];
+    if (first == NULL) {
         b->layout->first_entry[node->index] = entry;
+        if (region == NULL)
+            b->refused_by[node->index] = refused_region(directory);
+    }
     if (decide_refusal(b, entry, node) != 0)
+        return -1;
+    /* A JSON value is served wherever it occurs (the spec: a plain file with
+     * that value); any other node first met in a refused part is refused. */
+    if (region != NULL && node->loader != SK_LOADER_JSON && refuse_as_region(b, entry, region) != 0)
         return -1;
     if (file)
         return file_content(b, entry, node);
@@ -493,8 +589,12 @@ static int add_slots(struct build *b, struct sk_entry *directory, const struct s
         const struct sk_slot *slot = &node->slots[i];
         int rc = 0;
         switch (slot->kind) {
-        case SK_SLOT_HIDDEN:
+        case SK_SLOT_HIDDEN: {
+            struct sk_entry *region = refused_region(directory);
+            if (region != NULL)
+                rc = mark_hidden(b, slot->node, region);
             break;
+        }
         case SK_SLOT_FLATTEN:
             rc = add_slots(b, directory, slot->node, depth);
             break;
@@ -715,8 +815,9 @@ int sk_layout_build(struct sk_archive *archive, struct sk_schema *schema,
     layout->schema = schema;
     layout->first_entry =
         calloc(schema->node_count ? schema->node_count : 1, sizeof *layout->first_entry);
-    struct build b = {layout, options, err};
-    if (layout->first_entry == NULL) {
+    struct build b = {layout, options, err,
+                      calloc(schema->node_count ? schema->node_count : 1, sizeof *b.refused_by)};
+    if (layout->first_entry == NULL || b.refused_by == NULL) {
         sk_fail(err, "out of memory");
         goto fail;
     }
@@ -754,11 +855,14 @@ int sk_layout_build(struct sk_archive *archive, struct sk_schema *schema,
         }
         entry->size = strlen(entry->link_text);
     }
+    free(b.refused_by);
+    b.refused_by = NULL;
     if (mark_problems(&b) != 0)
         goto fail;
     *out = layout;
     return 0;
 fail:
+    free(b.refused_by);
     sk_layout_free(layout);
     return -1;
 }

@@ -4,12 +4,14 @@
 #ifndef SKOPSFS_LIMITS_H
 #define SKOPSFS_LIMITS_H
 
-/* schema.json is read whole; a 500-tree forest writes about 7 MiB. */
-#define SK_MAX_SCHEMA_BYTES (256u * 1024 * 1024)
+/* schema.json is read whole; a 500-tree forest writes about 7 MiB, a dict
+ * of a million small ints (which skops loads) about 350 MiB. */
+#define SK_MAX_SCHEMA_BYTES (512u * 1024 * 1024)
 /* Node nesting; jansson itself stops JSON nesting at 2048 levels. */
 #define SK_MAX_NODE_DEPTH 512
 #define SK_MAX_NODES 4000000u
-#define SK_MAX_CHILDREN_PER_NODE 1000000u
+/* A dict of a million keys has a million and one children (key_types). */
+#define SK_MAX_CHILDREN_PER_NODE 4000000u
 /* Walking hidden parts (key_types, shapes) that shared objects make large. */
 #define SK_MAX_AUDIT_STEPS 100000000ull
 /* Keys longer than this are refused outright rather than cut to a name. */
@@ -37,13 +39,16 @@
 #define SK_MAX_ALLOWLIST_TYPES 100000u
 #define SK_MAX_TYPE_NAME_BYTES 4096u
 
-/* The limits a user may raise (-o max_schema_mb=, max_nodes=, max_entries=
- * for mount.skopsfs; --max-schema-mb, --max-nodes, --max-entries for
+/* The limits a user may raise (-o max_schema_mb=, max_nodes=, max_entries=,
+ * max_children=, max_key_bytes= for mount.skopsfs; --max-schema-mb,
+ * --max-nodes, --max-entries, --max-children, --max-key-bytes for
  * skopsfs): a zero field means the default above. */
 struct sk_limits {
     unsigned long long schema_bytes;
     unsigned long long nodes;
     unsigned long long entries;
+    unsigned long long children;  /* per node: SK_MAX_CHILDREN_PER_NODE */
+    unsigned long long key_bytes; /* SK_MAX_KEY_BYTES */
 };
 
 #endif

@@ -22,10 +22,18 @@ int sk_model_open(const char *path, const struct sk_model_options *options, stru
     }
     unsigned long long max_schema =
         options->limits.schema_bytes ? options->limits.schema_bytes : SK_MAX_SCHEMA_BYTES;
+    struct sk_member_info info;
+    sk_archive_member_info(model->archive, index, &info);
+    if (info.size > max_schema) {
+        sk_fail(err,
+                "schema.json is %llu bytes, more than %llu (SK_MAX_SCHEMA_BYTES; raise it with "
+                "-o max_schema_mb=N or --max-schema-mb N)",
+                (unsigned long long)info.size, max_schema);
+        goto fail_prefixed;
+    }
     if (sk_archive_read_member(model->archive, index, (size_t)max_schema, &text, &length, err) != 0)
         goto fail_prefixed;
-    int rc =
-        sk_schema_load(text, length, model->archive, options->limits.nodes, &model->schema, err);
+    int rc = sk_schema_load(text, length, model->archive, &options->limits, &model->schema, err);
     sk_archive_free_member(text, length);
     if (rc != 0)
         goto fail_prefixed;

@@ -61,6 +61,10 @@ struct builder {
     struct sk_strmap *memo;
     json_int_t protocol; /* -1 when not an integer */
     unsigned long long max_nodes;
+    unsigned long long max_children;
+    unsigned long long max_key_bytes;
+    char *memo_key; /* the current state's memo key; grows as needed */
+    size_t memo_key_capacity;
     size_t capacity; /* of schema->nodes */
     char path[4096]; /* of the node being read, for messages */
     size_t path_length;
@@ -115,49 +119,102 @@ static json_t *require(struct builder *b, json_t *object, const char *key, json_
     return value;
 }
 
-/* skops keys its memo by Python's equality of the __id__ values: 1, 1.0 and
- * true are one key; strings are another kind. Sets *has_key false for ids
- * that are never looked up (absent or null). */
-static int memo_key(struct builder *b, json_t *id, char *key, size_t size, bool *has_key,
-                    bool *truthy)
+/* A name part: a JSON string without NUL. skops would use the whole name,
+ * NUL and all, and so trust it nowhere; skopsfs refuses it outright, so that
+ * no C string ever sees a shortened name. */
+static json_t *require_name(struct builder *b, json_t *object, const char *key)
 {
-    *has_key = true;
-    *truthy = true;
-    if (id == NULL || json_is_null(id)) {
-        *has_key = false;
-        *truthy = false;
-        return 0;
+    json_t *value = require(b, object, key, JSON_STRING);
+    if (value != NULL && memchr(json_string_value(value), '\0', json_string_length(value))) {
+        node_fail(b, "'%s' holds a NUL character; skopsfs refuses such names", key);
+        return NULL;
     }
+    return value;
+}
+
+/* Whether VALUE is the JSON string WORD, exactly. */
+static bool string_is(const json_t *value, const char *word)
+{
+    size_t length = strlen(word);
+    return json_is_string(value) && json_string_length(value) == length &&
+           memcmp(json_string_value(value), word, length) == 0;
+}
+
+/* The kinds of memo keys; the kind is the key's first byte and the map
+ * compares whole keys, so no value of one kind can spell another's. */
+enum { MEMO_INTEGER = 'i', MEMO_FLOAT = 'f', MEMO_STRING = 's' };
+
+/* Writes the key into the builder's buffer: a state's key is used (looked
+ * up, stored) before any child state is read. */
+static int memo_tagged(struct builder *b, char kind, const void *bytes, size_t length, char **key,
+                       size_t *key_length)
+{
+    if (length + 1 > b->memo_key_capacity) {
+        size_t capacity = (length + 1) * 2;
+        char *grown = realloc(b->memo_key, capacity);
+        if (grown == NULL)
+            return sk_fail(b->err, "out of memory");
+        b->memo_key = grown;
+        b->memo_key_capacity = capacity;
+    }
+    *key = b->memo_key;
+    (*key)[0] = kind;
+    memcpy(*key + 1, bytes, length);
+    *key_length = length + 1;
+    return 0;
+}
+
+/* A float's memo key: one that equals an integer is that integer (every
+ * finite double that is integral prints exactly with %.0f), any other its
+ * bits. */
+static int memo_float(struct builder *b, double v, char **key, size_t *key_length)
+{
+    if (v != floor(v) || !isfinite(v))
+        return memo_tagged(b, MEMO_FLOAT, &v, sizeof v, key, key_length);
+    char *digits;
+    int length = asprintf(&digits, "%.0f", v == 0 ? 0.0 : v);
+    if (length < 0)
+        return sk_fail(b->err, "out of memory");
+    int rc = memo_tagged(b, MEMO_INTEGER, digits, (size_t)length, key, key_length);
+    free(digits);
+    return rc;
+}
+
+/* skops keys its memo by the __id__ value with Python's equality: 1, 1.0
+ * and true are one key, integers of any size compare exactly, strings
+ * compare whole, and a string never equals a number. *KEY (the builder's
+ * buffer, valid until the next call) stays NULL for ids that are never looked up (absent or null);
+ * *TRUTHY says whether skops memoizes the id (it tests `if saved_id`). */
+static int memo_key(struct builder *b, json_t *id, char **key, size_t *key_length, bool *truthy)
+{
+    *key = NULL;
+    *truthy = false;
+    if (id == NULL || json_is_null(id))
+        return 0;
+    char digits[32];
+    const char *big;
     switch (json_typeof(id)) {
-    case JSON_INTEGER:
-        snprintf(key, size, "i:%" JSON_INTEGER_FORMAT, json_integer_value(id));
+    case JSON_INTEGER: {
+        int length =
+            snprintf(digits, sizeof digits, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
         *truthy = json_integer_value(id) != 0;
-        return 0;
+        return memo_tagged(b, MEMO_INTEGER, digits, (size_t)length, key, key_length);
+    }
     case JSON_TRUE:
-        snprintf(key, size, "i:1");
-        return 0;
     case JSON_FALSE:
-        snprintf(key, size, "i:0");
-        *truthy = false;
-        return 0;
-    case JSON_REAL: {
-        double v = json_real_value(id);
-        if (v == floor(v) && fabs(v) < 1e300)
-            snprintf(key, size, "i:%.0f", v);
-        else
-            snprintf(key, size, "f:%a", v);
-        *truthy = v != 0;
-        return 0;
-    }
-    case JSON_STRING: {
-        const char *digits = sk_json_big_integer(id);
-        if (digits != NULL)
-            snprintf(key, size, "i:%s", digits);
-        else
-            snprintf(key, size, "s:%.*s", (int)json_string_length(id), json_string_value(id));
+        *truthy = json_is_true(id);
+        return memo_tagged(b, MEMO_INTEGER, *truthy ? "1" : "0", 1, key, key_length);
+    case JSON_REAL:
+        *truthy = json_real_value(id) != 0;
+        return memo_float(b, json_real_value(id), key, key_length);
+    case JSON_STRING:
+        big = sk_json_big_integer(id);
+        *truthy = true; /* a big integer is never 0; an empty string is below */
+        if (big != NULL)
+            return memo_tagged(b, MEMO_INTEGER, big, strlen(big), key, key_length);
         *truthy = json_string_length(id) > 0;
-        return 0;
-    }
+        return memo_tagged(b, MEMO_STRING, json_string_value(id), json_string_length(id), key,
+                           key_length);
     default:
         return node_fail(b, "__id__ is not a number or a string");
     }
@@ -245,8 +302,11 @@ static int add_contribution(struct builder *b, struct sk_node *node, const char 
 static struct sk_slot *add_slot(struct builder *b, struct sk_node *node, enum sk_slot_kind kind,
                                 const char *key, size_t key_length, bool fixed_name)
 {
-    if (node->slot_count >= SK_MAX_CHILDREN_PER_NODE) {
-        node_fail(b, "more than %u children (SK_MAX_CHILDREN_PER_NODE)", SK_MAX_CHILDREN_PER_NODE);
+    if (node->slot_count >= b->max_children) {
+        node_fail(b,
+                  "more than %llu children (SK_MAX_CHILDREN_PER_NODE; raise it with "
+                  "-o max_children=N or --max-children N)",
+                  b->max_children);
         return NULL;
     }
     if (node->slot_count == node->slot_capacity) {
@@ -276,9 +336,11 @@ static int get_tree(struct builder *b, json_t *state, unsigned inherited, struct
 static int child(struct builder *b, struct sk_node *node, enum sk_slot_kind kind, json_t *state,
                  const char *key, size_t key_length, bool fixed_name, unsigned inherited)
 {
-    if (key_length > SK_MAX_KEY_BYTES)
-        return node_fail(b, "a key of %zu bytes is longer than %u (SK_MAX_KEY_BYTES)", key_length,
-                         SK_MAX_KEY_BYTES);
+    if (key_length > b->max_key_bytes)
+        return node_fail(b,
+                         "a key of %zu bytes is longer than %llu (SK_MAX_KEY_BYTES; raise it "
+                         "with -o max_key_bytes=N or --max-key-bytes N)",
+                         key_length, b->max_key_bytes);
     /* A flattened dict's entries belong to its owner's path. */
     size_t old = kind == SK_SLOT_FLATTEN ? b->path_length : path_push(b, key, key_length);
     struct sk_node *c;
@@ -317,9 +379,11 @@ static int children_of_array(struct builder *b, struct sk_node *node, json_t *ar
     if (!json_is_array(array))
         return node_fail(b, "'content' is not a list");
     size_t count = json_array_size(array);
-    if (count > SK_MAX_CHILDREN_PER_NODE)
-        return node_fail(b, "%zu children, more than %u (SK_MAX_CHILDREN_PER_NODE)", count,
-                         SK_MAX_CHILDREN_PER_NODE);
+    if (count > b->max_children)
+        return node_fail(b,
+                         "%zu children, more than %llu (SK_MAX_CHILDREN_PER_NODE; raise it with "
+                         "-o max_children=N or --max-children N)",
+                         count, b->max_children);
     for (size_t i = 0; i < count; i++) {
         char number[24];
         int length = snprintf(number, sizeof number, "%zu", i);
@@ -444,9 +508,9 @@ static int read_children(struct builder *b, struct sk_node *node, json_t *state,
         json_t *type = require(b, state, "type", JSON_STRING);
         if (type == NULL)
             return -1;
-        if (strcmp(json_string_value(type), "numpy") == 0)
+        if (string_is(type, "numpy"))
             return member_of(b, node, state);
-        if (strcmp(json_string_value(type), "json") == 0) {
+        if (string_is(type, "json")) {
             if (children_of_array(b, node, content, inherited) != 0)
                 return -1;
             return child_of(b, node, SK_SLOT_HIDDEN, state, "shape", NULL, inherited);
@@ -457,7 +521,7 @@ static int read_children(struct builder *b, struct sk_node *node, json_t *state,
         json_t *type = require(b, state, "type", JSON_STRING);
         if (type == NULL)
             return -1;
-        if (strcmp(json_string_value(type), "scipy") != 0)
+        if (!string_is(type, "scipy"))
             return node_fail(b, "cannot load a sparse matrix of type '%s'",
                              json_string_value(type));
         return member_of(b, node, state);
@@ -479,8 +543,8 @@ static int read_children(struct builder *b, struct sk_node *node, json_t *state,
     }
     case SK_LOADER_FUNCTION:
         if (node->protocol_form == 0) {
-            json_t *module = require(b, content, "module_path", JSON_STRING);
-            json_t *function = module ? require(b, content, "function", JSON_STRING) : NULL;
+            json_t *module = require_name(b, content, "module_path");
+            json_t *function = module ? require_name(b, content, "function") : NULL;
             if (function == NULL)
                 return -1;
         }
@@ -498,10 +562,12 @@ static int read_children(struct builder *b, struct sk_node *node, json_t *state,
         if (child_of(b, node, SK_SLOT_ENTRY, content, "obj", NULL, inherited) != 0)
             return -1;
         const struct sk_node *owner = node->slots[node->slot_count - 1].node;
-        if (strcmp(owner->type_name, node->type_name) != 0)
+        /* skops compares module and class apart: a.b + c is not a + b.c */
+        if (strcmp(owner->module_name, node->module_name) != 0 ||
+            strcmp(owner->class_name, node->class_name) != 0)
             return node_fail(b, "method of %s is bound to an object of %s (corrupt or malicious)",
                              node->type_name, owner->type_name);
-        json_t *func = require(b, content, "func", JSON_STRING);
+        json_t *func = require_name(b, content, "func");
         if (func == NULL)
             return -1;
         char *text;
@@ -518,7 +584,7 @@ static int read_children(struct builder *b, struct sk_node *node, json_t *state,
     case SK_LOADER_CONSTRUCTOR_FROM_REDUCE:
         return child_of(b, node, SK_SLOT_ENTRY, state, "content", NULL, inherited);
     case SK_LOADER_OPERATOR_FUNC:
-        if (strncmp(node->type_name, "operator.", 9) != 0 || strchr(node->type_name + 9, '.'))
+        if (strcmp(node->module_name, "operator") != 0)
             return node_fail(b, "operator function from module other than 'operator': %s",
                              node->type_name);
         return child_of(b, node, SK_SLOT_ENTRY, state, "attrs", NULL, inherited);
@@ -615,18 +681,12 @@ static int resolve_loader(struct builder *b, const char *name, enum sk_loader *l
     return -1;
 }
 
-static int get_tree(struct builder *b, json_t *state, unsigned inherited, struct sk_node **out,
-                    bool *fresh)
+/* get_tree for a state whose memo key is KEY (NULL: none). */
+static int get_tree_keyed(struct builder *b, json_t *state, unsigned inherited, const char *key,
+                          size_t key_length, bool truthy, struct sk_node **out, bool *fresh)
 {
-    *fresh = false;
-    if (!json_is_object(state))
-        return node_fail(b, "state is not a JSON object");
-    char key[128];
-    bool has_key, truthy;
-    if (memo_key(b, json_object_get(state, "__id__"), key, sizeof key, &has_key, &truthy) != 0)
-        return -1;
-    if (has_key) {
-        struct sk_node *seen = sk_strmap_get(b->memo, key, strlen(key));
+    if (key != NULL) {
+        struct sk_node *seen = sk_strmap_get(b->memo, key, key_length);
         if (seen != NULL) {
             *out = seen;
             return 0;
@@ -634,9 +694,9 @@ static int get_tree(struct builder *b, json_t *state, unsigned inherited, struct
     }
     if (b->depth >= SK_MAX_NODE_DEPTH)
         return node_fail(b, "nodes nest deeper than %u (SK_MAX_NODE_DEPTH)", SK_MAX_NODE_DEPTH);
-    json_t *loader_name = require(b, state, "__loader__", JSON_STRING);
-    json_t *module = loader_name ? require(b, state, "__module__", JSON_STRING) : NULL;
-    json_t *class_name = module ? require(b, state, "__class__", JSON_STRING) : NULL;
+    json_t *loader_name = require_name(b, state, "__loader__");
+    json_t *module = loader_name ? require_name(b, state, "__module__") : NULL;
+    json_t *class_name = module ? require_name(b, state, "__class__") : NULL;
     if (class_name == NULL)
         return -1;
     enum sk_loader loader;
@@ -646,7 +706,10 @@ static int get_tree(struct builder *b, json_t *state, unsigned inherited, struct
                          json_string_value(module), json_string_value(class_name));
 
     if (b->schema->node_count >= b->max_nodes)
-        return node_fail(b, "more than %llu nodes (the max_nodes limit)", b->max_nodes);
+        return node_fail(b,
+                         "more than %llu nodes (the max_nodes limit, SK_MAX_NODES; raise it with "
+                         "-o max_nodes=N or --max-nodes N)",
+                         b->max_nodes);
     if (b->schema->node_count == b->capacity) {
         size_t capacity = b->capacity ? b->capacity * 2 : 256;
         struct sk_node **grown = realloc(b->schema->nodes, capacity * sizeof *grown);
@@ -663,14 +726,16 @@ static int get_tree(struct builder *b, json_t *state, unsigned inherited, struct
     node->loader = loader;
     node->protocol_form = form;
     node->state = state;
-    if (asprintf(&node->type_name, "%s.%s", json_string_value(module),
-                 json_string_value(class_name)) < 0) {
+    node->module_name = json_string_value(module);
+    node->class_name = json_string_value(class_name);
+    if (asprintf(&node->type_name, "%s.%s", node->module_name, node->class_name) < 0) {
         node->type_name = NULL;
         return sk_fail(b->err, "out of memory");
     }
     /* skops memoizes a node before reading its children, so a child may
      * refer back to it; CachedNode is never memoized. */
-    if (truthy && loader != SK_LOADER_CACHED && sk_strmap_put(b->memo, key, strlen(key), node) != 0)
+    if (key != NULL && truthy && loader != SK_LOADER_CACHED &&
+        sk_strmap_put(b->memo, key, key_length, node) != 0)
         return sk_fail(b->err, "out of memory");
 
     b->depth++;
@@ -681,6 +746,20 @@ static int get_tree(struct builder *b, json_t *state, unsigned inherited, struct
     *out = node;
     *fresh = true;
     return 0;
+}
+
+static int get_tree(struct builder *b, json_t *state, unsigned inherited, struct sk_node **out,
+                    bool *fresh)
+{
+    *fresh = false;
+    if (!json_is_object(state))
+        return node_fail(b, "state is not a JSON object");
+    char *key;
+    size_t key_length = 0;
+    bool truthy;
+    if (memo_key(b, json_object_get(state, "__id__"), &key, &key_length, &truthy) != 0)
+        return -1;
+    return get_tree_keyed(b, state, inherited, key, key_length, truthy, out, fresh);
 }
 
 static void free_node(struct sk_node *node)
@@ -708,7 +787,7 @@ void sk_schema_free(struct sk_schema *schema)
 }
 
 int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
-                   unsigned long long max_nodes, struct sk_schema **out, struct sk_error *err)
+                   const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err)
 {
     *out = NULL;
     struct sk_schema *schema = calloc(1, sizeof *schema);
@@ -719,11 +798,18 @@ int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
         free(schema);
         return -1;
     }
-    struct builder b = {.archive = archive,
-                        .schema = schema,
-                        .err = err,
-                        .protocol = -1,
-                        .max_nodes = max_nodes ? max_nodes : SK_MAX_NODES};
+    const struct sk_limits none = {0};
+    if (limits == NULL)
+        limits = &none;
+    struct builder b = {
+        .archive = archive,
+        .schema = schema,
+        .err = err,
+        .protocol = -1,
+        .max_nodes = limits->nodes ? limits->nodes : SK_MAX_NODES,
+        .max_children = limits->children ? limits->children : SK_MAX_CHILDREN_PER_NODE,
+        .max_key_bytes = limits->key_bytes ? limits->key_bytes : SK_MAX_KEY_BYTES,
+    };
     b.memo = sk_strmap_new();
     if (b.memo == NULL) {
         sk_fail(err, "out of memory");
@@ -745,10 +831,12 @@ int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
     if (get_tree(&b, schema->root_state, 0, &schema->root, &fresh) != 0)
         goto fail;
     sk_strmap_free(b.memo);
+    free(b.memo_key);
     *out = schema;
     return 0;
 fail:
     sk_strmap_free(b.memo);
+    free(b.memo_key);
     sk_schema_free(schema);
     return -1;
 }
@@ -848,7 +936,7 @@ static int add_reachable(struct sk_schema *schema, const struct sk_node *start,
             continue;
         schema->walk_marks[node->index] = epoch;
         schema->walk_steps += 1 + node->slot_count;
-        if (++visited > SK_MAX_NODES || schema->walk_steps > SK_MAX_AUDIT_STEPS) {
+        if (++visited > schema->node_count || schema->walk_steps > SK_MAX_AUDIT_STEPS) {
             rc = sk_fail(err,
                          "schema.json: shared hidden parts cost more than %llu steps to audit "
                          "(SK_MAX_AUDIT_STEPS)",

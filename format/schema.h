@@ -14,6 +14,7 @@
 #include "archive.h"
 #include "error.h"
 #include "jsontext.h"
+#include "limits.h"
 
 enum sk_loader {
     SK_LOADER_OBJECT,
@@ -73,8 +74,10 @@ struct sk_slot {
 
 struct sk_node {
     enum sk_loader loader;
-    int protocol_form; /* 0 or 1 for the old Function/RandomGenerator forms, else 2 */
-    char *type_name;   /* __module__ + "." + __class__ */
+    int protocol_form;       /* 0 or 1 for the old Function/RandomGenerator forms, else 2 */
+    char *type_name;         /* __module__ + "." + __class__; neither holds NUL */
+    const char *module_name; /* __module__ and __class__ as written: skops */
+    const char *class_name;  /* compares them apart (MethodNode, operator) */
     json_t *state;
     size_t index; /* creation order */
     struct sk_slot *slots;
@@ -106,9 +109,12 @@ struct sk_schema {
 };
 
 /* Parses TEXT (schema.json) and builds the node graph, checking every
- * member it names in ARCHIVE. Errors read "schema.json: node at PATH: ...". */
+ * member it names in ARCHIVE. LIMITS (may be NULL) raises the defaults of
+ * nodes, children and key_bytes. Names (__loader__, __module__,
+ * __class__, function names) holding NUL are refused. Errors read
+ * "schema.json: node at PATH: ...". */
 int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
-                   unsigned long long max_nodes, struct sk_schema **out, struct sk_error *err);
+                   const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err);
 void sk_schema_free(struct sk_schema *schema);
 
 /* The union of every node's contributions, sorted and unique: what

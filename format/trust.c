@@ -51,6 +51,9 @@ static int add_span(struct sk_allowlist *allowlist, const char *start, size_t le
         length--;
     if (length == 0)
         return 0;
+    /* a name cut at a NUL would trust a shorter name than the one written */
+    if (memchr(start, '\0', length) != NULL)
+        return sk_fail(err, "a trusted type name holds a NUL character");
     if (length > SK_MAX_TYPE_NAME_BYTES)
         return sk_fail(err,
                        "trusted type name of %zu bytes is longer than %u (SK_MAX_TYPE_NAME_BYTES)",

@@ -658,6 +658,8 @@ struct options {
     unsigned long long max_schema_mb;
     unsigned long long max_nodes;
     unsigned long long max_entries;
+    unsigned long long max_children;
+    unsigned long long max_key_bytes;
     int show_help;
     int show_version;
     int nonoption_count;
@@ -677,6 +679,8 @@ static const struct fuse_opt option_spec[] = {
     OPTION("max_schema_mb=%llu", max_schema_mb),
     OPTION("max_nodes=%llu", max_nodes),
     OPTION("max_entries=%llu", max_entries),
+    OPTION("max_children=%llu", max_children),
+    OPTION("max_key_bytes=%llu", max_key_bytes),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -735,7 +739,8 @@ static void usage(void)
            "    -o strict                refuse to mount if any type is untrusted or any\n"
            "                             tree's arrays are unsound (.skops/problems)\n"
            "    -o verify                check every member's CRC-32 before mounting\n"
-           "    -o max_schema_mb=N, max_nodes=N, max_entries=N\n"
+           "    -o max_schema_mb=N, max_nodes=N, max_entries=N, max_children=N,\n"
+           "       max_key_bytes=N\n"
            "                             raise the limits on what an archive may hold\n"
            "    -f                       stay in the foreground\n"
            "    -d                       debug output (implies -f)\n"
@@ -885,8 +890,14 @@ int main(int argc, char **argv)
         .read_npy_headers = true,
         .open_members = true,
         .check_content = true,
-        .limits = {options.max_schema_mb << 20, options.max_nodes, options.max_entries},
+        .limits = {options.max_schema_mb << 20, options.max_nodes, options.max_entries,
+                   options.max_children, options.max_key_bytes},
     };
+    if (options.max_schema_mb > ~0ULL >> 20) {
+        fprintf(stderr, "%s: max_schema_mb=%llu does not fit in 64 bits of bytes\n", program,
+                options.max_schema_mb);
+        goto out;
+    }
     if (sk_model_open(options.archive, &model_options, &fs.model, &err) != 0) {
         fprintf(stderr, "%s: %s\n", program, err.message);
         goto out;

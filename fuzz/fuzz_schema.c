@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sk_error err = {{0}};
     struct sk_schema *schema;
-    if (sk_schema_load((const char *)data, size, archive, 0, &schema, &err) != 0)
+    if (sk_schema_load((const char *)data, size, archive, NULL, &schema, &err) != 0)
         return 0;
     char **names;
     size_t count;

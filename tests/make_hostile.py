@@ -218,6 +218,108 @@ def main():
                    "file_sha256": {"a.npy": hashlib.sha256(a64).hexdigest(),
                                    "b.bin": hashlib.sha256(b64).hexdigest()}}, f, indent=1)
 
+    # __id__ identity: two states are one object exactly when skops's memo
+    # (a dict keyed by the json.loads value) says so
+    def with_id(state, id_text):
+        return {**state, "__id__": id_text}
+    def id_schema(pairs):
+        """A dict whose entries are JsonNodes with the given raw __id__ texts."""
+        marks = {}
+        content = {}
+        for i, (key, value, id_text) in enumerate(pairs):
+            marks[f"@ID{i}@"] = id_text
+            content[key] = with_id(json_node(value), f"@ID{i}@")
+        text = schema_text(dict_node(content))
+        for mark, id_text in marks.items():
+            text = text.replace(f'"{mark}"', id_text)
+        return text
+    long = "x" * 300
+    write("ids_long_strings", {
+        "attack": "two string __id__s of 301 characters equal in their first 300",
+        "expect": "mounts", "untrusted_exact": [], "file_content": {"a": "1\n", "b": "2\n"},
+        "notes": "Two objects for skops: a memo key cut to a fixed length would make b a copy of a."},
+        [], id_schema([("a", 1, f'"{long}a"'), ("b", 2, f'"{long}b"')]))
+    write("ids_nul_inside", {
+        "attack": "string __id__s that differ only after a NUL character",
+        "expect": "mounts", "untrusted_exact": [],
+        "file_content": {"a": "1\n", "b": "2\n", "c": "1\n"}},
+        [], id_schema([("a", 1, '"a\\u0000b"'), ("b", 2, '"a\\u0000c"'), ("c", 3, '"a\\u0000b"')]))
+    write("ids_numbers", {
+        "attack": "__id__s 1, 1.0, true, \"1\", 2**53+1, 9007199254740993.0, 2**53, 10**30, 1e30",
+        "expect": "mounts", "untrusted_exact": [],
+        "file_content": {"int": "1\n", "float": "1\n", "true": "1\n", "string": "4\n",
+                         "big": "5\n", "float_big": "6\n", "two53": "6\n", "two53_float": "6\n",
+                         "e30_int": "9\n", "e30": "10\n", "e30_exact": "10\n"},
+        "notes": "Python equality: 1 == 1.0 == True; a str never equals an int; "
+                 "9007199254740993.0 reads as 2**53; 1e30 is 1000000000000000019884624838656."},
+        [], id_schema([("int", 1, "1"), ("float", 2, "1.0"), ("true", 3, "true"), ("string", 4, '"1"'),
+                       ("big", 5, "9007199254740993"), ("float_big", 6, "9007199254740993.0"),
+                       ("two53", 7, "9007199254740992"), ("two53_float", 8, "9007199254740992.0"),
+                       ("e30_int", 9, "1000000000000000000000000000000"), ("e30", 10, "1e30"),
+                       ("e30_exact", 11, "1000000000000000019884624838656")]))
+    write("ids_spelled_bigint_mark", {
+        "attack": "a string __id__ spelling skopsfs's in-memory mark of a big integer, and that integer",
+        "expect": "mount_fails",
+        "notes": "skops loads it (two objects); skopsfs refuses strings that start with NUL + 'bigint:' "
+                 "rather than risk taking one for an integer (see README, choices)."},
+        [], id_schema([("a", 1, '"\\u0000bigint:100000000000000000000"'),
+                       ("b", 2, "100000000000000000000")]))
+
+    # names are exact: NUL never cuts one, a suffix makes another loader
+    lr = {"__class__": "LinearRegression", "__module__": "sklearn.linear_model._base", "__loader__": "ObjectNode"}
+    for name, field, value in (("names_nul_in_module", "__module__", "sklearn.linear_model._base\0evil"),
+                               ("names_nul_in_class", "__class__", "LinearRegression\0evil"),
+                               ("names_nul_in_loader", "__loader__", "ObjectNode\0x")):
+        write(name, {
+            "attack": f"{field} {value!r}: cut at the NUL it would name a trusted type or a real loader",
+            "expect": "mount_fails",
+            "notes": "skopsfs refuses names holding NUL (skops would use the whole name, trusted nowhere)."},
+            [], schema_text(dict_node({"m": {**lr, field: value, "__id__": next(_ids)}})))
+    write("names_loader_suffix", {
+        "attack": "__loader__ 'ObjectNodeX'", "expect": "mount_fails",
+        "notes": "skops: Can't find loader ObjectNodeX."},
+        [], schema_text(dict_node({"m": {**lr, "__loader__": "ObjectNodeX", "__id__": next(_ids)}})))
+    write("names_nul_in_function", {
+        "attack": "an old FunctionNode whose function is 'erfc\\0x' (cut: a trusted scipy ufunc)",
+        "expect": "mount_fails"},
+        [], schema_text(dict_node({"f": node("ufunc", "numpy", "FunctionNode", content={
+            "module_path": "scipy.special._ufuncs", "function": "erfc\0x"})})).replace(
+                '"protocol": 2', '"protocol": 0'))
+
+    # refused means refused for later occurrences too
+    def evil(content):
+        return node("system", "os", "ObjectNode", content=dict_node(content))
+    shared = array_node("a.npy")
+    write("alias_array_in_untrusted", {
+        "attack": "an array inside an untrusted object, referenced again from a trusted dict",
+        "expect": "mounts", "untrusted_exact": ["os.system"], "denied": ["evil"],
+        "unreachable": ["evil/a.npy"], "read_must_fail": ["t/again.npy"], "kind": {"t/again.npy": "symlink"}},
+        [("a.npy", arr, STORED)],
+        schema_text(dict_node({"evil": evil({"a": shared}), "t": dict_node({"again": dict(shared)})})))
+    shared = dict_node({"x": json_node("secret")})
+    write("alias_dict_in_untrusted", {
+        "attack": "a dict inside an untrusted object, referenced again from a trusted dict",
+        "expect": "mounts", "untrusted_exact": ["os.system"], "denied": ["evil"],
+        "unreachable": ["evil/d", "t/again/x"], "read_must_fail": ["t/again/x"],
+        "kind": {"t/again": "symlink"}},
+        [], schema_text(dict_node({"evil": evil({"d": shared}), "t": dict_node({"again": dict(shared)})})))
+    shared = json_node("secret")
+    write("alias_json_in_untrusted", {
+        "attack": "a JSON value inside an untrusted object, repeated in a trusted dict",
+        "expect": "mounts", "untrusted_exact": ["os.system"], "denied": ["evil"],
+        "file_content": {"t/again": "secret\n"}, "kind": {"t/again": "file"},
+        "notes": "The spec: a repeated JSON value is a plain file with that value, wherever it occurs "
+                 "(None, True, False are shared all over real models)."},
+        [], schema_text(dict_node({"evil": evil({"s": shared}), "t": dict_node({"again": dict(shared)})})))
+    shared = array_node("a.npy")
+    hidden = dict_node({})
+    hidden["key_types"]["content"] = [node("Thing", "evil", "TypeNode"), shared]
+    write("alias_hidden_in_untrusted", {
+        "attack": "an array first read in the hidden key_types of a refused dict, referenced again from a trusted dict",
+        "expect": "mounts", "untrusted_exact": ["evil.Thing"], "denied": ["h", "t/again.npy"],
+        "read_must_fail": ["t/again.npy"]},
+        [("a.npy", arr, STORED)], schema_text(dict_node({"h": hidden, "t": dict_node({"again": dict(shared)})})))
+
     print(f"wrote {len(os.listdir(OUT)) // 2} cases to {OUT}")
 
 

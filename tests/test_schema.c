@@ -317,6 +317,219 @@ static void strmap_stores_and_replaces(void **state)
     sk_strmap_free(map);
 }
 
+/* Loads a list of two JsonNodes whose __id__s are the JSON texts A and B;
+ * returns 1 when skopsfs makes them one node (as skops's memo would), 0
+ * when two, -1 when the archive is refused (ERR says why). */
+static int one_node(const char *a, const char *b, struct sk_error *err)
+{
+    char *schema;
+    assert_true(asprintf(&schema,
+                         "{\"__class__\": \"list\", \"__module__\": \"builtins\", \"__loader__\": "
+                         "\"ListNode\", \"protocol\": 2, \"content\": ["
+                         "{\"__class__\": \"int\", \"__module__\": \"builtins\", \"__loader__\": "
+                         "\"JsonNode\", \"content\": \"1\", \"__id__\": %s},"
+                         "{\"__class__\": \"int\", \"__module__\": \"builtins\", \"__loader__\": "
+                         "\"JsonNode\", \"content\": \"2\", \"__id__\": %s}]}",
+                         a, b) > 0);
+    sk_error_clear(err);
+    struct sk_model *model = open_schema(schema, NULL, 0, err);
+    free(schema);
+    if (model == NULL)
+        return -1;
+    const struct sk_node *root = model->schema->root;
+    int same = root->slots[0].node == root->slots[1].node;
+    sk_model_close(model);
+    return same;
+}
+
+/* Python's equality of json.loads values, case by case. */
+static void ids_are_one_object_exactly_when_python_says_equal(void **state)
+{
+    (void)state;
+    struct sk_error err = {{0}};
+    /* strings compare whole: long ones equal in their first 300 bytes */
+    char long_a[400], long_b[400];
+    snprintf(long_a, sizeof long_a, "\"%0300d%s\"", 0, "a");
+    snprintf(long_b, sizeof long_b, "\"%0300d%s\"", 0, "b");
+    assert_int_equal(one_node(long_a, long_b, &err), 0);
+    assert_int_equal(one_node(long_a, long_a, &err), 1);
+    /* NUL inside a string is part of it */
+    assert_int_equal(one_node("\"a\\u0000b\"", "\"a\\u0000c\"", &err), 0);
+    assert_int_equal(one_node("\"a\\u0000b\"", "\"a\\u0000b\"", &err), 1);
+    assert_int_equal(one_node("\"a\"", "\"a\\u0000\"", &err), 0);
+    /* a string never equals a number */
+    assert_int_equal(one_node("\"1\"", "1", &err), 0);
+    assert_int_equal(one_node("\"i:1\"", "1", &err), 0);
+    assert_int_equal(one_node("\"1.5\"", "1.5", &err), 0);
+    /* 1 == 1.0 == True */
+    assert_int_equal(one_node("1", "1.0", &err), 1);
+    assert_int_equal(one_node("1", "true", &err), 1);
+    assert_int_equal(one_node("1.0", "true", &err), 1);
+    assert_int_equal(one_node("2", "true", &err), 0);
+    assert_int_equal(one_node("-3", "-3.0", &err), 1);
+    assert_int_equal(one_node("1.5", "1.5", &err), 1);
+    assert_int_equal(one_node("1.5", "1.25", &err), 0);
+    /* falsy ids are never memoized: 0 and "" are two objects each time */
+    assert_int_equal(one_node("0", "0", &err), 0);
+    assert_int_equal(one_node("\"\"", "\"\"", &err), 0);
+    assert_int_equal(one_node("false", "0.0", &err), 0);
+    /* integers of any size, exactly */
+    assert_int_equal(
+        one_node("1000000000000000000000000000000", "1000000000000000000000000000000", &err), 1);
+    assert_int_equal(
+        one_node("1000000000000000000000000000000", "1000000000000000000000000000001", &err), 0);
+    assert_int_equal(one_node("-99999999999999999999", "-99999999999999999999", &err), 1);
+    assert_int_equal(one_node("-99999999999999999999", "99999999999999999999", &err), 0);
+    /* 2**53 + 1 is no float; 9007199254740993.0 reads as 2**53 */
+    assert_int_equal(one_node("9007199254740993", "9007199254740993.0", &err), 0);
+    assert_int_equal(one_node("9007199254740992", "9007199254740993.0", &err), 1);
+    /* a float equals the integer it is exactly, however large */
+    assert_int_equal(one_node("1e30", "1000000000000000019884624838656", &err), 1);
+    assert_int_equal(one_node("1e30", "1000000000000000000000000000000", &err), 0);
+    assert_int_equal(
+        one_node("1e300",
+                 "10000000000000000525047602552044202487044685811081591549158541155118024579889081"
+                 "95786371375080447864043704443832883878176942523235360430575644792184786706982848"
+                 "38720092657580373783023379478809005936895323497079994508111903896764088007465274"
+                 "2780142494579258788820056842838115669472196386865459400540160",
+                 &err),
+        1);
+    /* the in-memory form of a big integer cannot be spelled by a string */
+    assert_int_equal(
+        one_node("\"\\u0000bigint:100000000000000000000\"", "100000000000000000000", &err), -1);
+    assert_non_null(strstr(err.message, "to mark integers too large"));
+    assert_int_equal(one_node("\"\\u0000bigint:1\"", "1", &err), -1);
+    assert_non_null(strstr(err.message, "bigint:"));
+    /* big integers with a leading zero are not JSON */
+    assert_int_equal(one_node("0100000000000000000000", "2", &err), -1);
+    assert_non_null(strstr(err.message, "invalid JSON"));
+}
+
+/* Opens a dict with one entry 'x' holding STATE (single-quoted JSON). */
+static struct sk_model *open_entry(const char *entry, struct sk_error *err)
+{
+    char *schema;
+    assert_true(asprintf(&schema,
+                         "{'__class__': 'dict', '__module__': 'builtins', '__loader__': "
+                         "'DictNode', 'protocol': 2, " STR_TYPES ", 'content': {'x': %s}}",
+                         entry) > 0);
+    sk_error_clear(err);
+    struct sk_model *model = open_schema(schema, NULL, 0, err);
+    free(schema);
+    return model;
+}
+
+/* A NUL in any name part is refused, never cut to a trusted prefix. */
+static void names_with_nul_are_refused(void **state)
+{
+    (void)state;
+    struct sk_error err = {{0}};
+    static const char *const with_nul[] = {
+        "{'__class__': 'LinearRegression', '__module__': 'sklearn.linear_model._base\\u0000.os', "
+        "'__loader__': 'ObjectNode'}",
+        "{'__class__': 'LinearRegression\\u0000x', '__module__': 'sklearn.linear_model._base', "
+        "'__loader__': 'ObjectNode'}",
+        "{'__class__': 'list', '__module__': 'builtins', '__loader__': 'ListNode\\u0000x', "
+        "'content': []}",
+        "{'__class__': 'A', '__module__': 'x', '__loader__': 'MethodNode', 'content': "
+        "{'func': 'f\\u0000g', 'obj': " OBJ("x", "A", 7) "}}",
+    };
+    for (size_t i = 0; i < sizeof with_nul / sizeof *with_nul; i++) {
+        assert_null(open_entry(with_nul[i], &err));
+        assert_non_null(strstr(err.message, "holds a NUL character"));
+    }
+    /* the old FunctionNode's content names the function */
+    sk_error_clear(&err);
+    assert_null(open_schema(
+        "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 0,"
+        " " STR_TYPES ", 'content': {'f': {'__class__': 'ufunc', '__module__': 'numpy',"
+        " '__loader__': 'FunctionNode', 'content': {'module_path': 'scipy.special._ufuncs',"
+        " 'function': 'erfc\\u0000x'}}}}",
+        NULL, 0, &err));
+    assert_non_null(strstr(err.message, "'function' holds a NUL character"));
+    sk_error_clear(&err);
+    assert_null(open_schema(
+        "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 0,"
+        " " STR_TYPES ", 'content': {'f': {'__class__': 'ufunc', '__module__': 'numpy',"
+        " '__loader__': 'FunctionNode', 'content': {'module_path': 'scipy.special\\u0000._ufuncs',"
+        " 'function': 'erfc'}}}}",
+        NULL, 0, &err));
+    assert_non_null(strstr(err.message, "'module_path' holds a NUL character"));
+    /* an array's type is compared whole */
+    assert_null(
+        open_entry("{'__class__': 'ndarray', '__module__': 'numpy', '__loader__': "
+                   "'NdArrayNode', 'type': 'json\\u0000x', 'content': [], 'shape': " JSON1(9) "}",
+                   &err));
+    assert_non_null(strstr(err.message, "unknown array type"));
+}
+
+static void loaders_and_modules_compare_whole(void **state)
+{
+    (void)state;
+    struct sk_error err = {{0}};
+    assert_null(open_entry("{'__class__': 'list', '__module__': 'builtins', '__loader__': "
+                           "'ListNodeX', 'content': []}",
+                           &err));
+    assert_non_null(strstr(err.message, "unknown loader 'ListNodeX'"));
+    /* skops compares a method's module and class apart */
+    assert_null(open_entry("{'__class__': 'c', '__module__': 'a.b', '__loader__': 'MethodNode', "
+                           "'content': {'func': 'f', 'obj': " OBJ("a", "b.c", 7) "}}",
+                           &err));
+    assert_non_null(strstr(err.message, "is bound to an object of"));
+    /* operator functions come from the module 'operator' itself */
+    assert_null(open_entry("{'__class__': 'y', '__module__': 'operator.x', '__loader__': "
+                           "'OperatorFuncNode', 'attrs': {'__class__': 'tuple', '__module__': "
+                           "'builtins', '__loader__': 'TupleNode', 'content': []}}",
+                           &err));
+    assert_non_null(strstr(err.message, "other than 'operator'"));
+    struct sk_model *model =
+        open_entry("{'__class__': 'add', '__module__': 'operator', '__loader__': "
+                   "'OperatorFuncNode', 'attrs': {'__class__': 'tuple', '__module__': "
+                   "'builtins', '__loader__': 'TupleNode', 'content': []}}",
+                   &err);
+    assert_non_null(model);
+    sk_model_close(model);
+}
+
+/* A node first read in a refused dict's hidden key_types is refused where
+ * it is first mounted, needing what that dict needs; a JSON value is
+ * served wherever it occurs, as the spec says. */
+static void nodes_first_read_in_refused_parts_are_refused(void **state)
+{
+    (void)state;
+    struct sk_error err = {{0}};
+    struct sk_model *model = open_schema(
+        "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
+        " " STR_TYPES ", 'content': {"
+        " 'evil': {'__class__': 'system', '__module__': 'os', '__loader__': 'ObjectNode',"
+        "          'content': {'__class__': 'dict', '__module__': 'builtins', '__loader__': "
+        "'DictNode', " STR_TYPES ", 'content': {'s': " JSON1(
+            41) "}}},"
+                " 'h': {'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode',"
+                "       'key_types': {'__class__': 'list', '__module__': 'builtins', '__loader__': "
+                "'ListNode', 'content': [{'__class__': 'Thing', '__module__': 'evil', "
+                "'__loader__': "
+                "'TypeNode'}, {'__class__': 'list', '__module__': 'builtins', '__loader__': "
+                "'ListNode', "
+                "'content': [], '__id__': 42}]}, 'content': {}},"
+                " 'again': " JSON1(41) ","
+                                       " 'hidden': {'__class__': 'list', '__module__': 'builtins', "
+                                       "'__loader__': 'ListNode', "
+                                       "'content': [], '__id__': 42}}}",
+        NULL, 0, &err);
+    assert_non_null(model);
+    const struct sk_entry *hidden = sk_entry_child(model->layout->root, "hidden");
+    assert_non_null(hidden);
+    assert_int_equal(hidden->kind, SK_ENTRY_DIR);
+    assert_true(hidden->refused);
+    assert_int_equal(hidden->need_count, 1);
+    assert_string_equal(hidden->needs[0], "evil.Thing");
+    const struct sk_entry *again = sk_entry_child(model->layout->root, "again");
+    assert_int_equal(again->kind, SK_ENTRY_FILE);
+    assert_false(again->refused);
+    sk_model_close(model);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +541,10 @@ int main(void)
         cmocka_unit_test(corrupt_states_fail_clearly),
         cmocka_unit_test(cycles_terminate),
         cmocka_unit_test(json_text_keeps_what_jansson_cannot),
+        cmocka_unit_test(ids_are_one_object_exactly_when_python_says_equal),
+        cmocka_unit_test(names_with_nul_are_refused),
+        cmocka_unit_test(loaders_and_modules_compare_whole),
+        cmocka_unit_test(nodes_first_read_in_refused_parts_are_refused),
         cmocka_unit_test(strmap_stores_and_replaces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

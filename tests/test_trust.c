@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -65,12 +66,31 @@ static void missing_trust_file_is_a_clear_error(void **state)
     sk_allowlist_free(a);
 }
 
+/* "x.Y\0z" must never trust "x.Y": a NUL inside a name is refused. */
+static void trust_file_entry_with_nul_is_refused(void **state)
+{
+    (void)state;
+    struct sk_allowlist *a = sk_allowlist_new();
+    struct sk_error err = {{0}};
+    char path[] = "/tmp/skopsfs-trust-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fdopen(fd, "w");
+    fwrite("a.B\nx.Y\0z\n", 1, 10, f);
+    fclose(f);
+    assert_int_equal(sk_allowlist_load_file(a, path, &err), -1);
+    unlink(path);
+    assert_non_null(strstr(err.message, "holds a NUL character"));
+    assert_false(sk_allowlist_contains(a, "x.Y"));
+    sk_allowlist_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(default_lists_hold_skops_defaults),
         cmocka_unit_test(allowlist_takes_names_lists_and_files),
         cmocka_unit_test(missing_trust_file_is_a_clear_error),
+        cmocka_unit_test(trust_file_entry_with_nul_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

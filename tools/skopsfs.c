@@ -34,9 +34,10 @@ static void usage(FILE *out)
                  "verify check every member's CRC-32 and length, one line per bad member\n"
                  "       (exit 1 if any is bad, 2 if a FILE is no readable zip archive)\n"
                  "\n"
-                 "Every command also takes --max-schema-mb N, --max-nodes N and --max-entries N\n"
-                 "to raise the limits on what an archive may hold, and --no-content-checks to\n"
-                 "skip judging tree arrays (audit then reads only the schema).\n");
+                 "Every command also takes --max-schema-mb N, --max-nodes N, --max-entries N,\n"
+                 "--max-children N and --max-key-bytes N to raise the limits on what an\n"
+                 "archive may hold, and --no-content-checks to skip judging tree arrays\n"
+                 "(audit then reads only the schema).\n");
 }
 
 struct common_options {
@@ -72,7 +73,9 @@ static int parse_options(int argc, char **argv, const char *short_options,
         {"max-schema-mb", required_argument, NULL, 'S'},
         {"max-nodes", required_argument, NULL, 'N'},
         {"max-entries", required_argument, NULL, 'E'},
-        {"no-content-checks", no_argument, NULL, 'C'},
+        {"no-content-checks", no_argument, NULL, 'X'},
+        {"max-children", required_argument, NULL, 'C'},
+        {"max-key-bytes", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -100,26 +103,33 @@ static int parse_options(int argc, char **argv, const char *short_options,
         case 'z':
             options->zero = true;
             break;
-        case 'C':
+        case 'X':
             options->no_content_checks = true;
             break;
         case 'S':
         case 'N':
-        case 'E': {
+        case 'E':
+        case 'C':
+        case 'K': {
+            const struct option *o = long_options;
+            while (o->val != c)
+                o++;
             unsigned long long value = parse_count(optarg);
-            if (value == 0) {
-                fprintf(stderr, "%s: --%s needs a positive number\n", program,
-                        c == 'S'   ? "max-schema-mb"
-                        : c == 'N' ? "max-nodes"
-                                   : "max-entries");
+            if (value == 0 || (c == 'S' && value > ~0ULL >> 20)) {
+                fprintf(stderr, "%s: --%s needs a positive number%s\n", program, o->name,
+                        c == 'S' ? " of MiB that fits in 64 bits of bytes" : "");
                 return -1;
             }
             if (c == 'S')
                 options->limits.schema_bytes = value << 20;
             else if (c == 'N')
                 options->limits.nodes = value;
-            else
+            else if (c == 'E')
                 options->limits.entries = value;
+            else if (c == 'C')
+                options->limits.children = value;
+            else
+                options->limits.key_bytes = value;
             break;
         }
         case 'a':
