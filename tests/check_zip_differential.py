@@ -246,7 +246,7 @@ def check_cases(zipdump, directory):
         later = m.get("python_3_12_plus")
         if later and ours[0] is not None and ours[0] != later.get("members"):
             problems.append("skopsfs reads it, but not as zipfile 3.12+ does")
-        verdict = ours[1] or "read as zipfile reads it"
+        verdict = ours[1] or "skopsfs reads it"
         print(f"{'FAIL' if problems else 'ok  '} {m['file']}: {verdict}")
         for p in problems:
             print(f"    {p}")
