@@ -13,7 +13,9 @@ schema.json). Run with /usr/bin/python3.
    lengths, counts, flags, methods, CRCs), random bytes, data prepended or
    appended, end records and directory entries duplicated, a comment or a
    whole archive appended. SKOPSFS_MUTANTS sets how many (default 2000, about 1-2 minutes),
-   SKOPSFS_MUTANT_SEED the seed. Every disagreement is printed and the
+   SKOPSFS_MUTANT_SEED the seed; it stops early, saying so, after
+   SKOPSFS_MUTANT_SECONDS (default 240: a sanitized build on a busy machine
+   is slow). Every disagreement is printed and the
    mutant kept in a temporary directory for replay.
 Prints "N passed, N failed" last."""
 import argparse
@@ -33,6 +35,7 @@ from zipreading import (CENTRAL, END, LOCAL, LOCATOR64, agree,  # noqa: E402
                         python_reading, skopsfs_reading)
 
 DEFAULT_MUTANTS = 2000
+DEFAULT_SECONDS = 240
 SHOWN = 20
 
 # (offset, width) of each field a mutation may change, per record kind.
@@ -254,7 +257,7 @@ def check_cases(zipdump, directory):
     return results
 
 
-def check_mutants(zipdump, bases, count, seed):
+def check_mutants(zipdump, bases, count, seed, seconds):
     rng = random.Random(seed)
     originals = [open(b, "rb").read() for b in bases]
     keep = tempfile.mkdtemp(prefix="skopsfs-zipdiff-")
@@ -263,6 +266,9 @@ def check_mutants(zipdump, bases, count, seed):
     disagreements = []
     started = time.monotonic()
     for i in range(count):
+        if time.monotonic() - started > seconds:
+            print(f"mutants: stopped after {seconds} s (SKOPSFS_MUTANT_SECONDS)")
+            break
         k = i % len(originals)
         data, steps = make_mutant(originals[k], originals, rng)
         with open(work, "wb") as f:
@@ -305,7 +311,8 @@ def main():
     if args.bases:
         count = int(os.environ.get("SKOPSFS_MUTANTS", DEFAULT_MUTANTS))
         seed = int(os.environ.get("SKOPSFS_MUTANT_SEED", 1))
-        results += check_mutants(args.zipdump, args.bases, count, seed)
+        seconds = float(os.environ.get("SKOPSFS_MUTANT_SECONDS", DEFAULT_SECONDS))
+        results += check_mutants(args.zipdump, args.bases, count, seed, seconds)
     failed = results.count(False)
     print(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0
