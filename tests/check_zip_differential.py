@@ -113,7 +113,7 @@ def mutate_field(data, layout, rng):
 
 
 def mutate_name(data, layout, rng):
-    named = [r for r in layout.records if r[3] > 0]
+    named = [r for r in layout.records if r[3] > 0 and r[2] + r[3] <= len(data)]
     if not named:
         return mutate_bytes(data, layout, rng)
     kind, at, name_at, length = rng.choice(named)
@@ -202,10 +202,13 @@ def make_mutant(base, others, rng):
         if layout is None:
             fn = mutate_bytes
             layout = Layout(bytes(base))
-        if fn is append_archive:
-            steps.append(fn(data, layout, rng, others))
-        else:
-            steps.append(fn(data, layout, rng))
+        try:
+            if fn is append_archive:
+                steps.append(fn(data, layout, rng, others))
+            else:
+                steps.append(fn(data, layout, rng))
+        except (struct.error, IndexError, ValueError):  # a record an earlier step broke
+            steps.append(mutate_bytes(data, layout, rng))
     return bytes(data), steps
 
 
