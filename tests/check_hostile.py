@@ -3,7 +3,8 @@
 `expect`, optional `also_ok`, and checks), for the daemon and the CLI.
 
 mount_fails: the mount exits non-zero with 1-3 lines on stderr and leaves
-nothing mounted; the CLI's audit exits 2 with one line.
+nothing mounted; the CLI's audit exits 2 with one line (unless `also_ok` is
+mounts).
 mounts: it mounts, survives a full walk (every file read, every xattr read,
 no link resolving outside the mount, names <= 255 bytes) and every listed
 check holds. Prints "N passed, N failed" last."""
@@ -163,6 +164,7 @@ def check_cli(args, m, archive):
     if r.returncode == 2:
         check("mount_fails" in outcomes, f"audit failed: {r.stderr!r}")
         return
+    check("mounts" in outcomes, f"audit exits {r.returncode} on a file that must fail")
     if "untrusted_exact" in m:
         # hostile contents (aliased ids, broken trees) may add "# content:" lines
         want = "".join(t + "\n" for t in m["untrusted_exact"]).encode()
