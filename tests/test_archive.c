@@ -199,6 +199,8 @@ static void put64(unsigned char **p, uint64_t v)
 
 static void put(unsigned char **p, const void *bytes, size_t length)
 {
+    if (length == 0)
+        return; /* BYTES may be NULL then */
     memcpy(*p, bytes, length);
     *p += length;
 }
