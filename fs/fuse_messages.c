@@ -1,8 +1,7 @@
-#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 #include "fuse_messages.h"
 
-#include <fuse_log.h>
 #include <errno.h>
+#include <fuse_log.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,12 +19,10 @@ static void keep(enum fuse_log_level level, const char *fmt, va_list ap)
         vfprintf(stderr, fmt, ap);
         return;
     }
-    if (kept_length < sizeof kept - 1) {
-        int n = vsnprintf(kept + kept_length, sizeof kept - kept_length, fmt, ap);
-        if (n > 0)
-            kept_length +=
-                (size_t)n < sizeof kept - kept_length ? (size_t)n : sizeof kept - kept_length - 1;
-    }
+    size_t room = sizeof kept - kept_length; /* at least 1: the final NUL */
+    int n = vsnprintf(kept + kept_length, room, fmt, ap);
+    if (n > 0)
+        kept_length += (size_t)n < room ? (size_t)n : room - 1; /* cut when full */
 }
 
 void fuse_messages_catch(void)

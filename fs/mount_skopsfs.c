@@ -850,8 +850,8 @@ static void report_untrusted(const char *archive, const struct sk_layout *layout
     if (hint != NULL && hint[0] != '\0')
         fprintf(stderr, "; to trust %s: %s", left_out ? "the others" : "them all", hint);
     if (left_out > 0)
-        fprintf(stderr, "; %zu type name%s no option can carry", left_out,
-                left_out == 1 ? " is one" : "s are ones");
+        fprintf(stderr, "; %zu %s no option can carry", left_out,
+                left_out == 1 ? "type has a name" : "types have names");
     fputc('\n', stderr);
     free(hint);
 }

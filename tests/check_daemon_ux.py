@@ -144,7 +144,7 @@ def hint_is_quoted_for_the_shell(args, archive, scratch):
     with Mount(args, colon, "-o", "strict") as m:
         line = failed_cleanly(m)
         assert line.endswith("; to trust the others: -o trust=builtins.dict:"
-                             "skopsfs_corpus_objs.MyDefaultDict; 1 type name is one no option "
+                             "skopsfs_corpus_objs.MyDefaultDict; 1 type has a name no option "
                              "can carry"), line
 
 
