@@ -3,6 +3,20 @@
 #include <stdlib.h>
 
 #include "limits.h"
+#include "sniff.h"
+
+/* When a file is not a zip archive, says what it is instead, if that is
+ * known: a pickle or a joblib file given where a .skops is expected is the
+ * usual mistake, and "no end of central directory" does not name it. */
+static void explain_not_an_archive(const char *path, struct sk_error *err)
+{
+    struct sk_sniff sniff;
+    char why[SK_ERROR_MESSAGE_MAX];
+    if (sk_sniff_file(path, &sniff, NULL) == 0 && sk_sniff_explain(&sniff, why, sizeof why)) {
+        sk_error_clear(err);
+        sk_fail(err, "%s: %s", path, why);
+    }
+}
 
 int sk_model_open(const char *path, const struct sk_model_options *options, struct sk_model **out,
                   struct sk_error *err)
@@ -11,8 +25,10 @@ int sk_model_open(const char *path, const struct sk_model_options *options, stru
     struct sk_model *model = calloc(1, sizeof *model);
     if (model == NULL)
         return sk_fail(err, "%s: out of memory", path);
-    if (sk_archive_open(path, &model->archive, err) != 0)
+    if (sk_archive_open(path, &model->archive, err) != 0) {
+        explain_not_an_archive(path, err);
         goto fail; /* the message names the path already */
+    }
     uint64_t index;
     char *text = NULL;
     size_t length = 0;

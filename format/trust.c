@@ -141,3 +141,79 @@ size_t sk_allowlist_count(const struct sk_allowlist *allowlist)
 {
     return allowlist ? allowlist->count : 0;
 }
+
+/* Whether an option can carry NAME so that the allowlist gets it back. */
+static bool hint_can_carry(const char *name, enum sk_trust_hint_form form)
+{
+    size_t length = strlen(name);
+    if (length == 0 || length > SK_MAX_TYPE_NAME_BYTES || isspace((unsigned char)name[0]) ||
+        isspace((unsigned char)name[length - 1]))
+        return false;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    return form != SK_TRUST_HINT_MOUNT || strpbrk(name, ":,\\") == NULL;
+}
+
+/* Whether a shell takes WORD as it stands, unquoted. */
+static bool shell_safe(const char *word)
+{
+    static const char safe[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                               "._-+=:,/@%";
+    return word[strspn(word, safe)] == '\0';
+}
+
+static void put_shell_word(FILE *out, const char *word)
+{
+    if (shell_safe(word)) {
+        fputs(word, out);
+        return;
+    }
+    fputc('\'', out);
+    for (const char *p = word; *p; p++) {
+        if (*p == '\'')
+            fputs("'\\''", out); /* end the quote, an escaped quote, quote again */
+        else
+            fputc(*p, out);
+    }
+    fputc('\'', out);
+}
+
+char *sk_trust_hint(const char *const *names, size_t count, enum sk_trust_hint_form form,
+                    size_t *left_out)
+{
+    char *word = NULL, *hint = NULL;
+    size_t word_size = 0, hint_size = 0, skipped = 0, carried = 0;
+    FILE *list = open_memstream(&word, &word_size); /* the mount option's one word */
+    FILE *out = open_memstream(&hint, &hint_size);
+    if (list == NULL || out == NULL) {
+        if (list != NULL)
+            fclose(list);
+        free(word);
+        return NULL;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (!hint_can_carry(names[i], form)) {
+            skipped++;
+        } else if (form == SK_TRUST_HINT_MOUNT) {
+            fprintf(list, "%s%s", carried++ ? ":" : "trust=", names[i]);
+        } else {
+            fputs(carried++ ? " --trust " : "--trust ", out);
+            put_shell_word(out, names[i]);
+        }
+    }
+    bool failed = fclose(list) != 0;
+    if (!failed && form == SK_TRUST_HINT_MOUNT && carried > 0) {
+        fputs("-o ", out);
+        put_shell_word(out, word);
+    }
+    failed |= fclose(out) != 0;
+    free(word);
+    if (failed) {
+        free(hint);
+        return NULL;
+    }
+    if (left_out != NULL)
+        *left_out = skipped;
+    return hint;
+}

@@ -44,4 +44,21 @@ int sk_allowlist_load_file(struct sk_allowlist *allowlist, const char *path, str
 bool sk_allowlist_contains(const struct sk_allowlist *allowlist, const char *type_name);
 size_t sk_allowlist_count(const struct sk_allowlist *allowlist);
 
+/* How a hint trusts types: mount.skopsfs's option or skopsfs's flags. */
+enum sk_trust_hint_form {
+    SK_TRUST_HINT_MOUNT, /* -o trust=a.B:c.D */
+    SK_TRUST_HINT_CLI,   /* --trust a.B --trust c.D */
+};
+
+/* The arguments that trust every one of NAMES, written to work exactly as
+ * printed when pasted into a POSIX shell: a word holding a character the
+ * shell would take is single-quoted. A name no option can carry is left
+ * out and counted in *LEFT_OUT (if not NULL): one with a control
+ * character, surrounding white space or over SK_MAX_TYPE_NAME_BYTES, and
+ * for the mount option one with ':' or ',' (which split its list) or '\'
+ * (which libfuse takes for an escape). Returns a string to free ("" when no
+ * name can be carried), or NULL when out of memory. */
+char *sk_trust_hint(const char *const *names, size_t count, enum sk_trust_hint_form form,
+                    size_t *left_out);
+
 #endif

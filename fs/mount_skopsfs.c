@@ -25,7 +25,9 @@
 #include <unistd.h>
 
 #include "limits.h"
+#include "fuse_messages.h"
 #include "model.h"
+#include "mount_checks.h"
 #include "pages.h"
 
 /* The archive is immutable while mounted: let the kernel cache for a day. */
@@ -153,6 +155,18 @@ static void reply_entry(fuse_req_t req, const struct sk_entry *entry)
     fuse_reply_entry(req, &e);
 }
 
+/* ENOENT that the kernel may remember as long as an entry: a name missing
+ * now is missing for the life of the mount, and tools probe many (ls -l asks
+ * for ACLs, Python for __init__.py, numpy for .npy next to .npz). */
+static void reply_no_entry(fuse_req_t req)
+{
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof e);
+    e.ino = 0; /* libfuse's way of saying: no such entry, cache that */
+    e.entry_timeout = CACHE_TIMEOUT_SECONDS;
+    fuse_reply_entry(req, &e);
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     (void)userdata;
@@ -176,7 +190,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     }
     const struct sk_entry *child = sk_entry_child(directory, name);
     if (child == NULL) {
-        fuse_reply_err(req, ENOENT);
+        reply_no_entry(req);
         return;
     }
     reply_entry(req, child);
@@ -349,28 +363,12 @@ static char *thread_buffer(size_t size)
 /* Raises the mount's readahead to READ_AHEAD_KB. The kernel caps FUSE's at
  * 128 KiB whatever the daemon asks; the mount's backing device in sysfs is
  * named by its device number, read from mountinfo (a stat of the mount
- * point would wait for this very daemon). Without root it stays as is. */
+ * point would wait for this very daemon), the last match being the newest
+ * mount, ours. Without root it stays as is. */
 static void raise_read_ahead(const char *mountpoint)
 {
-    FILE *mountinfo = fopen("/proc/self/mountinfo", "re");
-    if (mountinfo == NULL)
-        return;
-    char line[8192];
-    unsigned major = 0, minor = 0;
-    bool found = false;
-    while (fgets(line, sizeof line, mountinfo) != NULL) {
-        char point[4096];
-        unsigned line_major, line_minor;
-        /* the last match is the newest mount, ours */
-        if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &line_major, &line_minor, point) == 3 &&
-            strcmp(point, mountpoint) == 0) {
-            major = line_major;
-            minor = line_minor;
-            found = true;
-        }
-    }
-    fclose(mountinfo);
-    if (!found)
+    unsigned major, minor;
+    if (!mountinfo_find(mountpoint, &major, &minor, NULL, 0))
         return;
     char path[64];
     snprintf(path, sizeof path, "/sys/class/bdi/%u:%u/read_ahead_kb", major, minor);
@@ -651,10 +649,14 @@ static const struct fuse_lowlevel_ops operations = {
 
 struct options {
     const char *archive;
-    char *trust;
-    char *trust_file;
+    char *trust;        /* every trust= joined with ':' */
+    char **trust_files; /* every trust_file=, in order */
+    size_t trust_file_count;
+    char *last_trust; /* the option just before, if a trust=: see trust_option_split */
     int strict;
     int verify;
+    int over;
+    int max_threads_given;
     unsigned long long max_schema_mb;
     unsigned long long max_nodes;
     unsigned long long max_entries;
@@ -665,17 +667,25 @@ struct options {
     int nonoption_count;
 };
 
-enum { KEY_HELP, KEY_VERSION, KEY_DISCARD };
+enum { KEY_HELP, KEY_VERSION, KEY_DISCARD, KEY_TRUST, KEY_TRUST_FILE, KEY_NUMBER, KEY_MAX_THREADS };
 
 #define OPTION(spec, field)                                                                        \
     {                                                                                              \
         spec, offsetof(struct options, field), 1                                                   \
     }
 static const struct fuse_opt option_spec[] = {
-    OPTION("trust=%s", trust),
-    OPTION("trust_file=%s", trust_file),
+    FUSE_OPT_KEY("trust=", KEY_TRUST),
+    FUSE_OPT_KEY("trust_file=", KEY_TRUST_FILE),
     OPTION("strict", strict),
     OPTION("verify", verify),
+    OPTION("over", over),
+    /* checked before their templates take them: sscanf would take "12abc" */
+    FUSE_OPT_KEY("max_schema_mb=", KEY_NUMBER),
+    FUSE_OPT_KEY("max_nodes=", KEY_NUMBER),
+    FUSE_OPT_KEY("max_entries=", KEY_NUMBER),
+    FUSE_OPT_KEY("max_children=", KEY_NUMBER),
+    FUSE_OPT_KEY("max_key_bytes=", KEY_NUMBER),
+    FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS), /* libfuse's, kept for it */
     OPTION("max_schema_mb=%llu", max_schema_mb),
     OPTION("max_nodes=%llu", max_nodes),
     OPTION("max_entries=%llu", max_entries),
@@ -687,7 +697,6 @@ static const struct fuse_opt option_spec[] = {
     FUSE_OPT_KEY("--version", KEY_VERSION),
     /* what mount(8) may pass that means nothing here */
     FUSE_OPT_KEY("-n", KEY_DISCARD),
-    FUSE_OPT_KEY("-s", KEY_DISCARD),
     FUSE_OPT_KEY("-v", KEY_DISCARD),
     FUSE_OPT_KEY("defaults", KEY_DISCARD),
     FUSE_OPT_KEY("auto", KEY_DISCARD),
@@ -702,11 +711,85 @@ static const struct fuse_opt option_spec[] = {
     FUSE_OPT_END,
 };
 
+/* Adds a trust= value to those given before. libfuse splits -o at commas
+ * unless escaped (trust=a\,b); an escaped comma separates types too. */
+static int add_trust(struct options *options, const char *value)
+{
+    char *joined;
+    if (asprintf(&joined, "%s%s%s", options->trust ? options->trust : "", options->trust ? ":" : "",
+                 value) < 0)
+        return -1;
+    for (char *p = joined; *p; p++)
+        if (*p == ',')
+            *p = ':';
+    free(options->trust);
+    options->trust = joined;
+    free(options->last_trust);
+    options->last_trust = strdup(value);
+    return options->last_trust ? 0 : -1;
+}
+
+static int add_trust_file(struct options *options, const char *path)
+{
+    char **grown = realloc(options->trust_files,
+                           (options->trust_file_count + 1) * sizeof *options->trust_files);
+    if (grown == NULL)
+        return -1;
+    options->trust_files = grown;
+    if ((grown[options->trust_file_count] = strdup(path)) == NULL)
+        return -1;
+    options->trust_file_count++;
+    return 0;
+}
+
+/* "-o trust=a.B,c.D", the natural guess, reaches here as trust=a.B and an
+ * unknown option c.D: no FUSE option has a dot and no '='. */
+static bool trust_option_split(const struct options *options, const char *arg)
+{
+    return options->last_trust != NULL && arg[0] != '-' && strchr(arg, '=') == NULL &&
+           strchr(arg, '.') != NULL;
+}
+
+/* A limit's value: a whole number of at least 1, as strtoull reads it. */
+static int check_number(const char *option)
+{
+    const char *value = strchr(option, '=') + 1;
+    char *end;
+    errno = 0;
+    unsigned long long number = strtoull(value, &end, 10);
+    if (value[0] >= '0' && value[0] <= '9' && *end == '\0' && errno == 0 && number > 0)
+        return 0;
+    fprintf(stderr, "%s: -o %s: give a whole number of at least 1 (see %s --help)\n", program,
+            option, program);
+    return -1;
+}
+
 static int option_callback(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
     (void)outargs;
     struct options *options = data;
+    if (key != KEY_TRUST && key != FUSE_OPT_KEY_NONOPT) {
+        bool split = key == FUSE_OPT_KEY_OPT && trust_option_split(options, arg);
+        if (split)
+            fprintf(stderr,
+                    "%s: -o trust=%s,%s: FUSE splits options at ','; separate types with ':' "
+                    "instead: -o trust=%s:%s\n",
+                    program, options->last_trust, arg, options->last_trust, arg);
+        free(options->last_trust);
+        options->last_trust = NULL;
+        if (split)
+            return -1;
+    }
     switch (key) {
+    case KEY_TRUST:
+        return add_trust(options, arg + strlen("trust=")) == 0 ? 0 : -1;
+    case KEY_TRUST_FILE:
+        return add_trust_file(options, arg + strlen("trust_file=")) == 0 ? 0 : -1;
+    case KEY_NUMBER:
+        return check_number(arg) == 0 ? 0 : -1;
+    case KEY_MAX_THREADS:
+        options->max_threads_given = 1;
+        return check_number(arg) == 0 ? 1 : -1;
     case FUSE_OPT_KEY_NONOPT:
         /* The first operand is the archive; the second, the mount point,
          * stays for fuse_parse_cmdline. */
@@ -734,18 +817,23 @@ static void usage(void)
            "\n"
            "Mounts a .skops model archive read-only as a directory tree.\n"
            "\n"
-           "    -o trust=TYPE[:TYPE...]  trust these types too\n"
-           "    -o trust_file=PATH       trust the types in PATH (one a line, # comments)\n"
+           "skopsfs options:\n"
+           "    -o trust=TYPE[:TYPE...]  trust these types too (repeatable; ':' between types,\n"
+           "                             as ',' separates options)\n"
+           "    -o trust_file=PATH       trust the types in PATH (one a line, # comments;\n"
+           "                             repeatable)\n"
            "    -o strict                refuse to mount if any type is untrusted or any\n"
            "                             tree's arrays are unsound (.skops/problems)\n"
            "    -o verify                check every member's CRC-32 before mounting\n"
+           "    -o over                  mount even if MOUNTPOINT is a mount point already\n"
            "    -o max_schema_mb=N, max_nodes=N, max_entries=N, max_children=N,\n"
            "       max_key_bytes=N\n"
            "                             raise the limits on what an archive may hold\n"
-           "    -f                       stay in the foreground\n"
-           "    -d                       debug output (implies -f)\n"
-           "    -o allow_other           let other users see the mount\n",
+           "\n"
+           "FUSE options:\n",
            program);
+    fuse_cmdline_help();
+    fuse_lowlevel_help();
 }
 
 /* "-ofsname=PATH" with the commas and backslashes in PATH escaped, as
@@ -830,6 +918,48 @@ static int report_content_problems(const struct sk_content_report *content, cons
     return strict ? -1 : 0;
 }
 
+/* The user's allowlist from every trust= and trust_file=, or NULL. */
+static struct sk_allowlist *load_allowlist(const struct options *options, struct sk_error *err)
+{
+    struct sk_allowlist *allowlist = sk_allowlist_new();
+    if (allowlist == NULL)
+        return NULL;
+    if (options->trust && sk_allowlist_add_list(allowlist, options->trust, ':', err) != 0)
+        goto fail;
+    for (size_t i = 0; i < options->trust_file_count; i++)
+        if (sk_allowlist_load_file(allowlist, options->trust_files[i], err) != 0)
+            goto fail;
+    return allowlist;
+fail:
+    sk_allowlist_free(allowlist);
+    return NULL;
+}
+
+/* One line: what was refused and the one option that trusts it all (the
+ * names are in the option, and in .skops/untrusted once mounted). */
+static void report_untrusted(const char *archive, const struct sk_layout *layout, bool strict)
+{
+    size_t count = layout->untrusted_count, left_out = 0;
+    char *hint = sk_trust_hint((const char *const *)layout->untrusted, count, SK_TRUST_HINT_MOUNT,
+                               &left_out);
+    const char *plural = count == 1 ? "" : "s";
+    if (strict)
+        fprintf(stderr, "%s: %s: not mounted: it needs %zu untrusted type%s", program, archive,
+                count, plural);
+    else
+        fprintf(stderr,
+                "%s: %s: nodes that need %zu untrusted type%s are refused (listed in "
+                ".skops/untrusted)",
+                program, archive, count, plural);
+    if (hint != NULL && hint[0] != '\0')
+        fprintf(stderr, "; to trust %s: %s", left_out ? "the others" : "them all", hint);
+    if (left_out > 0)
+        fprintf(stderr, "; %zu %s no option can carry", left_out,
+                left_out == 1 ? "type has a name" : "types have names");
+    fputc('\n', stderr);
+    free(hint);
+}
+
 /* Mounts, or exits with one line on stderr and nothing mounted. */
 int main(int argc, char **argv)
 {
@@ -846,16 +976,20 @@ int main(int argc, char **argv)
     bool checking = false;
     int status = 1;
 
+    fuse_messages_catch();
     if (fuse_opt_parse(&args, &options, option_spec, option_callback) != 0 ||
-        pthread_key_create(&read_buffer_key, free) != 0)
+        pthread_key_create(&read_buffer_key, free) != 0) {
+        fuse_messages_report(program);
         goto out;
+    }
     if (options.show_help) {
         usage();
         status = 0;
         goto out;
     }
     if (options.show_version) {
-        printf("%s %s (libfuse %s)\n", program, SKOPSFS_VERSION, fuse_pkgversion());
+        printf("%s %s (libfuse %s, FUSE API %d.%d)\n", program, SKOPSFS_VERSION, fuse_pkgversion(),
+               FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION);
         status = 0;
         goto out;
     }
@@ -871,16 +1005,24 @@ int main(int argc, char **argv)
     snprintf(fixed_options, sizeof fixed_options, "-oro,subtype=skopsfs,max_read=%d",
              MAX_READ_BYTES);
     if (added != 0 || fuse_opt_add_arg(&args, fixed_options) != 0 ||
-        fuse_parse_cmdline(&args, &cmdline) != 0)
+        fuse_parse_cmdline(&args, &cmdline) != 0) {
+        fuse_messages_report(program);
         goto out;
+    }
     if (cmdline.mountpoint == NULL) {
         fprintf(stderr, "%s: usage: %s ARCHIVE MOUNTPOINT [-o OPTIONS]\n", program, program);
         goto out;
     }
-    allowlist = sk_allowlist_new();
-    if (allowlist == NULL ||
-        (options.trust && sk_allowlist_add_list(allowlist, options.trust, ':', &err) != 0) ||
-        (options.trust_file && sk_allowlist_load_file(allowlist, options.trust_file, &err) != 0)) {
+    /* Before the model is read, which may take a while: every option is
+     * known to be right (libfuse checks its own here) and the mount can be
+     * attempted. fs is filled in before the session serves anything. */
+    session = fuse_session_new(&args, &operations, sizeof operations, &fs);
+    fuse_messages_report(program);
+    fuse_messages_release();
+    if (session == NULL || check_before_mount(program, cmdline.mountpoint, options.over) != 0)
+        goto out;
+    allowlist = load_allowlist(&options, &err);
+    if (allowlist == NULL) {
         fprintf(stderr, "%s: %s\n", program, err.message[0] ? err.message : "out of memory");
         goto out;
     }
@@ -910,24 +1052,13 @@ int main(int argc, char **argv)
     fs.gid = getgid();
 
     if (fs.layout->untrusted_count > 0) {
-        fprintf(stderr, "%s: %s: %s %zu untrusted type%s:", program, options.archive,
-                options.strict ? "not mounted: it holds" : "refused nodes of",
-                fs.layout->untrusted_count, fs.layout->untrusted_count == 1 ? "" : "s");
-        for (size_t i = 0; i < fs.layout->untrusted_count; i++)
-            fprintf(stderr, " %s", fs.layout->untrusted[i]);
-        fprintf(stderr, "; to trust them: -o trust=");
-        for (size_t i = 0; i < fs.layout->untrusted_count; i++)
-            fprintf(stderr, "%s%s", i ? ":" : "", fs.layout->untrusted[i]);
-        fprintf(stderr, "%s\n", options.strict ? "" : " (or see .skops/untrusted)");
+        report_untrusted(options.archive, fs.layout, options.strict);
         if (options.strict)
             goto out;
     }
     if (report_content_problems(fs.model->content, options.archive, options.strict) != 0)
         goto out;
 
-    session = fuse_session_new(&args, &operations, sizeof operations, &fs);
-    if (session == NULL)
-        goto out;
     if (fuse_set_signal_handlers(session) != 0)
         goto out;
     if (fuse_session_mount(session, cmdline.mountpoint) != 0)
@@ -944,8 +1075,12 @@ int main(int argc, char **argv)
         if (loop_config == NULL)
             goto out_unmount;
         fuse_loop_cfg_set_clone_fd(loop_config, (unsigned)cmdline.clone_fd);
-        fuse_loop_cfg_set_idle_threads(loop_config, MAX_IDLE_THREADS);
-        fuse_loop_cfg_set_max_threads(loop_config, MAX_THREADS);
+        /* libfuse's max_idle_threads=, max_threads= if given, else ours */
+        fuse_loop_cfg_set_idle_threads(loop_config, cmdline.max_idle_threads != (unsigned)-1
+                                                        ? cmdline.max_idle_threads
+                                                        : MAX_IDLE_THREADS);
+        fuse_loop_cfg_set_max_threads(loop_config, options.max_threads_given ? cmdline.max_threads
+                                                                             : MAX_THREADS);
         status = fuse_session_loop_mt(session, loop_config) != 0;
     }
 out_unmount:
@@ -963,7 +1098,10 @@ out:
     sk_model_close(fs.model);
     sk_allowlist_free(allowlist);
     free(options.trust);
-    free(options.trust_file);
+    free(options.last_trust);
+    for (size_t i = 0; i < options.trust_file_count; i++)
+        free(options.trust_files[i]);
+    free(options.trust_files);
     free(cmdline.mountpoint);
     fuse_opt_free_args(&args);
     return status;

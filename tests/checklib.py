@@ -2,6 +2,7 @@
 one line per check, then "N passed, N failed"; and what every checker that
 mounts needs: whether a directory is mounted, and unmounting it."""
 import os
+import re
 import subprocess
 import time
 
@@ -11,7 +12,12 @@ UNMOUNT_TRIES = 50  # a tenth of a second apart: the daemon may still be busy
 def mounted(directory):
     real = os.path.realpath(directory)
     with open("/proc/self/mounts") as f:
-        return any(line.split()[1] == real for line in f)
+        return any(unescape_mount_field(line.split()[1]) == real for line in f)
+
+
+def unescape_mount_field(field):
+    """The kernel writes a space in a mount point as \\040, a tab as \\011..."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
 
 
 def unmount(directory):

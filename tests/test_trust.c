@@ -84,6 +84,55 @@ static void trust_file_entry_with_nul_is_refused(void **state)
     sk_allowlist_free(a);
 }
 
+static void expect_hint(const char *const *names, size_t count, enum sk_trust_hint_form form,
+                        const char *expected, size_t expected_left_out)
+{
+    size_t left_out = 99;
+    char *hint = sk_trust_hint(names, count, form, &left_out);
+    assert_non_null(hint);
+    assert_string_equal(hint, expected);
+    assert_int_equal(left_out, expected_left_out);
+    free(hint);
+}
+
+static void hint_trusts_all_in_one_option(void **state)
+{
+    (void)state;
+    const char *plain[] = {"numpy.dtype", "collections.defaultdict"};
+    expect_hint(plain, 2, SK_TRUST_HINT_MOUNT, "-o trust=numpy.dtype:collections.defaultdict", 0);
+    expect_hint(plain, 2, SK_TRUST_HINT_CLI, "--trust numpy.dtype --trust collections.defaultdict",
+                0);
+    expect_hint(plain, 0, SK_TRUST_HINT_MOUNT, "", 0);
+    /* what the shell would take is quoted; a quote inside is escaped */
+    const char *shelly[] = {"__main__.<lambda>", "a.it's"};
+    expect_hint(shelly, 2, SK_TRUST_HINT_MOUNT, "-o 'trust=__main__.<lambda>:a.it'\\''s'", 0);
+    expect_hint(shelly, 2, SK_TRUST_HINT_CLI, "--trust '__main__.<lambda>' --trust 'a.it'\\''s'",
+                0);
+    /* what an option cannot carry is left out and counted */
+    const char *odd[] = {"a.B", "c:d.E", "f,g.H", "i\\j", "esc\033[2J", " k.L", "", "m.N"};
+    expect_hint(odd, 8, SK_TRUST_HINT_MOUNT, "-o trust=a.B:m.N", 6);
+    expect_hint(odd, 8, SK_TRUST_HINT_CLI,
+                "--trust a.B --trust c:d.E --trust f,g.H --trust 'i\\j' --trust m.N", 3);
+}
+
+/* The mount option's value, given back to the allowlist, trusts each name. */
+static void hint_round_trips(void **state)
+{
+    (void)state;
+    const char *names[] = {"sklearn.Foo", "x.<y>", "z.W"};
+    char *hint = sk_trust_hint(names, 3, SK_TRUST_HINT_MOUNT, NULL);
+    assert_string_equal(hint, "-o 'trust=sklearn.Foo:x.<y>:z.W'");
+    hint[strlen(hint) - 1] = '\0'; /* the shell's work: drop the quotes */
+    struct sk_allowlist *a = sk_allowlist_new();
+    struct sk_error err = {{0}};
+    assert_int_equal(sk_allowlist_add_list(a, hint + strlen("-o 'trust="), ':', &err), 0);
+    for (size_t i = 0; i < 3; i++)
+        assert_true(sk_allowlist_contains(a, names[i]));
+    assert_int_equal(sk_allowlist_count(a), 3);
+    sk_allowlist_free(a);
+    free(hint);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -91,6 +140,8 @@ int main(void)
         cmocka_unit_test(allowlist_takes_names_lists_and_files),
         cmocka_unit_test(missing_trust_file_is_a_clear_error),
         cmocka_unit_test(trust_file_entry_with_nul_is_refused),
+        cmocka_unit_test(hint_trusts_all_in_one_option),
+        cmocka_unit_test(hint_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
