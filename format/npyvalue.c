@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The shortest digits that read back as V, as Python's repr of a float. */
-static int float_repr(double v, bool complex_part, char *buffer, size_t size)
+int sk_double_text(double v, char *buffer, size_t size)
 {
     if (isnan(v))
         return snprintf(buffer, size, "nan");
@@ -18,8 +17,15 @@ static int float_repr(double v, bool complex_part, char *buffer, size_t size)
         if (strtod(digits, NULL) == v)
             break;
     }
-    bool integral = strpbrk(digits, ".e") == NULL;
-    /* Python writes 1.0, but (1+2j) */
+    return snprintf(buffer, size, "%s", digits);
+}
+
+/* Python's repr of a float: 1.0, but (1+2j) inside a complex. */
+static int float_repr(double v, bool complex_part, char *buffer, size_t size)
+{
+    char digits[40];
+    sk_double_text(v, digits, sizeof digits);
+    bool integral = strpbrk(digits, ".ein") == NULL;
     return snprintf(buffer, size, "%s%s", digits, integral && !complex_part ? ".0" : "");
 }
 

@@ -52,6 +52,9 @@ double sk_number_distance(const struct sk_number *a, const struct sk_number *b);
 int sk_npy_scalar_text(const struct sk_npy_header *header, const unsigned char *item,
                        size_t item_length, char *buffer, size_t size);
 
+/* The shortest digits that read back as V ("0.5", "12", "1e+100", "nan"). */
+int sk_double_text(double v, char *buffer, size_t size);
+
 /* Bytes per element of a plain descr ("<U4": 16), or 0 when unknown. */
 size_t sk_npy_item_size(const char *descr);
 

@@ -69,8 +69,8 @@ static void add_array_facts(json_t *object, const struct sk_layout *layout,
 static void add_json_value(json_t *object, const struct sk_node *node)
 {
     json_error_t error;
-    json_t *value = json_loadb(node->json_text, node->json_length,
-                               JSON_DECODE_ANY | JSON_ALLOW_NUL, &error);
+    json_t *value =
+        json_loadb(node->json_text, node->json_length, JSON_DECODE_ANY | JSON_ALLOW_NUL, &error);
     set(object, "json", value);
 }
 

@@ -233,8 +233,7 @@ int cli_show(struct cli_options *options, int count, char **operands)
     printf("%s: %s\n", operands[0], model->schema->root->type_name);
     print_sizes(model);
     if (model->layout->untrusted_count > 0)
-        printf("untrusted: %zu types (skopsfs tree shows where)\n",
-               model->layout->untrusted_count);
+        printf("untrusted: %zu types (skopsfs tree shows where)\n", model->layout->untrusted_count);
     if (start->kind == SK_ENTRY_DIR && start->node != NULL)
         print_section(&s, start, 0);
     else

@@ -48,7 +48,7 @@ static int cat(struct cli_options *options, int count, char **operands);
 struct command {
     const char *name;
     int (*run)(struct cli_options *options, int count, char **operands);
-    const char *options; /* the option codes it takes beyond SHARED_OPTIONS */
+    const char *options;            /* the option codes it takes beyond SHARED_OPTIONS */
     int min_operands, max_operands; /* NO_LIMIT: any number */
     const char *synopsis;
     const char *summary;
@@ -89,8 +89,9 @@ static void command_usage(const struct command *command, FILE *out, bool full)
 {
     fprintf(out, "usage: skopsfs %s %s%s\n", command->name, trust_synopsis, command->synopsis);
     if (full)
-        fprintf(out, "\n%s.\n\nIt also takes --max-schema-mb N, --max-nodes N and "
-                     "--max-entries N.\n",
+        fprintf(out,
+                "\n%s.\n\nIt also takes --max-schema-mb N, --max-nodes N and "
+                "--max-entries N.\n",
                 command->summary);
 }
 
@@ -125,8 +126,7 @@ static int set_number(struct cli_options *options, int code, const char *spellin
 {
     unsigned long long value = parse_count(optarg);
     if (value == 0) {
-        fprintf(stderr, "%s: %s needs a positive number, not '%s'\n", program, spelling,
-                optarg);
+        fprintf(stderr, "%s: %s needs a positive number, not '%s'\n", program, spelling, optarg);
         return -1;
     }
     if (code == 'S')
