@@ -225,11 +225,16 @@ def check_show_estimator():
         "    steps = list of 2",
         "    memory = null",
         "  steps/0/1: sklearn.preprocessing._data.StandardScaler",
+        "    parameters:",
         "      with_mean = true",
+        "    fitted:",
         "      n_samples_seen_.npy = int64(150)",
         "      coef_.npy = array <f8 (3,4)",
         "    (1 private attribute)",
     ])
+    lines = out.splitlines()
+    expect(lines.index("      n_features_in_ = 4") > lines.index("    fitted:")
+           > lines.index("      with_mean = true"), "fitted attributes among parameters")
     expect(out.splitlines()[1].startswith("size: 23565 bytes archive, 8 arrays of 1276 bytes, "
                                           "36 nodes"), out.splitlines()[1])
     rc, out, _ = run("show", fixture("est_BaggingClassifier.skops"))
