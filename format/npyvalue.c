@@ -161,7 +161,7 @@ size_t sk_npy_item_size(const char *descr)
         return 0;
     char *end;
     unsigned long count = strtoul(descr + 2, &end, 10);
-    if (end == descr + 2 || (*end != '\0' && *end != '['))
+    if (end == descr + 2 || (*end != '\0' && *end != '[') || count > SIZE_MAX / 4)
         return 0;
     return descr[1] == 'U' ? count * 4 : count;
 }
