@@ -5,52 +5,111 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
-#include "model.h"
+#include "commands.h"
+#include "npyvalue.h"
 #include "pages.h"
 
-#define EXIT_FOUND_UNTRUSTED 1 /* also: content problems found */
-#define EXIT_ENTRY_ERROR 1
-#define EXIT_UNREADABLE 2
 #define COPY_CHUNK (1u << 20)
 /* Heap in 2 MiB pages: a 500-tree forest's nodes fit, audit 0.16 -> 0.13 s */
 #define HEAP_RESERVE_BYTES ((size_t)64 << 20)
+/* --depth and the --max-* limits: larger numbers are surely mistakes. */
+#define MAX_OPTION_NUMBER (1ull << 40)
 
-static const char *program = "skopsfs";
+const char *program = "skopsfs";
+
+/* Options by the code getopt returns. A command accepts the codes in its
+ * table row's `options`, and every command the shared ones below. */
+#define SHARED_OPTIONS "tTSNECKXh"
+
+static const struct option long_options[] = {
+    {"trust", required_argument, NULL, 't'},
+    {"trust-file", required_argument, NULL, 'T'},
+    {"json", no_argument, NULL, 'j'},
+    {"zero", no_argument, NULL, 'z'},
+    {"depth", required_argument, NULL, 'D'},
+    {"max-schema-mb", required_argument, NULL, 'S'},
+    {"max-nodes", required_argument, NULL, 'N'},
+    {"max-entries", required_argument, NULL, 'E'},
+    {"max-children", required_argument, NULL, 'C'},
+    {"max-key-bytes", required_argument, NULL, 'K'},
+    {"no-content-checks", no_argument, NULL, 'X'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+/* The options that have a one-letter form. */
+#define SHORT_OPTIONS "adlRh"
+
+static int audit(struct cli_options *options, int count, char **operands);
+static int tree(struct cli_options *options, int count, char **operands);
+static int ls(struct cli_options *options, int count, char **operands);
+static int cat(struct cli_options *options, int count, char **operands);
+static int verify(struct cli_options *options, int count, char **operands);
+
+#define NO_LIMIT (-1)
+
+struct command {
+    const char *name;
+    int (*run)(struct cli_options *options, int count, char **operands);
+    const char *options;            /* the option codes it takes beyond SHARED_OPTIONS */
+    int min_operands, max_operands; /* NO_LIMIT: any number */
+    const char *synopsis;
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"audit", audit, "j", 1, NO_LIMIT, "[--json] FILE...",
+     "print the types still untrusted, one a line (exit 1 if any)"},
+    {"tree", tree, "jD", 1, 2, "[--depth N] [--json] FILE [PATH]",
+     "show every node, refused ones too, and what each needs trusted"},
+    {"ls", ls, "adlRzj", 1, 2, "[-a] [-d] [-l] [-R] [--zero] [--json] FILE [PATH]",
+     "list entries as mount.skopsfs shows them"},
+    {"cat", cat, "", 2, NO_LIMIT, "FILE PATH...",
+     "print entries' bytes as mount.skopsfs serves them"},
+    {"show", cli_show, "", 1, 2, "FILE [PATH]",
+     "each estimator's class, hyperparameters and fitted attributes"},
+    {"diff", cli_diff, "j", 2, 2, "[--json] A B",
+     "what changed between two models (exit 1 if anything)"},
+    {"verify", verify, "", 1, NO_LIMIT, "FILE...",
+     "check every member's CRC-32 and length, like unzip -t (exit 1 if any is bad)"},
+};
+#define COMMAND_COUNT (sizeof commands / sizeof commands[0])
+
+static const char trust_synopsis[] = "[--trust TYPE]... [--trust-file F] ";
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: skopsfs audit [--trust TYPE]... [--trust-file F] [--json] FILE...\n"
-                 "       skopsfs tree [--trust TYPE]... [--trust-file F] FILE\n"
-                 "       skopsfs ls [-a] [-d] [-l] [-R] [--zero] [--trust TYPE]... [--trust-file "
-                 "F] FILE [PATH]\n"
-                 "       skopsfs cat [--trust TYPE]... [--trust-file F] FILE PATH...\n"
-                 "       skopsfs verify FILE...\n"
-                 "\n"
-                 "audit  print the types still untrusted, one a line (exit 1 if any)\n"
-                 "tree   show the node tree: names, types, arrays, values, refusals\n"
-                 "ls     list entries as mount.skopsfs shows them\n"
-                 "cat    print an entry's bytes as mount.skopsfs serves them\n"
-                 "verify check every member's CRC-32 and length, one line per bad member\n"
-                 "       (exit 1 if any is bad, 2 if a FILE is no readable zip archive)\n"
-                 "\n"
-                 "Every command also takes --max-schema-mb N, --max-nodes N, --max-entries N,\n"
-                 "--max-children N and --max-key-bytes N to raise the limits on what an\n"
-                 "archive may hold, and --no-content-checks to skip judging tree arrays\n"
-                 "(audit then reads only the schema).\n");
+    fprintf(out, "usage: skopsfs COMMAND [OPTION]... FILE...\n\n");
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        fprintf(out, "  %-6s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n"
+                 "Every command takes --trust TYPE (repeatable), --trust-file F,\n"
+                 "--max-schema-mb N, --max-nodes N, --max-entries N, --max-children N and\n"
+                 "--max-key-bytes N to raise the limits on what an archive may hold, and\n"
+                 "--no-content-checks to skip judging tree arrays (audit then reads only\n"
+                 "the schema).\n"
+                 "`skopsfs help COMMAND` or `skopsfs COMMAND --help` describes one;\n"
+                 "`skopsfs --version` prints the version. See skopsfs(1).\n");
 }
 
-struct common_options {
-    struct sk_allowlist *allowlist;
-    bool json;
-    bool all;
-    bool long_format;
-    bool recursive;
-    bool directory_itself;
-    bool zero;
-    bool no_content_checks;
-    struct sk_limits limits;
-};
+static void command_usage(const struct command *command, FILE *out, bool full)
+{
+    fprintf(out, "usage: skopsfs %s %s%s\n", command->name, trust_synopsis, command->synopsis);
+    if (full)
+        fprintf(out,
+                "\n%s.\n\nIt also takes --max-schema-mb N, --max-nodes N, --max-entries N, "
+                "--max-children N,\n--max-key-bytes N and --no-content-checks.\n",
+                command->summary);
+}
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
 
 /* A positive count from an option's text, or 0 when it is not one. */
 static unsigned long long parse_count(const char *text)
@@ -58,108 +117,131 @@ static unsigned long long parse_count(const char *text)
     char *end;
     errno = 0;
     unsigned long long value = strtoull(text, &end, 10);
-    return errno == 0 && *end == '\0' && text[0] != '-' ? value : 0;
+    bool valid = errno == 0 && *end == '\0' && text[0] >= '0' && text[0] <= '9';
+    return valid && value <= MAX_OPTION_NUMBER ? value : 0;
 }
 
-/* Parses the options every subcommand shares, plus the ones in EXTRA. */
-static int parse_options(int argc, char **argv, const char *short_options,
-                         struct common_options *options)
+/* The option as the user wrote it, for a message: "--depth", "-x". */
+static void option_spelling(int code, int long_index, char *buffer, size_t size)
 {
-    static const struct option long_options[] = {
-        {"trust", required_argument, NULL, 't'},
-        {"trust-file", required_argument, NULL, 'T'},
-        {"json", no_argument, NULL, 'j'},
-        {"zero", no_argument, NULL, 'z'},
-        {"max-schema-mb", required_argument, NULL, 'S'},
-        {"max-nodes", required_argument, NULL, 'N'},
-        {"max-entries", required_argument, NULL, 'E'},
-        {"no-content-checks", no_argument, NULL, 'X'},
-        {"max-children", required_argument, NULL, 'C'},
-        {"max-key-bytes", required_argument, NULL, 'K'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    if (long_index >= 0)
+        snprintf(buffer, size, "--%s", long_options[long_index].name);
+    else
+        snprintf(buffer, size, "-%c", code);
+}
+
+static int set_number(struct cli_options *options, int code, const char *spelling)
+{
+    unsigned long long value = parse_count(optarg);
+    if (value == 0) {
+        fprintf(stderr, "%s: %s needs a positive number, not '%s'\n", program, spelling, optarg);
+        return -1;
+    }
+    if (code == 'S')
+        options->limits.schema_bytes = value << 20;
+    else if (code == 'N')
+        options->limits.nodes = value;
+    else if (code == 'E')
+        options->limits.entries = value;
+    else if (code == 'C')
+        options->limits.children = value;
+    else if (code == 'K')
+        options->limits.key_bytes = value;
+    else
+        options->depth = value;
+    return 0;
+}
+
+/* Sets one option the command accepts. */
+static int set_option(struct cli_options *options, int code, const char *spelling)
+{
     struct sk_error err = {{0}};
+    switch (code) {
+    case 't':
+        if (sk_allowlist_add(options->allowlist, optarg, &err) != 0)
+            break;
+        return 0;
+    case 'T':
+        if (sk_allowlist_load_file(options->allowlist, optarg, &err) != 0)
+            break;
+        return 0;
+    case 'S':
+    case 'N':
+    case 'E':
+    case 'C':
+    case 'K':
+    case 'D':
+        return set_number(options, code, spelling);
+    case 'X':
+        options->no_content_checks = true;
+        return 0;
+    case 'j':
+        options->json = true;
+        return 0;
+    case 'z':
+        options->zero = true;
+        return 0;
+    case 'a':
+        options->all = true;
+        return 0;
+    case 'l':
+        options->long_format = true;
+        return 0;
+    case 'R':
+        options->recursive = true;
+        return 0;
+    case 'd':
+        options->directory_itself = true;
+        return 0;
+    }
+    fprintf(stderr, "%s: %s\n", program, err.message);
+    return -1;
+}
+
+/* Parses ARGV (the command's name first) by the command's table row.
+ * Returns 0, 1 when --help was answered, or -1 after printing why not. */
+static int parse_options(const struct command *command, int argc, char **argv,
+                         struct cli_options *options)
+{
     options->allowlist = sk_allowlist_new();
     if (options->allowlist == NULL) {
         fprintf(stderr, "%s: out of memory\n", program);
         return -1;
     }
-    int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {
-        switch (c) {
-        case 't':
-            if (sk_allowlist_add(options->allowlist, optarg, &err) != 0)
-                goto bad;
-            break;
-        case 'T':
-            if (sk_allowlist_load_file(options->allowlist, optarg, &err) != 0)
-                goto bad;
-            break;
-        case 'j':
-            options->json = true;
-            break;
-        case 'z':
-            options->zero = true;
-            break;
-        case 'X':
-            options->no_content_checks = true;
-            break;
-        case 'S':
-        case 'N':
-        case 'E':
-        case 'C':
-        case 'K': {
-            const struct option *o = long_options;
-            while (o->val != c)
-                o++;
-            unsigned long long value = parse_count(optarg);
-            if (value == 0 || (c == 'S' && value > ~0ULL >> 20)) {
-                fprintf(stderr, "%s: --%s needs a positive number%s\n", program, o->name,
-                        c == 'S' ? " of MiB that fits in 64 bits of bytes" : "");
-                return -1;
-            }
-            if (c == 'S')
-                options->limits.schema_bytes = value << 20;
-            else if (c == 'N')
-                options->limits.nodes = value;
-            else if (c == 'E')
-                options->limits.entries = value;
-            else if (c == 'C')
-                options->limits.children = value;
+    opterr = 0; /* one line of our own instead of getopt's */
+    for (;;) {
+        int long_index = -1;
+        int code = getopt_long(argc, argv, ":" SHORT_OPTIONS, long_options, &long_index);
+        if (code == -1)
+            return 0;
+        char spelling[64];
+        if (code == '?' || code == ':') {
+            const char *written = argv[optind - 1];
+            if (strncmp(written, "--", 2) == 0) /* as written, up to any '=' */
+                snprintf(spelling, sizeof spelling, "%.*s", (int)strcspn(written, "="), written);
             else
-                options->limits.key_bytes = value;
-            break;
-        }
-        case 'a':
-            options->all = true;
-            break;
-        case 'l':
-            options->long_format = true;
-            break;
-        case 'R':
-            options->recursive = true;
-            break;
-        case 'd':
-            options->directory_itself = true;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        default:
-            usage(stderr);
+                snprintf(spelling, sizeof spelling, "-%c", optopt);
+            fprintf(stderr, "%s %s: %s %s\n", program, command->name,
+                    code == ':' ? "missing value for" : "unknown option", spelling);
             return -1;
         }
+        option_spelling(code, long_index, spelling, sizeof spelling);
+        if (strchr(SHARED_OPTIONS, code) == NULL && strchr(command->options, code) == NULL) {
+            fprintf(stderr, "%s %s: unknown option %s\n", program, command->name, spelling);
+            return -1;
+        }
+        if (code == 'h') {
+            command_usage(command, stdout, true);
+            return 1;
+        }
+        if (set_option(options, code, spelling) != 0)
+            return -1;
     }
-    return 0;
-bad:
-    fprintf(stderr, "%s: %s\n", program, err.message);
-    return -1;
 }
 
-static struct sk_model *open_model(const char *path, const struct common_options *options,
-                                   bool layout, bool npy_headers)
+struct sk_model *cli_open_model(const char *path, const struct cli_options *options, bool layout,
+                                bool npy_headers)
 {
     struct sk_error err = {{0}};
     struct sk_model *model;
@@ -218,23 +300,14 @@ static void print_problems_json(const struct sk_content_report *content)
     fputs("]", stdout);
 }
 
-static int audit(int argc, char **argv)
+static int audit(struct cli_options *options, int files, char **operands)
 {
-    struct common_options options = {0};
-    if (parse_options(argc, argv, "h", &options) != 0)
-        return EXIT_UNREADABLE;
-    int files = argc - optind;
-    if (files < 1) {
-        usage(stderr);
-        sk_allowlist_free(options.allowlist);
-        return EXIT_UNREADABLE;
-    }
     int status = 0;
-    if (options.json && files > 1)
+    if (options->json && files > 1)
         fputs("[", stdout);
     for (int f = 0; f < files; f++) {
-        const char *path = argv[optind + f];
-        struct sk_model *model = open_model(path, &options, false, false);
+        const char *path = operands[f];
+        struct sk_model *model = cli_open_model(path, options, false, false);
         if (model == NULL) {
             status = EXIT_UNREADABLE;
             continue;
@@ -250,13 +323,13 @@ static int audit(int argc, char **argv)
         }
         size_t kept = 0;
         for (size_t i = 0; i < count; i++)
-            if (!sk_allowlist_contains(options.allowlist, names[i]))
+            if (!sk_allowlist_contains(options->allowlist, names[i]))
                 names[kept++] = names[i];
             else
                 free(names[i]);
         if (kept > 0 && status == 0)
             status = EXIT_FOUND_UNTRUSTED;
-        if (options.json) {
+        if (options->json) {
             fputs(f > 0 && files > 1 ? ",\n{\"file\": " : "{\"file\": ", stdout);
             print_json_string(path);
             fputs(", \"untrusted\": [", stdout);
@@ -279,21 +352,98 @@ static int audit(int argc, char **argv)
         sk_string_list_free(names, kept);
         sk_model_close(model);
     }
-    if (options.json)
+    if (options->json)
         fputs(files > 1 ? "]\n" : "\n", stdout);
-    sk_allowlist_free(options.allowlist);
     return status;
 }
 
-/* The text a file shows, without its final newline, cut for one line. */
-static void print_value(const char *text, uint64_t size)
+/* Bytes read for a 0-d array's value: numpy's widest scalars are 32. */
+#define MAX_SCALAR_BYTES 256
+/* Where `tree` cuts a value to keep one line. */
+#define VALUE_COLUMNS 72
+
+/* Longer text is cut anyway; an int must hold the length for "%.*s". */
+#define MAX_TEXT_LENGTH (1 << 30)
+
+int cli_text_length(const struct sk_entry *entry)
 {
-    int length = (int)(size > 0 && text[size - 1] == '\n' ? size - 1 : size);
-    int shown = length > 72 ? 69 : length;
+    uint64_t size = entry->size;
+    if (size > 0 && entry->text[size - 1] == '\n')
+        size--;
+    return size > MAX_TEXT_LENGTH ? MAX_TEXT_LENGTH : (int)size;
+}
+
+bool cli_scalar_text(const struct sk_layout *layout, const struct sk_entry *entry, char *buffer,
+                     size_t size)
+{
+    if (entry->npy == NULL || entry->npy->ndim != 0 || !entry->from_member)
+        return false;
+    size_t item = sk_npy_item_size(entry->npy->descr);
+    if (item == 0 || item > MAX_SCALAR_BYTES)
+        return false;
+    unsigned char bytes[MAX_SCALAR_BYTES];
+    struct sk_error err = {{0}};
+    struct sk_reader *reader;
+    if (sk_entry_open_reader(layout, entry, &reader, &err) != 0)
+        return false;
+    ssize_t got = sk_entry_read(entry, reader, bytes, item, entry->npy->data_offset, &err);
+    sk_reader_close(reader);
+    return got == (ssize_t)item &&
+           sk_npy_scalar_text(entry->npy, bytes, (size_t)got, buffer, size) >= 0;
+}
+
+int cli_find_entry(const struct sk_layout *layout, const char *path, const struct sk_entry **out)
+{
+    const struct sk_entry *current = layout->root;
+    const char *rest = path;
+    while (*rest != '\0') {
+        size_t length = strcspn(rest, "/");
+        const char *component = rest;
+        rest += length;
+        rest += strspn(rest, "/");
+        if (length == 0 || (length == 1 && component[0] == '.'))
+            continue;
+        if (current->kind != SK_ENTRY_DIR)
+            return ENOTDIR;
+        if (length == 2 && memcmp(component, "..", 2) == 0) {
+            if (current->parent != NULL)
+                current = current->parent;
+            continue;
+        }
+        char *name = strndup(component, length);
+        if (name == NULL)
+            return ENOMEM;
+        const struct sk_entry *next = sk_entry_child(current, name);
+        free(name);
+        if (next == NULL)
+            return ENOENT;
+        /* A link's target is the shared node's first entry, never a link. */
+        if (next->kind == SK_ENTRY_SYMLINK && *rest != '\0')
+            next = next->target;
+        current = next;
+    }
+    *out = current;
+    return 0;
+}
+
+static void print_value(const char *text, int length)
+{
+    int shown = length > VALUE_COLUMNS ? VALUE_COLUMNS - 3 : length;
     printf(" = %.*s%s", shown, text, length > shown ? "..." : "");
 }
 
-static void describe(const struct sk_entry *entry)
+/* "  [needs os.system, x.Y]": what must be trusted to materialize it. */
+static void print_needs(const struct sk_entry *entry)
+{
+    printf("  [needs ");
+    for (size_t k = 0; k < entry->need_count; k++)
+        printf("%s%s", k ? ", " : "", entry->needs[k]);
+    printf("]");
+}
+
+/* One entry's facts on its line. Under a refused node the loader is shown
+ * too: it is what skops would run once the types are trusted. */
+static void describe(const struct sk_layout *layout, const struct sk_entry *entry, bool review)
 {
     const struct sk_node *node = entry->node;
     if (entry->kind == SK_ENTRY_SYMLINK) {
@@ -303,80 +453,103 @@ static void describe(const struct sk_entry *entry)
     bool json = node != NULL && node->loader == SK_LOADER_JSON;
     if (node != NULL && entry->role == SK_ROLE_NODE && !json)
         printf("  %s", node->type_name);
-    if (entry->refused) {
-        printf("  REFUSED, needs:");
-        for (size_t k = 0; k < entry->need_count; k++)
-            printf(" %s", entry->needs[k]);
-        return;
+    if (node != NULL && entry->role == SK_ROLE_NODE && (review || entry->refused))
+        printf("  (%s)", sk_loader_name(node->loader));
+    if (entry->kind == SK_ENTRY_FILE) {
+        char scalar[VALUE_COLUMNS + 1];
+        if (entry->npy != NULL) {
+            char shape[SK_MAX_NPY_DIMS * 21 + 1];
+            sk_npy_format_shape(entry->npy, shape, sizeof shape);
+            printf("  dtype %s, shape (%s%s)%s", entry->npy->descr, shape,
+                   entry->npy->ndim == 1 ? "," : "",
+                   entry->npy->fortran_order ? ", Fortran order" : "");
+            if (cli_scalar_text(layout, entry, scalar, sizeof scalar))
+                print_value(scalar, (int)strlen(scalar));
+        } else if (entry->npy_error != NULL) {
+            printf("  (no dtype: %s)", entry->npy_error);
+        } else if (entry->from_member) {
+            printf("  %llu bytes", (unsigned long long)entry->size);
+        } else if (entry->text != NULL) {
+            print_value(entry->text, cli_text_length(entry));
+        }
     }
-    if (entry->kind != SK_ENTRY_FILE)
-        return;
-    if (entry->npy != NULL) {
-        char shape[SK_MAX_NPY_DIMS * 21 + 1];
-        sk_npy_format_shape(entry->npy, shape, sizeof shape);
-        printf("  dtype %s, shape (%s%s)%s", entry->npy->descr, shape,
-               entry->npy->ndim == 1 ? "," : "",
-               entry->npy->fortran_order ? ", Fortran order" : "");
-    } else if (entry->npy_error != NULL) {
-        printf("  (no dtype: %s)", entry->npy_error);
-    } else if (entry->from_member) {
-        printf("  %llu bytes", (unsigned long long)entry->size);
-    } else if (entry->text != NULL) {
-        print_value(entry->text, entry->size);
-    }
+    if (entry->refused)
+        print_needs(entry);
 }
 
 /* An entry's content problems, one a line under it, marked "!!". */
-static void print_entry_problems(const struct sk_entry *entry, int depth)
+static void print_entry_problems(const struct sk_entry *entry, unsigned long long level)
 {
     const char *line = entry->problems;
     const char *end = line + entry->problems_length;
     while (line != NULL && line < end) {
         const char *stop = memchr(line, '\n', (size_t)(end - line));
         size_t length = stop ? (size_t)(stop - line) : (size_t)(end - line);
-        printf("%*s!! %.*s\n", depth * 2, "", (int)length, line);
+        printf("%*s!! %.*s\n", (int)(level * 2), "", (int)length, line);
         line += length + 1;
     }
 }
 
-static void print_tree(const struct sk_entry *directory, int depth)
+/* Prints DIRECTORY's entries from LEVEL (1 for its children) to the
+ * options' depth. Refused directories are entered too: reading the schema
+ * materializes nothing, and this is where a reviewer looks. */
+static void print_tree(const struct sk_layout *layout, const struct sk_entry *directory,
+                       unsigned long long level, bool review, const struct cli_options *options)
 {
     for (size_t i = 0; i < directory->child_count; i++) {
         const struct sk_entry *child = directory->children[i];
         if (child->role == SK_ROLE_TYPEFILE || child->role == SK_ROLE_META)
             continue;
-        printf("%*s%s%s", depth * 2, "", child->name, child->kind == SK_ENTRY_DIR ? "/" : "");
-        describe(child);
+        printf("%*s%s%s", (int)(level * 2), "", child->name,
+               child->kind == SK_ENTRY_DIR ? "/" : "");
+        describe(layout, child, review);
         printf("\n");
-        print_entry_problems(child, depth + 1);
-        if (child->kind == SK_ENTRY_DIR && !child->refused)
-            print_tree(child, depth + 1);
+        print_entry_problems(child, level + 1);
+        if (child->kind == SK_ENTRY_DIR && (options->depth == 0 || level < options->depth))
+            print_tree(layout, child, level + 1, review || child->refused, options);
     }
 }
 
-static int tree(int argc, char **argv)
+static bool under_refused(const struct sk_entry *entry)
 {
-    struct common_options options = {0};
-    if (parse_options(argc, argv, "h", &options) != 0)
+    for (; entry != NULL; entry = entry->parent)
+        if (entry->refused)
+            return true;
+    return false;
+}
+
+static int tree(struct cli_options *options, int count, char **operands)
+{
+    struct sk_model *model = cli_open_model(operands[0], options, true, true);
+    if (model == NULL)
         return EXIT_UNREADABLE;
-    if (argc - optind != 1) {
-        usage(stderr);
-        sk_allowlist_free(options.allowlist);
-        return EXIT_UNREADABLE;
-    }
-    struct sk_model *model = open_model(argv[optind], &options, true, true);
-    if (model == NULL) {
-        sk_allowlist_free(options.allowlist);
-        return EXIT_UNREADABLE;
-    }
     const struct sk_layout *layout = model->layout;
+    const char *path = count > 1 ? operands[1] : "";
+    const struct sk_entry *start;
+    int error = cli_find_entry(layout, path, &start);
+    if (error != 0) {
+        fprintf(stderr, "%s: tree: cannot access '%s': %s\n", program, path, strerror(error));
+        sk_model_close(model);
+        return EXIT_ENTRY_ERROR;
+    }
+    if (options->json) {
+        int status = cli_tree_json(model, operands[0], start, options);
+        sk_model_close(model);
+        return status;
+    }
     const json_t *version = model->schema->skops_version;
     char *protocol = json_dumps(model->schema->protocol, JSON_ENCODE_ANY);
-    printf("%s  (%s)  protocol %s, skops %s\n", argv[optind], model->schema->root->type_name,
+    printf("%s  (%s)  protocol %s, skops %s\n", operands[0], model->schema->root->type_name,
            protocol ? protocol : "?", json_is_string(version) ? json_string_value(version) : "?");
     free(protocol);
-    print_entry_problems(layout->root, 1);
-    print_tree(layout->root, 1);
+    if (start != layout->root) {
+        printf("%s%s", path, start->kind == SK_ENTRY_DIR ? "/" : "");
+        describe(layout, start, under_refused(start->parent));
+        printf("\n");
+    }
+    print_entry_problems(start, 1);
+    if (start->kind == SK_ENTRY_DIR)
+        print_tree(layout, start, 1, under_refused(start), options);
     if (model->content != NULL && model->content->count > 0) {
         printf("\ncontent problems (scikit-learn would read out of bounds or go wrong):\n");
         print_problems(model->content, "  ");
@@ -387,7 +560,6 @@ static int tree(int argc, char **argv)
             printf("  %s\n", layout->untrusted[i]);
     }
     sk_model_close(model);
-    sk_allowlist_free(options.allowlist);
     return 0;
 }
 
@@ -425,7 +597,7 @@ static void print_long(const struct sk_entry *entry)
 }
 
 static int list_directory(const struct sk_entry *directory, const char *shown,
-                          const struct common_options *options, bool heading)
+                          const struct cli_options *options, bool heading)
 {
     if (directory->refused || !directory->reachable) {
         fprintf(stderr, "%s: ls: cannot open directory '%s': %s\n", program, shown,
@@ -467,41 +639,32 @@ static int list_directory(const struct sk_entry *directory, const char *shown,
     return status;
 }
 
-static int ls(int argc, char **argv)
+static int ls(struct cli_options *options, int count, char **operands)
 {
-    struct common_options options = {0};
-    if (parse_options(argc, argv, "adlRh", &options) != 0)
+    struct sk_model *model = cli_open_model(operands[0], options, true, options->json);
+    if (model == NULL)
         return EXIT_UNREADABLE;
-    int operands = argc - optind;
-    if (operands < 1 || operands > 2) {
-        usage(stderr);
-        sk_allowlist_free(options.allowlist);
-        return EXIT_UNREADABLE;
-    }
-    struct sk_model *model = open_model(argv[optind], &options, true, false);
-    if (model == NULL) {
-        sk_allowlist_free(options.allowlist);
-        return EXIT_UNREADABLE;
-    }
-    const char *path = operands == 2 ? argv[optind + 1] : "";
+    const char *path = count == 2 ? operands[1] : "";
     const struct sk_entry *entry;
     int status;
     /* As ls(1): a link named on the command line is followed, but not with -l or -d. */
     int error = sk_layout_resolve(model->layout, path,
-                                  !options.long_format && !options.directory_itself, &entry);
+                                  !options->long_format && !options->directory_itself, &entry);
+    bool list_children = error == 0 && entry->kind == SK_ENTRY_DIR && !options->directory_itself;
     if (error != 0) {
         status = report("ls", path, error);
-    } else if (entry->kind == SK_ENTRY_DIR && !options.directory_itself) {
-        status = list_directory(entry, *path ? path : ".", &options, options.recursive);
+    } else if (options->json) {
+        status = cli_ls_json(model, entry, list_children, options);
+    } else if (list_children) {
+        status = list_directory(entry, *path ? path : ".", options, options->recursive);
     } else {
-        if (options.long_format)
+        if (options->long_format)
             print_long(entry);
         else
             printf("%s\n", *path ? path : ".");
         status = 0;
     }
     sk_model_close(model);
-    sk_allowlist_free(options.allowlist);
     return status;
 }
 
@@ -543,31 +706,22 @@ static int cat_one(const struct sk_layout *layout, const char *path, char *buffe
     return status;
 }
 
-static int cat(int argc, char **argv)
+static int cat(struct cli_options *options, int count, char **operands)
 {
-    struct common_options options = {0};
-    if (parse_options(argc, argv, "h", &options) != 0)
-        return EXIT_UNREADABLE;
-    if (argc - optind < 2) {
-        usage(stderr);
-        sk_allowlist_free(options.allowlist);
-        return EXIT_UNREADABLE;
-    }
-    struct sk_model *model = open_model(argv[optind], &options, true, false);
+    struct sk_model *model = cli_open_model(operands[0], options, true, false);
     char *buffer = malloc(COPY_CHUNK);
     int status = EXIT_UNREADABLE;
     if (model != NULL && buffer != NULL) {
         /* As cat(1): every path in turn; a failed one does not stop the rest. */
         status = 0;
-        for (int i = optind + 1; i < argc; i++) {
-            int rc = cat_one(model->layout, argv[i], buffer);
+        for (int i = 1; i < count; i++) {
+            int rc = cat_one(model->layout, operands[i], buffer);
             if (rc > status)
                 status = rc;
         }
     }
     free(buffer);
     sk_model_close(model);
-    sk_allowlist_free(options.allowlist);
     return status;
 }
 
@@ -592,18 +746,35 @@ static int verify_one(const char *path)
     return status;
 }
 
-static int verify(int argc, char **argv)
+static int verify(struct cli_options *options, int count, char **operands)
 {
-    if (argc < 2 || argv[1][0] == '-') {
-        usage(stderr);
-        return EXIT_UNREADABLE;
-    }
+    (void)options;
     int status = 0;
-    for (int i = 1; i < argc; i++) {
-        int rc = verify_one(argv[i]);
+    for (int i = 0; i < count; i++) {
+        int rc = verify_one(operands[i]);
         if (rc > status)
             status = rc;
     }
+    return status;
+}
+
+/* Runs one command: its options, its operands, then its work. */
+static int run_command(const struct command *command, int argc, char **argv)
+{
+    struct cli_options options = {0};
+    int parsed = parse_options(command, argc, argv, &options);
+    int status = parsed < 0 ? EXIT_UNREADABLE : 0;
+    int count = argc - optind;
+    if (parsed == 0 && (count < command->min_operands ||
+                        (command->max_operands != NO_LIMIT && count > command->max_operands))) {
+        fprintf(stderr, "%s %s: %s\n", program, command->name,
+                count < command->min_operands ? "missing operand" : "too many operands");
+        command_usage(command, stderr, false);
+        status = EXIT_UNREADABLE;
+    } else if (parsed == 0) {
+        status = command->run(&options, count, argv + optind);
+    }
+    sk_allowlist_free(options.allowlist);
     return status;
 }
 
@@ -614,22 +785,32 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_UNREADABLE;
     }
-    const char *command = argv[1];
-    if (strcmp(command, "audit") == 0)
-        return audit(argc - 1, argv + 1);
-    if (strcmp(command, "tree") == 0)
-        return tree(argc - 1, argv + 1);
-    if (strcmp(command, "ls") == 0)
-        return ls(argc - 1, argv + 1);
-    if (strcmp(command, "cat") == 0)
-        return cat(argc - 1, argv + 1);
-    if (strcmp(command, "verify") == 0)
-        return verify(argc - 1, argv + 1);
-    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0) {
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
         usage(stdout);
         return 0;
     }
-    fprintf(stderr, "%s: unknown command '%s'\n", program, command);
-    usage(stderr);
-    return EXIT_UNREADABLE;
+    if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
+        printf("%s %s (jansson %s, zlib %s)\n", program, SKOPSFS_VERSION, JANSSON_VERSION,
+               zlibVersion());
+        return 0;
+    }
+    if (strcmp(name, "help") == 0) {
+        const struct command *command = argc > 2 ? find_command(argv[2]) : NULL;
+        if (argc > 2 && command == NULL) {
+            fprintf(stderr, "%s: unknown command '%s'\n", program, argv[2]);
+            return EXIT_UNREADABLE;
+        }
+        if (command != NULL)
+            command_usage(command, stdout, true);
+        else
+            usage(stdout);
+        return 0;
+    }
+    const struct command *command = find_command(name);
+    if (command == NULL) {
+        fprintf(stderr, "%s: unknown command '%s' (see skopsfs --help)\n", program, name);
+        return EXIT_UNREADABLE;
+    }
+    return run_command(command, argc - 1, argv + 1);
 }
