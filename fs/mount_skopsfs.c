@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -728,9 +729,56 @@ static char *fsname_argument(const char *archive)
     return argument;
 }
 
+/* Service managers may start the daemon with fd 0, 1 or 2 closed. The next
+ * file opened would take that number, and fuse_daemonize later puts
+ * /dev/null over 0-2: an archive opened as fd 0 would read back empty. So
+ * /dev/null fills any gap before anything else is opened. */
+static bool standard_fds_open(void)
+{
+    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && (errno != EBADF || open("/dev/null", O_RDWR) != fd))
+            return false;
+    return true;
+}
+
+/* Refuses a mount point that is not a directory (after symbolic links),
+ * with one line: the kernel would mount over a regular file or a FIFO, and
+ * the directory tree it then shows cannot be reached. "/dev/fd/N", an open
+ * /dev/fuse handed over by a privileged parent, is not a path to check. */
+static bool mount_point_is_directory(const char *mountpoint)
+{
+    unsigned fd;
+    int consumed = 0;
+    if (sscanf(mountpoint, "/dev/fd/%u%n", &fd, &consumed) == 1 && mountpoint[consumed] == '\0')
+        return true;
+    struct stat st;
+    if (stat(mountpoint, &st) != 0) {
+        fprintf(stderr, "%s: mount point %s: %s\n", program, mountpoint, strerror(errno));
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "%s: mount point %s: not a directory\n", program, mountpoint);
+        return false;
+    }
+    return true;
+}
+
+/* libfuse's loops return the number of the signal that ended them
+ * (fuse_set_signal_handlers turns SIGTERM, SIGINT and SIGHUP into a clean
+ * exit): that is how a service manager stops a mount, not a failure. */
+static int loop_exit_status(int loop_result)
+{
+    return loop_result == 0 || loop_result == SIGTERM || loop_result == SIGINT ||
+                   loop_result == SIGHUP
+               ? 0
+               : 1;
+}
+
 /* Mounts, or exits with one line on stderr and nothing mounted. */
 int main(int argc, char **argv)
 {
+    if (!standard_fds_open())
+        return 1;
     sk_pages_for_heap(HEAP_RESERVE_BYTES);
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct options options = {0};
@@ -773,6 +821,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: usage: %s ARCHIVE MOUNTPOINT [-o OPTIONS]\n", program, program);
         goto out;
     }
+    if (!mount_point_is_directory(cmdline.mountpoint))
+        goto out;
     allowlist = sk_allowlist_new();
     if (allowlist == NULL ||
         (options.trust && sk_allowlist_add_list(allowlist, options.trust, ':', &err) != 0) ||
@@ -821,7 +871,7 @@ int main(int argc, char **argv)
     if (fuse_daemonize(cmdline.foreground) != 0)
         goto out_unmount;
     if (cmdline.singlethread) {
-        status = fuse_session_loop(session) != 0;
+        status = loop_exit_status(fuse_session_loop(session));
     } else {
         loop_config = fuse_loop_cfg_create();
         if (loop_config == NULL)
@@ -829,7 +879,7 @@ int main(int argc, char **argv)
         fuse_loop_cfg_set_clone_fd(loop_config, (unsigned)cmdline.clone_fd);
         fuse_loop_cfg_set_idle_threads(loop_config, MAX_IDLE_THREADS);
         fuse_loop_cfg_set_max_threads(loop_config, MAX_THREADS);
-        status = fuse_session_loop_mt(session, loop_config) != 0;
+        status = loop_exit_status(fuse_session_loop_mt(session, loop_config));
     }
 out_unmount:
     fuse_session_unmount(session);
