@@ -74,6 +74,17 @@ def fails_with_one_line(argv, *wanted):
     return lines[0]
 
 
+def mount_fails_with_one_line(args, scratch, argv, *wanted):
+    """As fails_with_one_line, for mount.skopsfs ARGV mounting on
+    scratch.mnt, which must stay unmounted."""
+    try:
+        return fails_with_one_line([args.mount_bin] + argv, *wanted)
+    finally:
+        if mounted(scratch.mnt):
+            unmount(scratch.mnt)
+            raise AssertionError(f"{argv}: left mounted")
+
+
 def default_signals():
     """The daemon's signals as a service manager leaves them: libfuse does
     not catch a signal its parent ignored (a shell's background job ignores
@@ -133,9 +144,9 @@ def serves_the_manifest(mount_dir, files):
 def trust_file_not_regular(args, scratch):
     for kind, path in scratch.not_regular.items():
         want = f"trust file {path}: is a"
-        fails_with_one_line([args.mount_bin, args.archive, scratch.mnt, "-o",
-                             f"trust_file={path}"], want, "not a regular file")
-        assert not mounted(scratch.mnt), f"{kind}: left mounted"
+        mount_fails_with_one_line(args, scratch,
+                                  [args.archive, scratch.mnt, "-o", f"trust_file={path}"],
+                                  want, "not a regular file")
         fails_with_one_line([args.skopsfs, "audit", "--trust-file", path, args.archive],
                             want, "not a regular file")
     return f"{', '.join(scratch.not_regular)} refused by mount.skopsfs and skopsfs"
@@ -151,9 +162,9 @@ def trust_file_limits(args, scratch):
     cases = ((long_line, ("line 3", "SK_MAX_TRUST_LINE_BYTES")),
              (too_big, ("SK_MAX_TRUST_FILE_BYTES",)))
     for path, wanted in cases:
-        fails_with_one_line([args.mount_bin, args.archive, scratch.mnt, "-o",
-                             f"trust_file={path}"], path, *wanted)
-        assert not mounted(scratch.mnt), f"{path}: left mounted"
+        mount_fails_with_one_line(args, scratch,
+                                  [args.archive, scratch.mnt, "-o", f"trust_file={path}"],
+                                  path, *wanted)
         fails_with_one_line([args.skopsfs, "audit", "--trust-file", path, args.archive],
                             path, *wanted)
 
@@ -163,14 +174,14 @@ def archive_not_regular(args, scratch):
     the same way before reading."""
     problems = []
     for kind, path in scratch.not_regular.items():
-        for argv in ([args.mount_bin, path, scratch.mnt], [args.skopsfs, "audit", path]):
+        for program, run in (
+                ("mount.skopsfs", lambda: mount_fails_with_one_line(args, scratch,
+                                                                    [path, scratch.mnt], path)),
+                ("skopsfs", lambda: fails_with_one_line([args.skopsfs, "audit", path], path))):
             try:
-                fails_with_one_line(argv, path)
+                run()
             except (AssertionError, subprocess.TimeoutExpired) as e:
-                problems.append(f"{kind} to {os.path.basename(argv[0])}: {type(e).__name__}")
-            if mounted(scratch.mnt):
-                unmount(scratch.mnt)
-                problems.append(f"{kind}: left mounted")
+                problems.append(f"{kind} to {program}: {type(e).__name__}")
     assert not problems, "; ".join(problems)
 
 
