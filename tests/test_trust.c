@@ -139,8 +139,7 @@ static void trust_file_limits_name_the_limit_file_and_line(void **state)
     unlink(path);
 
     size_t long_line = SK_MAX_TRUST_LINE_BYTES + 1;
-    char *text = malloc(long_line + 16);
-    assert_non_null(text);
+    static char text[SK_MAX_TRUST_LINE_BYTES + 64];
     strcpy(text, "a.B\n# c\n#");
     memset(text + 9, 'x', long_line - 1);
     strcpy(text + 8 + long_line, "\nc.D\n");
@@ -164,7 +163,6 @@ static void trust_file_limits_name_the_limit_file_and_line(void **state)
              path, long_name, SK_MAX_TYPE_NAME_BYTES);
     assert_string_equal(load_error(path, &err), expected);
     unlink(path);
-    free(text);
 
     strcpy(path, "/tmp/skopsfs-trust-XXXXXX");
     write_trust_file(path, "a.B\n\nx.Y\0os.system\n", 20);
