@@ -3,15 +3,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zip.h>
 #include <zlib.h>
 
 #include "limits.h"
 #include "pages.h"
+#include "zipdir.h"
 
 /* Spacing of DEFLATE seek points in uncompressed bytes. Each costs a 32 KiB
  * window; 1 MiB spacing keeps a 1 GiB member's index at 32 MiB and bounds a
@@ -19,8 +20,14 @@
 #define SK_INFLATE_SPACING (1u << 20)
 #define SK_INFLATE_WINDOW 32768u
 #define SK_INFLATE_INPUT_CHUNK 65536u
-#define SK_DATA_OFFSET_UNKNOWN (-1)
 #define SK_READER_CURSORS 4
+/* Verification reads the member in chunks of this size. */
+#define SK_VERIFY_CHUNK (1u << 20)
+/* Not yet known: the offset of a member's data before its local header is
+ * read; the end of a reader's in-order CRC once reads went out of order. */
+#define SK_UNKNOWN UINT64_MAX
+
+enum member_state { MEMBER_UNKNOWN, MEMBER_GOOD, MEMBER_BAD };
 
 struct seek_point {
     uint64_t out; /* uncompressed offset */
@@ -30,12 +37,15 @@ struct seek_point {
 };
 
 struct member {
+    const struct sk_zip_entry *entry; /* name, sizes, method, CRC */
     char *name;
     uint64_t size;
     uint64_t comp_size;
     uint16_t method;
-    bool encrypted;
-    int64_t data_offset; /* SK_DATA_OFFSET_UNKNOWN until probed */
+    _Atomic uint64_t data_offset; /* SK_UNKNOWN until the local header is read */
+    /* Whether the bytes match the CRC-32 and the declared lengths, shared
+     * by all readers: once bad, never served again. */
+    _Atomic int state;
     /* Seek points of a DEFLATE member, shared by all its readers. */
     pthread_mutex_t points_lock;
     struct seek_point **points;
@@ -43,28 +53,14 @@ struct member {
     size_t point_capacity;
 };
 
-/* libzip reads the archive through this source so that we learn where each
- * member's data starts (libzip keeps that to itself): once libzip has opened
- * a member, its first read for the member's bytes is at the data's start. */
-struct fd_source {
-    int fd;
-    uint64_t size;
-    uint64_t position;
-    zip_error_t error;
-    bool watching_data;
-    bool data_seen;
-    uint64_t data_offset;
-};
-
 struct sk_archive {
     char *path;
-    zip_t *zip;
-    struct fd_source *source;
     int fd;
     struct stat file_stat;
+    struct sk_zip_directory directory;
     uint64_t member_count;
     struct member *members;
-    pthread_mutex_t zip_lock; /* libzip is not thread-safe */
+    pthread_mutex_t header_lock; /* reading local headers */
 };
 
 /* One position in a DEFLATE stream. */
@@ -76,6 +72,10 @@ struct cursor {
     unsigned char *input;
     unsigned char *window; /* circular: byte k of output is window[k % size] */
     bool finished;
+    /* A cursor that started at the member's first byte sees every byte, so
+     * it checks the CRC-32 and the stream's end on the way. */
+    bool checking;
+    uint32_t crc;
     uint64_t last_used;
 };
 
@@ -86,87 +86,16 @@ struct sk_reader {
      * kernel's readahead, several threads) each continue one. */
     struct cursor cursors[SK_READER_CURSORS];
     uint64_t clock;
+    /* A stored member read in order from its start gets its CRC-32 checked
+     * on the way: the next offset expected, or SK_UNKNOWN. */
+    uint64_t stored_checked_to;
+    uint32_t stored_crc;
 };
-
-static zip_int64_t fd_source_callback(void *userdata, void *data, zip_uint64_t length,
-                                      zip_source_cmd_t command)
-{
-    struct fd_source *source = userdata;
-    switch (command) {
-    case ZIP_SOURCE_OPEN:
-        source->position = 0;
-        return 0;
-    case ZIP_SOURCE_READ: {
-        if (source->position >= source->size)
-            return 0;
-        uint64_t available = source->size - source->position;
-        size_t want = length < available ? (size_t)length : (size_t)available;
-        ssize_t got = pread(source->fd, data, want, (off_t)source->position);
-        if (got < 0) {
-            zip_error_set(&source->error, ZIP_ER_READ, errno);
-            return -1;
-        }
-        if (source->watching_data && !source->data_seen) {
-            source->data_seen = true;
-            source->data_offset = source->position;
-        }
-        source->position += (uint64_t)got;
-        return got;
-    }
-    case ZIP_SOURCE_CLOSE:
-        return 0;
-    case ZIP_SOURCE_STAT: {
-        zip_stat_t *st = data;
-        zip_stat_init(st);
-        st->size = source->size;
-        st->valid |= ZIP_STAT_SIZE;
-        return sizeof *st;
-    }
-    case ZIP_SOURCE_ERROR:
-        return zip_error_to_data(&source->error, data, length);
-    case ZIP_SOURCE_FREE:
-        return 0; /* owned by the archive */
-    case ZIP_SOURCE_SEEK: {
-        zip_int64_t target = zip_source_seek_compute_offset(source->position, source->size, data,
-                                                            length, &source->error);
-        if (target < 0)
-            return -1;
-        source->position = (uint64_t)target;
-        return 0;
-    }
-    case ZIP_SOURCE_TELL:
-        return (zip_int64_t)source->position;
-    case ZIP_SOURCE_SUPPORTS:
-        return ZIP_SOURCE_SUPPORTS_SEEKABLE;
-    default:
-        zip_error_set(&source->error, ZIP_ER_OPNOTSUPP, 0);
-        return -1;
-    }
-}
-
-static const char *zip_error_text(int code)
-{
-    switch (code) {
-    case ZIP_ER_NOZIP:
-        return "not a zip archive (no end of central directory: not a zip, or truncated)";
-    case ZIP_ER_EXISTS:
-        return "two members have the same name: which one is meant is ambiguous";
-    case ZIP_ER_INCONS:
-        return "zip archive is inconsistent (corrupt or truncated)";
-    case ZIP_ER_MEMORY:
-        return "out of memory";
-    case ZIP_ER_READ:
-        return "read error";
-    default:
-        return NULL;
-    }
-}
 
 static void free_members(struct sk_archive *archive)
 {
     for (uint64_t i = 0; i < archive->member_count; i++) {
         struct member *m = &archive->members[i];
-        free(m->name);
         for (size_t p = 0; p < m->point_count; p++)
             free(m->points[p]);
         free(m->points);
@@ -179,56 +108,52 @@ void sk_archive_close(struct sk_archive *archive)
 {
     if (archive == NULL)
         return;
-    if (archive->zip != NULL)
-        zip_discard(archive->zip);
     if (archive->members != NULL)
         free_members(archive);
-    if (archive->source != NULL) {
-        zip_error_fini(&archive->source->error);
-        free(archive->source);
-    }
+    sk_zipdir_free(&archive->directory);
     if (archive->fd >= 0)
         close(archive->fd);
-    pthread_mutex_destroy(&archive->zip_lock);
+    pthread_mutex_destroy(&archive->header_lock);
     free(archive->path);
     free(archive);
 }
 
 static int load_members(struct sk_archive *archive, struct sk_error *err)
 {
-    zip_int64_t count = zip_get_num_entries(archive->zip, 0);
-    if (count < 0)
-        return sk_fail(err, "cannot list the archive's members");
-    if ((uint64_t)count > SK_MAX_MEMBERS)
-        return sk_fail(err, "archive has %lld members, more than the limit of %u (SK_MAX_MEMBERS)",
-                       (long long)count, SK_MAX_MEMBERS);
-    archive->members = calloc((size_t)count ? (size_t)count : 1, sizeof *archive->members);
+    const struct sk_zip_directory *dir = &archive->directory;
+    archive->members = calloc((size_t)(dir->count ? dir->count : 1), sizeof *archive->members);
     if (archive->members == NULL)
         return sk_fail(err, "out of memory");
-    for (zip_int64_t i = 0; i < count; i++) {
+    archive->member_count = dir->count;
+    for (uint64_t i = 0; i < dir->count; i++) {
         struct member *m = &archive->members[i];
+        const struct sk_zip_entry *e = &dir->entries[i];
         pthread_mutex_init(&m->points_lock, NULL);
-        archive->member_count = (uint64_t)i + 1;
-        zip_stat_t st;
-        if (zip_stat_index(archive->zip, (zip_uint64_t)i, ZIP_FL_ENC_RAW, &st) != 0)
-            return sk_fail(err, "cannot read the directory entry of member %lld", (long long)i);
-        const zip_uint64_t needed =
-            ZIP_STAT_NAME | ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD;
-        if ((st.valid & needed) != needed)
-            return sk_fail(err, "member %lld has an incomplete directory entry", (long long)i);
-        m->name = strdup(st.name);
-        if (m->name == NULL)
-            return sk_fail(err, "out of memory");
-        zip_int64_t first = zip_name_locate(archive->zip, m->name, ZIP_FL_ENC_RAW);
-        if (first >= 0 && first != i)
-            return sk_fail(err, "two members are named '%s': which one is meant is ambiguous",
-                           m->name);
-        m->size = st.size;
-        m->comp_size = st.comp_size;
-        m->method = st.comp_method;
-        m->encrypted = (st.valid & ZIP_STAT_ENCRYPTION_METHOD) && st.encryption_method != 0;
-        m->data_offset = SK_DATA_OFFSET_UNKNOWN;
+        m->entry = e;
+        m->name = e->name;
+        m->size = e->size;
+        m->comp_size = e->comp_size;
+        m->method = e->method;
+        atomic_init(&m->data_offset, SK_UNKNOWN);
+        atomic_init(&m->state, MEMBER_UNKNOWN);
     }
+    return 0;
+}
+
+/* O_NONBLOCK so that opening a FIFO does not wait for a writer; nothing is
+ * read before fstat says the file is a regular one. */
+static int open_regular_file(struct sk_archive *archive, const char *path, struct sk_error *err)
+{
+    archive->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (archive->fd < 0)
+        return sk_fail(err, "%s: %s", path, strerror(errno));
+    if (fstat(archive->fd, &archive->file_stat) != 0)
+        return sk_fail(err, "%s: %s", path, strerror(errno));
+    if (!S_ISREG(archive->file_stat.st_mode))
+        return sk_fail(err, "%s: not a regular file", path);
+    int flags = fcntl(archive->fd, F_GETFL);
+    if (flags < 0 || fcntl(archive->fd, F_SETFL, flags & ~O_NONBLOCK) != 0)
+        return sk_fail(err, "%s: %s", path, strerror(errno));
     return 0;
 }
 
@@ -239,51 +164,19 @@ int sk_archive_open(const char *path, struct sk_archive **out, struct sk_error *
     if (archive == NULL)
         return sk_fail(err, "%s: out of memory", path);
     archive->fd = -1;
-    pthread_mutex_init(&archive->zip_lock, NULL);
+    pthread_mutex_init(&archive->header_lock, NULL);
     archive->path = strdup(path);
-    archive->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (archive->fd < 0) {
-        sk_fail(err, "%s: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (fstat(archive->fd, &archive->file_stat) != 0) {
-        sk_fail(err, "%s: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(archive->file_stat.st_mode)) {
-        sk_fail(err, "%s: not a regular file", path);
-        goto fail;
-    }
-    archive->source = calloc(1, sizeof *archive->source);
-    if (archive->path == NULL || archive->source == NULL) {
+    if (archive->path == NULL) {
         sk_fail(err, "%s: out of memory", path);
         goto fail;
     }
-    archive->source->fd = archive->fd;
-    archive->source->size = (uint64_t)archive->file_stat.st_size;
-    zip_error_init(&archive->source->error);
-
-    zip_error_t zerr;
-    zip_error_init(&zerr);
-    zip_source_t *src = zip_source_function_create(fd_source_callback, archive->source, &zerr);
-    if (src == NULL) {
-        sk_fail(err, "%s: %s", path, zip_error_strerror(&zerr));
-        zip_error_fini(&zerr);
+    if (open_regular_file(archive, path, err) != 0)
+        goto fail;
+    if (sk_zipdir_read(archive->fd, (uint64_t)archive->file_stat.st_size, &archive->directory,
+                       err) != 0) {
+        sk_error_prefix(err, "%s: ", path);
         goto fail;
     }
-    /* Without ZIP_CHECKCONS: it reads every local header at open, which
-     * costs a forest's audit a tenth of its time. A member's local header
-     * is read, and its data bounded, when the member is opened; duplicate
-     * names are refused below. */
-    archive->zip = zip_open_from_source(src, ZIP_RDONLY, &zerr);
-    if (archive->zip == NULL) {
-        const char *text = zip_error_text(zip_error_code_zip(&zerr));
-        sk_fail(err, "%s: %s", path, text ? text : zip_error_strerror(&zerr));
-        zip_error_fini(&zerr);
-        zip_source_free(src);
-        goto fail;
-    }
-    zip_error_fini(&zerr);
     if (load_members(archive, err) != 0) {
         sk_error_prefix(err, "%s: ", path);
         goto fail;
@@ -312,13 +205,8 @@ uint64_t sk_archive_member_count(const struct sk_archive *archive)
 
 int sk_archive_find(const struct sk_archive *archive, const char *name, uint64_t *index)
 {
-    /* ZIP_FL_ENC_RAW: compare the stored bytes, as Python's zipfile does for
-     * names written by Python. */
-    zip_int64_t found = zip_name_locate(archive->zip, name, ZIP_FL_ENC_RAW);
-    if (found < 0)
-        return -1;
-    *index = (uint64_t)found;
-    return 0;
+    /* Names hold no NUL (zipdir refuses them), so NAME's length is exact. */
+    return sk_zipdir_find(&archive->directory, name, strlen(name), index);
 }
 
 void sk_archive_member_info(const struct sk_archive *archive, uint64_t index,
@@ -328,61 +216,60 @@ void sk_archive_member_info(const struct sk_archive *archive, uint64_t index,
     info->name = m->name;
     info->size = m->size;
     info->comp_size = m->comp_size;
-    info->compressed = m->method != ZIP_CM_STORE;
+    info->compressed = m->method != SK_ZIP_STORED;
 }
 
-/* Learns where the member's data starts by letting libzip open it. */
-static int probe_data_offset(struct sk_archive *archive, uint64_t index, struct sk_error *err)
+static int same_time(struct timespec a, struct timespec b)
 {
-    struct member *m = &archive->members[index];
+    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+int sk_archive_check_unchanged(const struct sk_archive *archive, struct sk_error *err)
+{
+    struct stat now;
+    if (fstat(archive->fd, &now) != 0)
+        return sk_fail(err, "%s: %s", archive->path, strerror(errno));
+    const struct stat *then = &archive->file_stat;
+    /* Replacing the file by rename unlinks the audited one, which changes
+     * only its ctime (and link count): that file is still what we serve. */
+    bool renamed_away = now.st_nlink == 0;
+    if (now.st_size != then->st_size || now.st_ino != then->st_ino || now.st_dev != then->st_dev ||
+        !same_time(now.st_mtim, then->st_mtim) ||
+        (!renamed_away && !same_time(now.st_ctim, then->st_ctim)))
+        return sk_fail(err,
+                       "%s: the archive was changed after it was audited; its bytes are no "
+                       "longer served (remount to audit it again)",
+                       archive->path);
+    return 0;
+}
+
+/* Reads the member's local header once, to learn where its data starts. */
+static int probe_data_offset(struct sk_archive *archive, struct member *m, struct sk_error *err)
+{
+    if (atomic_load(&m->data_offset) != SK_UNKNOWN)
+        return 0;
+    pthread_mutex_lock(&archive->header_lock);
     int result = 0;
-    pthread_mutex_lock(&archive->zip_lock);
-    if (m->data_offset != SK_DATA_OFFSET_UNKNOWN)
-        goto done;
-    zip_file_t *file = zip_fopen_index(archive->zip, index, 0);
-    if (file == NULL) {
-        zip_error_t *zerr = zip_get_error(archive->zip);
-        result = sk_fail(err, "member '%s': %s", m->name, zip_error_strerror(zerr));
-        zip_error_clear(archive->zip);
-        goto done;
+    if (atomic_load(&m->data_offset) == SK_UNKNOWN) {
+        uint64_t offset;
+        result = sk_zipdir_local_header(archive->fd, m->entry, &offset, err);
+        if (result == 0)
+            atomic_store(&m->data_offset, offset);
     }
-    if (m->comp_size == 0) {
-        zip_fclose(file);
-        m->data_offset = 0;
-        goto done;
-    }
-    archive->source->watching_data = true;
-    archive->source->data_seen = false;
-    unsigned char first;
-    zip_int64_t got = zip_fread(file, &first, 1);
-    archive->source->watching_data = false;
-    zip_fclose(file);
-    if (got < 0 && m->method == ZIP_CM_STORE) {
-        result = sk_fail(err, "member '%s': unreadable data", m->name);
-        goto done;
-    }
-    if (!archive->source->data_seen) {
-        result = sk_fail(err, "member '%s': cannot locate its data", m->name);
-        goto done;
-    }
-    uint64_t offset = archive->source->data_offset;
-    uint64_t file_size = (uint64_t)archive->file_stat.st_size;
-    if (offset > file_size || m->comp_size > file_size - offset) {
-        result = sk_fail(err, "member '%s': data runs past the end of the archive", m->name);
-        goto done;
-    }
-    m->data_offset = (int64_t)offset;
-done:
-    pthread_mutex_unlock(&archive->zip_lock);
+    pthread_mutex_unlock(&archive->header_lock);
     return result;
 }
 
 int sk_archive_check_member(const struct sk_archive *archive, uint64_t index, struct sk_error *err)
 {
     struct member *m = &archive->members[index];
-    if (m->encrypted)
+    uint16_t flags = m->entry->flags;
+    if (flags &
+        (SK_ZIP_FLAG_ENCRYPTED | SK_ZIP_FLAG_STRONG_ENCRYPTION | SK_ZIP_FLAG_ENCRYPTED_DIRECTORY))
         return sk_fail(err, "member '%s' is encrypted; skopsfs does not decrypt", m->name);
-    if (m->method != ZIP_CM_STORE && m->method != ZIP_CM_DEFLATE)
+    if (flags & SK_ZIP_FLAG_PATCHED)
+        return sk_fail(err, "member '%s' is compressed patch data, which zipfile refuses", m->name);
+    if (m->method != SK_ZIP_STORED && m->method != SK_ZIP_DEFLATED)
         return sk_fail(
             err, "member '%s' uses compression method %u; only stored and DEFLATE are supported",
             m->name, m->method);
@@ -393,31 +280,71 @@ int sk_archive_check_member(const struct sk_archive *archive, uint64_t index, st
     if (m->comp_size > (uint64_t)archive->file_stat.st_size)
         return sk_fail(err, "member '%s' declares %llu bytes, more than the whole archive holds",
                        m->name, (unsigned long long)m->comp_size);
-    if (m->method == ZIP_CM_STORE && m->comp_size != m->size)
+    if (m->method == SK_ZIP_STORED && m->comp_size != m->size)
         return sk_fail(err, "member '%s' is stored but declares %llu bytes in %llu", m->name,
                        (unsigned long long)m->size, (unsigned long long)m->comp_size);
-    if (m->method == ZIP_CM_DEFLATE && m->size / SK_MAX_COMPRESSION_RATIO > m->comp_size)
+    if (m->method == SK_ZIP_DEFLATED && m->size / SK_MAX_COMPRESSION_RATIO > m->comp_size)
         return sk_fail(
             err, "member '%s' declares a compression ratio above %u:1 (SK_MAX_COMPRESSION_RATIO)",
             m->name, SK_MAX_COMPRESSION_RATIO);
     return 0;
 }
 
-int sk_reader_open(struct sk_archive *archive, uint64_t index, struct sk_reader **out,
-                   struct sk_error *err)
+static int fail_bad(const struct member *m, struct sk_error *err)
+{
+    return sk_fail(err,
+                   "member '%s' fails its integrity check (CRC-32 or length): its bytes are "
+                   "not served",
+                   m->name);
+}
+
+/* Records a definite verdict on the member's bytes; the first one stays. */
+static int settle(struct member *m, bool good, struct sk_error *err)
+{
+    int expected = MEMBER_UNKNOWN;
+    atomic_compare_exchange_strong(&m->state, &expected, good ? MEMBER_GOOD : MEMBER_BAD);
+    return atomic_load(&m->state) == MEMBER_GOOD ? 0 : fail_bad(m, err);
+}
+
+static int open_reader(struct sk_archive *archive, uint64_t index, struct sk_reader **out,
+                       struct sk_error *err)
 {
     *out = NULL;
     if (index >= archive->member_count)
         return sk_fail(err, "no member %llu", (unsigned long long)index);
+    struct member *m = &archive->members[index];
     if (sk_archive_check_member(archive, index, err) != 0 ||
-        probe_data_offset(archive, index, err) != 0)
+        probe_data_offset(archive, m, err) != 0)
         return -1;
+    if (atomic_load(&m->state) == MEMBER_BAD)
+        return fail_bad(m, err);
     struct sk_reader *reader = calloc(1, sizeof *reader);
     if (reader == NULL)
         return sk_fail(err, "out of memory");
     reader->archive = archive;
-    reader->member = &archive->members[index];
+    reader->member = m;
     *out = reader;
+    return 0;
+}
+
+int sk_reader_open_unverified(struct sk_archive *archive, uint64_t index, struct sk_reader **out,
+                              struct sk_error *err)
+{
+    return open_reader(archive, index, out, err);
+}
+
+int sk_reader_open(struct sk_archive *archive, uint64_t index, struct sk_reader **out,
+                   struct sk_error *err)
+{
+    if (open_reader(archive, index, out, err) != 0)
+        return -1;
+    struct member *m = (*out)->member;
+    if (m->size <= SK_VERIFY_AT_OPEN_BYTES && atomic_load(&m->state) == MEMBER_UNKNOWN &&
+        sk_archive_verify(archive, index, err) != 0) {
+        sk_reader_close(*out);
+        *out = NULL;
+        return -1;
+    }
     return 0;
 }
 
@@ -428,10 +355,12 @@ uint64_t sk_reader_size(const struct sk_reader *reader)
 
 bool sk_reader_stored_extent(const struct sk_reader *reader, int *fd, uint64_t *offset)
 {
-    if (reader->member->method != ZIP_CM_STORE)
+    /* A member known bad goes the slow way, which fails. */
+    if (reader->member->method != SK_ZIP_STORED ||
+        atomic_load(&reader->member->state) == MEMBER_BAD)
         return false;
     *fd = reader->archive->fd;
-    *offset = (uint64_t)reader->member->data_offset;
+    *offset = atomic_load(&reader->member->data_offset);
     return true;
 }
 
@@ -454,10 +383,27 @@ void sk_reader_close(struct sk_reader *reader)
     free(reader);
 }
 
+/* Feeds the bytes at OFFSET to the in-order CRC of a stored member; at the
+ * member's end, settles its state. */
+static int check_stored_in_order(struct sk_reader *reader, const void *bytes, size_t length,
+                                 uint64_t offset, struct sk_error *err)
+{
+    struct member *m = reader->member;
+    if (reader->stored_checked_to != offset || atomic_load(&m->state) != MEMBER_UNKNOWN) {
+        reader->stored_checked_to = SK_UNKNOWN;
+        return 0;
+    }
+    reader->stored_crc = (uint32_t)crc32(reader->stored_crc, bytes, (uInt)length);
+    reader->stored_checked_to += length;
+    if (reader->stored_checked_to < m->size)
+        return 0;
+    return settle(m, reader->stored_crc == m->entry->crc, err);
+}
+
 static ssize_t read_stored(struct sk_reader *reader, void *buffer, size_t length, uint64_t offset,
                            struct sk_error *err)
 {
-    const struct member *m = reader->member;
+    struct member *m = reader->member;
     if (offset >= m->size)
         return 0;
     if (length > m->size - offset)
@@ -472,9 +418,14 @@ static ssize_t read_stored(struct sk_reader *reader, void *buffer, size_t length
             return sk_fail(err, "member '%s': %s", m->name, strerror(errno));
         }
         if (got == 0)
-            return sk_fail(err, "member '%s': archive ends inside the member", m->name);
+            return sk_fail(err,
+                           "member '%s': the archive ends inside the member (truncated "
+                           "after it was opened?)",
+                           m->name);
         done += (size_t)got;
     }
+    if (check_stored_in_order(reader, buffer, done, offset, err) != 0)
+        return -1;
     return (ssize_t)done;
 }
 
@@ -517,6 +468,8 @@ static int restart_stream(struct sk_reader *reader, struct cursor *c, uint64_t o
     c->in_position = 0;
 
     struct seek_point *point = find_point(m, offset);
+    c->checking = point == NULL;
+    c->crc = (uint32_t)crc32(0L, Z_NULL, 0);
     if (point == NULL)
         return 0;
 
@@ -574,6 +527,55 @@ out:
     pthread_mutex_unlock(&m->points_lock);
 }
 
+/* Reads the next chunk of compressed input; running out of it before the
+ * stream ends means the member is bad. */
+static int feed(struct sk_reader *reader, struct cursor *c, struct sk_error *err)
+{
+    struct member *m = reader->member;
+    uint64_t left = m->comp_size - c->in_position;
+    size_t chunk = left < SK_INFLATE_INPUT_CHUNK ? (size_t)left : SK_INFLATE_INPUT_CHUNK;
+    if (chunk == 0)
+        return settle(m, false, err);
+    ssize_t got;
+    do
+        got = pread(reader->archive->fd, c->input, chunk,
+                    (off_t)((uint64_t)m->data_offset + c->in_position));
+    while (got < 0 && errno == EINTR);
+    if (got <= 0)
+        return sk_fail(err, "member '%s': %s", m->name,
+                       got < 0 ? strerror(errno)
+                               : "the archive ends inside the member (truncated after it was "
+                                 "opened?)");
+    c->in_position += (uint64_t)got;
+    c->stream.next_in = c->input;
+    c->stream.avail_in = (uInt)got;
+    return 0;
+}
+
+/* A cursor that saw every byte reached the declared size: the stream must
+ * end right there, use exactly the declared compressed bytes and match the
+ * CRC-32. Settles the member's state either way. */
+static int check_stream_end(struct sk_reader *reader, struct cursor *c, struct sk_error *err)
+{
+    struct member *m = reader->member;
+    z_stream *s = &c->stream;
+    while (!c->finished) {
+        if (s->avail_in == 0 && c->in_position < m->comp_size && feed(reader, c, err) != 0)
+            return -1;
+        unsigned char extra;
+        s->next_out = &extra;
+        s->avail_out = 1;
+        int rc = inflate(s, Z_BLOCK);
+        /* zlib may still hold the last bits of input: no progress with no
+         * input left is the stream ending early. */
+        if (s->avail_out == 0 || (rc != Z_OK && rc != Z_STREAM_END))
+            return settle(m, false, err); /* longer than declared, short, or corrupt */
+        c->finished = rc == Z_STREAM_END;
+    }
+    bool used_all = c->in_position - s->avail_in == m->comp_size;
+    return settle(m, used_all && c->crc == m->entry->crc, err);
+}
+
 /* Inflates until out_position reaches TARGET (or the declared end),
  * copying the bytes at and after COPY_FROM into BUFFER. */
 static ssize_t inflate_to(struct sk_reader *reader, struct cursor *c, uint64_t copy_from,
@@ -584,21 +586,9 @@ static ssize_t inflate_to(struct sk_reader *reader, struct cursor *c, uint64_t c
     size_t copied = 0;
     while (c->out_position < target) {
         if (c->finished)
-            return sk_fail(err, "member '%s': data ends before its declared size", m->name);
-        if (s->avail_in == 0) {
-            uint64_t left = m->comp_size - c->in_position;
-            size_t chunk = left < SK_INFLATE_INPUT_CHUNK ? (size_t)left : SK_INFLATE_INPUT_CHUNK;
-            if (chunk == 0)
-                return sk_fail(err, "member '%s': compressed data ends early", m->name);
-            ssize_t got = pread(reader->archive->fd, c->input, chunk,
-                                (off_t)((uint64_t)m->data_offset + c->in_position));
-            if (got <= 0)
-                return sk_fail(err, "member '%s': %s", m->name,
-                               got < 0 ? strerror(errno) : "archive ends inside the member");
-            c->in_position += (uint64_t)got;
-            s->next_in = c->input;
-            s->avail_in = (uInt)got;
-        }
+            return settle(m, false, err);
+        if (s->avail_in == 0 && c->in_position < m->comp_size && feed(reader, c, err) != 0)
+            return -1;
         uint64_t slot = c->out_position % SK_INFLATE_WINDOW;
         uint64_t room = SK_INFLATE_WINDOW - slot;
         if (room > target - c->out_position)
@@ -607,9 +597,16 @@ static ssize_t inflate_to(struct sk_reader *reader, struct cursor *c, uint64_t c
         s->avail_out = (uInt)room;
         int rc = inflate(s, Z_BLOCK);
         size_t produced = (size_t)(room - s->avail_out);
-        if (rc != Z_OK && rc != Z_STREAM_END && !(rc == Z_BUF_ERROR && produced > 0))
-            return sk_fail(err, "member '%s': corrupt DEFLATE data", m->name);
+        if (rc == Z_BUF_ERROR && produced == 0 && s->avail_in == 0)
+            return settle(m, false, err); /* the compressed bytes end early */
+        if (rc != Z_OK && rc != Z_STREAM_END && !(rc == Z_BUF_ERROR && produced > 0)) {
+            sk_fail(err, "member '%s': corrupt DEFLATE data", m->name);
+            settle(m, false, err);
+            return -1;
+        }
         uint64_t start = c->out_position;
+        if (c->checking)
+            c->crc = (uint32_t)crc32(c->crc, c->window + slot, (uInt)produced);
         c->out_position += produced;
         if (buffer != NULL && c->out_position > copy_from) {
             uint64_t from = start > copy_from ? start : copy_from;
@@ -622,6 +619,9 @@ static ssize_t inflate_to(struct sk_reader *reader, struct cursor *c, uint64_t c
         else
             maybe_add_point(reader, c);
     }
+    if (c->checking && c->out_position == m->size && atomic_load(&m->state) == MEMBER_UNKNOWN &&
+        check_stream_end(reader, c, err) != 0)
+        return -1;
     return (ssize_t)copied;
 }
 
@@ -661,9 +661,23 @@ static ssize_t read_deflated(struct sk_reader *reader, void *buffer, size_t leng
 ssize_t sk_reader_pread(struct sk_reader *reader, void *buffer, size_t length, uint64_t offset,
                         struct sk_error *err)
 {
-    if (reader->member->method == ZIP_CM_STORE)
+    if (atomic_load(&reader->member->state) == MEMBER_BAD)
+        return fail_bad(reader->member, err);
+    if (reader->member->method == SK_ZIP_STORED)
         return read_stored(reader, buffer, length, offset, err);
     return read_deflated(reader, buffer, length, offset, err);
+}
+
+/* An empty member produces no byte to read, so nothing above checks it. */
+static int verify_empty(struct sk_reader *reader, struct sk_error *err)
+{
+    struct member *m = reader->member;
+    if (m->method == SK_ZIP_STORED)
+        return settle(m, m->entry->crc == 0, err);
+    struct cursor *c = &reader->cursors[0];
+    if (restart_stream(reader, c, 0, err) != 0)
+        return -1;
+    return check_stream_end(reader, c, err);
 }
 
 int sk_archive_read_member(struct sk_archive *archive, uint64_t index, size_t max_bytes,
@@ -671,7 +685,7 @@ int sk_archive_read_member(struct sk_archive *archive, uint64_t index, size_t ma
 {
     *data = NULL;
     *length = 0;
-    const struct member *m = &archive->members[index];
+    struct member *m = &archive->members[index];
     if (m->size > max_bytes)
         return sk_fail(err, "member '%s' is %llu bytes, more than the limit of %zu", m->name,
                        (unsigned long long)m->size, max_bytes);
@@ -685,6 +699,8 @@ int sk_archive_read_member(struct sk_archive *archive, uint64_t index, size_t ma
     }
     ssize_t got = sk_reader_pread(reader, buffer, (size_t)m->size, 0, err);
     sk_reader_close(reader);
+    if (got >= 0 && (uint64_t)got == m->size && atomic_load(&m->state) != MEMBER_GOOD)
+        got = fail_bad(m, err); /* read whole and in order, so settled */
     if (got < 0 || (uint64_t)got != m->size) {
         sk_pages_free(buffer, (size_t)m->size + 1);
         return sk_fail(err, "member '%s': short read", m->name);
@@ -698,4 +714,33 @@ int sk_archive_read_member(struct sk_archive *archive, uint64_t index, size_t ma
 void sk_archive_free_member(char *data, size_t length)
 {
     sk_pages_free(data, length + 1);
+}
+
+int sk_archive_verify(struct sk_archive *archive, uint64_t index, struct sk_error *err)
+{
+    struct sk_reader *reader;
+    if (open_reader(archive, index, &reader, err) != 0)
+        return -1;
+    struct member *m = reader->member;
+    char *buffer = NULL;
+    int result = 0;
+    if (atomic_load(&m->state) == MEMBER_UNKNOWN) {
+        buffer = malloc(SK_VERIFY_CHUNK);
+        if (buffer == NULL)
+            result = sk_fail(err, "out of memory");
+        /* In order from the start: the readers check on the way. */
+        for (uint64_t offset = 0; result == 0 && offset < m->size;) {
+            ssize_t got = sk_reader_pread(reader, buffer, SK_VERIFY_CHUNK, offset, err);
+            if (got <= 0)
+                result = got < 0 ? -1 : sk_fail(err, "member '%s': short read", m->name);
+            offset += got > 0 ? (uint64_t)got : 0;
+        }
+        if (result == 0 && m->size == 0)
+            result = verify_empty(reader, err);
+    }
+    if (result == 0 && atomic_load(&m->state) != MEMBER_GOOD)
+        result = fail_bad(m, err);
+    free(buffer);
+    sk_reader_close(reader);
+    return result;
 }

@@ -1,4 +1,4 @@
-/* The layout: schema nodes as named entries, per ../shared/spec/layout.md.
+/* The layout: schema nodes as named entries, per docs/layout.md.
  * Directories, files and symbolic links with escaped names, kind suffixes,
  * de-duplicated collisions, links for shared objects, hidden .type files,
  * and the /.skops/ directory. Built once, then read-only: any number of

@@ -17,6 +17,10 @@
 #define SK_MAX_MEMBERS 1000000u
 /* The largest member the reader will serve, uncompressed. */
 #define SK_MAX_MEMBER_BYTES (1ull << 40)
+/* A member up to this size is verified (CRC-32, lengths) in full when a
+ * reader is first opened on it; larger ones by their first in-order read or
+ * by the daemon's background pass. */
+#define SK_VERIFY_AT_OPEN_BYTES (64ull << 20)
 /* DEFLATE can expand at most ~1032:1; a larger declared ratio is a lie. */
 #define SK_MAX_COMPRESSION_RATIO 1100u
 /* numpy writes headers of a few hundred bytes; it reads at most 10000. */

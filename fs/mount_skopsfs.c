@@ -14,14 +14,18 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "limits.h"
 #include "model.h"
 #include "pages.h"
 
@@ -45,12 +49,20 @@
 
 static const char *program = "mount.skopsfs";
 
+/* The background check of large stored members reads in chunks this big,
+ * at idle I/O priority, so a user's first read keeps the disk. */
+#define BACKGROUND_CHUNK (4u << 20)
+#define IOPRIO_CLASS_IDLE 3
+#define IOPRIO_CLASS_SHIFT 13
+#define IOPRIO_WHO_PROCESS 1
+
 struct skopsfs {
     struct sk_model *model;
     const struct sk_layout *layout;
     struct timespec mtime;
     uid_t uid;
     gid_t gid;
+    atomic_bool stopping; /* tells the background check to stop */
 };
 
 /* What open() hands to read(): a member reader, serialized because a
@@ -64,6 +76,17 @@ struct open_file {
 static struct skopsfs *fs_of(fuse_req_t req)
 {
     return fuse_req_userdata(req);
+}
+
+/* The archive must still be the file that was audited: bytes rewritten or
+ * cut in place since then are never served (EIO). */
+static int archive_unchanged(fuse_req_t req)
+{
+    struct sk_error err = {{0}};
+    if (sk_archive_check_unchanged(fs_of(req)->model->archive, &err) == 0)
+        return 0;
+    fuse_log(FUSE_LOG_ERR, "%s: %s\n", program, err.message);
+    return EIO;
 }
 
 /* The entry behind an inode. Entries below a refused directory cannot be
@@ -289,7 +312,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     file->entry = entry;
     pthread_mutex_init(&file->lock, NULL);
-    if (sk_entry_open_reader(fs_of(req)->layout, entry, &file->reader, &err) != 0) {
+    int changed = entry->from_member ? archive_unchanged(req) : 0;
+    if (changed != 0 || sk_entry_open_reader(fs_of(req)->layout, entry, &file->reader, &err) != 0) {
         fuse_log(FUSE_LOG_ERR, "%s: %s\n", program, err.message);
         pthread_mutex_destroy(&file->lock);
         free(file);
@@ -374,12 +398,17 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
         fuse_reply_buf(req, entry->text + offset, size);
         return;
     }
+    int changed = archive_unchanged(req);
+    if (changed != 0) {
+        fuse_reply_err(req, changed);
+        return;
+    }
     int archive_fd;
     uint64_t member_offset;
     if (sk_reader_stored_extent(file->reader, &archive_fd, &member_offset)) {
         /* The kernel moves the archive's cached pages into the reply: no
-         * copy through this process. A short splice (the archive shrank
-         * under the mount) is answered short by libfuse. */
+         * copy through this process. The archive was checked unchanged just
+         * above, and a member known bad is not spliced (its reads fail). */
         struct fuse_bufvec extent = FUSE_BUFVEC_INIT(size);
         extent.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
         extent.buf[0].fd = archive_fd;
@@ -626,6 +655,7 @@ struct options {
     char *trust;
     char *trust_file;
     int strict;
+    int verify;
     unsigned long long max_schema_mb;
     unsigned long long max_nodes;
     unsigned long long max_entries;
@@ -644,6 +674,7 @@ static const struct fuse_opt option_spec[] = {
     OPTION("trust=%s", trust),
     OPTION("trust_file=%s", trust_file),
     OPTION("strict", strict),
+    OPTION("verify", verify),
     OPTION("max_schema_mb=%llu", max_schema_mb),
     OPTION("max_nodes=%llu", max_nodes),
     OPTION("max_entries=%llu", max_entries),
@@ -703,6 +734,7 @@ static void usage(void)
            "    -o trust=TYPE[:TYPE...]  trust these types too\n"
            "    -o trust_file=PATH       trust the types in PATH (one a line, # comments)\n"
            "    -o strict                refuse to mount if any type is untrusted\n"
+           "    -o verify                check every member's CRC-32 before mounting\n"
            "    -o max_schema_mb=N, max_nodes=N, max_entries=N\n"
            "                             raise the limits on what an archive may hold\n"
            "    -f                       stay in the foreground\n"
@@ -727,6 +759,52 @@ static char *fsname_argument(const char *archive)
     }
     *out = '\0';
     return argument;
+}
+
+/* -o verify: every member read and checked before the mount appears. */
+static int verify_all(const char *path, struct sk_archive *archive)
+{
+    for (uint64_t i = 0; i < sk_archive_member_count(archive); i++) {
+        struct sk_error err = {{0}};
+        if (sk_archive_verify(archive, i, &err) != 0) {
+            fprintf(stderr, "%s: %s: not mounted: %s\n", program, path, err.message);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Large stored members are spliced, never seen by this process, and too
+ * large to check at open: this thread reads each once, in order, at the
+ * lowest CPU and I/O priority, so that a bad one fails from then on. */
+static void *check_large_members(void *data)
+{
+    struct skopsfs *fs = data;
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT);
+    struct sk_archive *archive = fs->model->archive;
+    char *buffer = malloc(BACKGROUND_CHUNK);
+    for (uint64_t i = 0; buffer != NULL && i < sk_archive_member_count(archive); i++) {
+        struct sk_member_info info;
+        sk_archive_member_info(archive, i, &info);
+        struct sk_reader *reader;
+        struct sk_error err = {{0}};
+        if (info.compressed || info.size <= SK_VERIFY_AT_OPEN_BYTES ||
+            sk_reader_open_unverified(archive, i, &reader, &err) != 0)
+            continue;
+        uint64_t offset = 0;
+        while (offset < info.size && !atomic_load(&fs->stopping)) {
+            ssize_t got = sk_reader_pread(reader, buffer, BACKGROUND_CHUNK, offset, &err);
+            if (got <= 0)
+                break;
+            offset += (uint64_t)got;
+        }
+        if (err.message[0] != '\0')
+            fuse_log(FUSE_LOG_ERR, "%s: %s\n", program, err.message);
+        sk_reader_close(reader);
+    }
+    free(buffer);
+    return NULL;
 }
 
 /* Service managers may start the daemon with fd 0, 1 or 2 closed. The next
@@ -788,6 +866,8 @@ int main(int argc, char **argv)
     struct fuse_session *session = NULL;
     struct fuse_loop_config *loop_config = NULL;
     struct sk_error err = {{0}};
+    pthread_t checker;
+    bool checking = false;
     int status = 1;
 
     if (fuse_opt_parse(&args, &options, option_spec, option_callback) != 0 ||
@@ -841,6 +921,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", program, err.message);
         goto out;
     }
+    if (options.verify && verify_all(options.archive, fs.model->archive) != 0)
+        goto out;
     fs.layout = fs.model->layout;
     fs.mtime = sk_archive_mtime(fs.model->archive);
     fs.uid = getuid();
@@ -870,6 +952,8 @@ int main(int argc, char **argv)
     raise_read_ahead(cmdline.mountpoint);
     if (fuse_daemonize(cmdline.foreground) != 0)
         goto out_unmount;
+    /* After daemonizing: a fork keeps only the calling thread. */
+    checking = !options.verify && pthread_create(&checker, NULL, check_large_members, &fs) == 0;
     if (cmdline.singlethread) {
         status = loop_exit_status(fuse_session_loop(session));
     } else {
@@ -889,6 +973,10 @@ out:
     if (session != NULL)
         fuse_session_destroy(session);
     fuse_loop_cfg_destroy(loop_config);
+    if (checking) {
+        atomic_store(&fs.stopping, true);
+        pthread_join(checker, NULL);
+    }
     sk_model_close(fs.model);
     sk_allowlist_free(allowlist);
     free(options.trust);

@@ -119,10 +119,26 @@ def failures_leave_nothing(args, archive):
             os.rmdir(d)
 
 
+def member_files(root):
+    """The mounted files whose bytes come from archive members: the arrays."""
+    return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".npy")]
+
+
+def expect_eio(path):
+    try:
+        with open(path, "rb") as f:
+            f.read()
+    except OSError as e:
+        assert e.errno == errno.EIO, f"{path}: {e}"
+        return
+    raise AssertionError(f"{path}: read succeeded")
+
+
 def archive_shrinking_under_the_mount(args, fixtures):
     """The archive must not change while mounted, but if it shrinks anyway
-    (another process truncates it), reads of what is gone come up short or
-    fail with EIO; the daemon stays up and unmounts cleanly."""
+    (another process truncates it), every read of member bytes fails with
+    EIO, never a short read that looks like the end of the file; the daemon
+    stays up and unmounts cleanly."""
     archive = os.path.join(fixtures, SHRINK_FIXTURE + ".skops")
     with zipfile.ZipFile(archive) as z:
         big = max(z.infolist(), key=lambda i: i.file_size if i.filename.endswith(".npy") else 0)
@@ -139,34 +155,141 @@ def archive_shrinking_under_the_mount(args, fixtures):
             sizes = {os.path.join(d, f): os.path.getsize(os.path.join(d, f))
                      for d, _, fs in os.walk(m.dir) for f in fs}
             os.truncate(copy, cut)
-            cut_short = 0
+            arrays = member_files(m.dir)
+            assert arrays, "no array files"
+            for path in arrays:
+                expect_eio(path)
             for path, size in sizes.items():
-                try:
+                try:  # whole (text from the audited schema) or EIO, never short
                     with open(path, "rb") as f:
-                        got = len(f.read())
-                    assert got <= size, f"{path}: read {got} bytes of {size}"
-                    cut_short += got < size
+                        assert len(f.read()) == size, path
                 except OSError as e:
                     assert e.errno == errno.EIO, f"{path}: {e}"
-                    cut_short += 1
-            assert cut_short > 0, "no read saw the archive shrink"
             assert os.path.isdir(os.path.join(m.dir, ".skops")), "the mount stopped answering"
         finally:
             m.close()
         assert not mounted(m.dir), "left mounted"
 
 
+def archive_rewritten_under_the_mount(args, fixtures):
+    """`cp other.skops live` keeps the inode and (here) the size but not the
+    bytes: reads of member bytes fail with EIO. A file replaced by rename is
+    not this: the daemon's descriptor still reads the audited file."""
+    archive = os.path.join(fixtures, SHRINK_FIXTURE + ".skops")
+    with tempfile.TemporaryDirectory(prefix="skopsfs-rewrite-") as scratch:
+        live, other = os.path.join(scratch, "live.skops"), os.path.join(scratch, "other.skops")
+        shutil.copyfile(archive, live)
+        data = bytearray(open(archive, "rb").read())
+        data[200] ^= 0xFF  # inside the first member's data
+        open(other, "wb").write(data)
+        m = Mount(args.mount_bin, live)
+        try:
+            assert m.result.returncode == 0, m.result.stderr
+            arrays = member_files(m.dir)
+            shutil.copyfile(other, live)  # what cp does: same inode, rewritten
+            assert os.path.getsize(live) == len(data)
+            for path in arrays:
+                expect_eio(path)
+        finally:
+            m.close()
+        # replaced by rename: the old file is still what is served
+        shutil.copyfile(archive, live)
+        m = Mount(args.mount_bin, live)
+        try:
+            assert m.result.returncode == 0, m.result.stderr
+            os.rename(other, live)
+            for path in member_files(m.dir):
+                with open(path, "rb") as f:
+                    f.read()
+        finally:
+            m.close()
+
+
+def bad_member_archive(fixtures, scratch, method):
+    """A copy of the shrink fixture whose largest array is stored with METHOD
+    and declares a wrong CRC-32 in both its headers (zipfile: Bad CRC-32)."""
+    source = os.path.join(fixtures, SHRINK_FIXTURE + ".skops")
+    path = os.path.join(scratch, f"bad-{method}.skops")
+    with zipfile.ZipFile(source) as z, zipfile.ZipFile(path, "w") as out:
+        big = max(z.infolist(), key=lambda i: i.file_size)
+        for info in z.infolist():
+            out.writestr(info.filename, z.read(info),
+                         compress_type=method if info is big else zipfile.ZIP_STORED)
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo(big.filename)
+        central = z.start_dir
+    data = bytearray(open(path, "rb").read())
+    name = big.filename.encode()
+    entry = data.index(b"PK\1\2", central)
+    while data[entry + 46:entry + 46 + len(name)] != name:
+        entry = data.index(b"PK\1\2", entry + 4)
+    for field in (entry + 16, info.header_offset + 14):
+        data[field] ^= 0x01
+    open(path, "wb").write(data)
+    with zipfile.ZipFile(path) as z:
+        assert z.testzip() == big.filename, "zipfile does not see the bad CRC"
+    return path, os.path.splitext(big.filename)[0]
+
+
+def bad_crc_is_eio(args, fixtures):
+    """A member whose bytes fail their CRC-32 is never served, stored
+    (spliced) or DEFLATE: EIO. -o verify refuses to mount it, with one line;
+    `skopsfs verify` exits 1 naming it, 0 on a good file, 2 on no zip."""
+    with tempfile.TemporaryDirectory(prefix="skopsfs-badcrc-") as scratch:
+        for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            path, _ = bad_member_archive(fixtures, scratch, method)
+            m = Mount(args.mount_bin, path)
+            try:
+                assert m.result.returncode == 0, m.result.stderr
+                failed = 0
+                for array in member_files(m.dir):
+                    try:
+                        with open(array, "rb") as f:
+                            f.read()
+                    except OSError as e:
+                        assert e.errno == errno.EIO, f"{array}: {e}"
+                        failed += 1
+                assert failed == 1, f"method {method}: {failed} arrays failed, not 1"
+            finally:
+                m.close()
+            m = Mount(args.mount_bin, path, "-o", "verify")
+            try:
+                lines = m.result.stderr.decode().strip().splitlines()
+                assert m.result.returncode != 0 and len(lines) == 1, lines
+                assert "integrity" in lines[0] and "not mounted" in lines[0], lines
+                assert not mounted(m.dir), "left mounted"
+            finally:
+                m.close()
+            if args.skopsfs:
+                r = subprocess.run([args.skopsfs, "verify", path], capture_output=True)
+                assert r.returncode == 1 and len(r.stdout.splitlines()) == 1, r
+        if args.skopsfs:
+            good = os.path.join(fixtures, SHRINK_FIXTURE + ".skops")
+            assert subprocess.run([args.skopsfs, "verify", good]).returncode == 0
+            junk = os.path.join(scratch, "junk.skops")
+            open(junk, "wb").write(b"not a zip")
+            r = subprocess.run([args.skopsfs, "verify", good, junk], capture_output=True)
+            assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r
+        m = Mount(args.mount_bin, os.path.join(fixtures, SHRINK_FIXTURE + ".skops"), "-o", "verify")
+        try:
+            assert m.result.returncode == 0, m.result.stderr
+        finally:
+            m.close()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mount-bin", required=True)
+    parser.add_argument("--skopsfs", help="the CLI, for `skopsfs verify`")
     parser.add_argument("fixtures")
     args = parser.parse_args()
     archive = os.path.join(args.fixtures, FIXTURE + ".skops")
     checks = [(check.__name__, lambda check=check: check(args, archive))
               for check in (strict_refuses_untrusted, read_only_everywhere, inodes_are_stable,
                             failures_leave_nothing)]
-    checks.append(("archive_shrinking_under_the_mount",
-                   lambda: archive_shrinking_under_the_mount(args, args.fixtures)))
+    for check in (archive_shrinking_under_the_mount, archive_rewritten_under_the_mount,
+                  bad_crc_is_eio):
+        checks.append((check.__name__, lambda check=check: check(args, args.fixtures)))
     return run_checks(checks)
 
 

@@ -2,16 +2,20 @@
  * directly, DEFLATE ones through seek points, never past the declared size. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cmocka.h>
 
 #include "archive.h"
+#include "limits.h"
 #include "testutil.h"
 
 #define BIG (5u << 20) /* several DEFLATE seek points */
@@ -145,6 +149,484 @@ static void rejects_truncated_archive(void **state)
     free(big);
 }
 
+/* Hand-built archives: every byte of the zip structure under the test's
+ * control, to spell each ambiguity the reader must refuse. */
+struct raw_member {
+    const char *name;       /* central directory name (may hold NUL: name_length) */
+    size_t name_length;     /* 0: strlen(name) */
+    const char *local_name; /* NULL: same as name */
+    uint16_t flags;
+    uint16_t method;
+    const void *data; /* stored bytes as written (compressed if DEFLATE) */
+    size_t data_length;
+    uint64_t size;     /* declared uncompressed size */
+    uint32_t crc;      /* declared CRC-32 */
+    const void *extra; /* central extra field */
+    size_t extra_length;
+    int64_t offset_shift; /* added to the central header offset */
+    uint8_t extract_version;
+};
+
+struct raw_options {
+    size_t prepend;            /* junk bytes before the archive */
+    const char *comment;       /* archive comment */
+    bool zip64;                /* ZIP64 end record and locator */
+    int64_t locator_shift;     /* added to the locator's record offset */
+    int64_t zip64_count_shift; /* added to the ZIP64 entry count */
+    bool plain_count_in_zip64; /* plain count is real (not 0xFFFF) but wrong */
+    int64_t count_shift;       /* added to the end record's counts */
+    uint16_t disk;             /* end record's disk number */
+};
+
+static void put16(unsigned char **p, uint16_t v)
+{
+    (*p)[0] = (unsigned char)v;
+    (*p)[1] = (unsigned char)(v >> 8);
+    *p += 2;
+}
+
+static void put32(unsigned char **p, uint32_t v)
+{
+    put16(p, (uint16_t)v);
+    put16(p, (uint16_t)(v >> 16));
+}
+
+static void put64(unsigned char **p, uint64_t v)
+{
+    put32(p, (uint32_t)v);
+    put32(p, (uint32_t)(v >> 32));
+}
+
+static void put(unsigned char **p, const void *bytes, size_t length)
+{
+    memcpy(*p, bytes, length);
+    *p += length;
+}
+
+static char *write_raw_zip(const struct raw_member *members, size_t count,
+                           const struct raw_options *o)
+{
+    size_t capacity = o->prepend + 4096;
+    for (size_t i = 0; i < count; i++)
+        capacity +=
+            2 * (100 + strlen(members[i].name) + members[i].data_length + members[i].extra_length);
+    unsigned char *start = calloc(1, capacity), *p = start;
+    assert_non_null(start);
+    memset(p, 'J', o->prepend);
+    p += o->prepend;
+    uint64_t *offsets = calloc(count + 1, sizeof *offsets);
+    for (size_t i = 0; i < count; i++) {
+        const struct raw_member *m = &members[i];
+        size_t name_length = m->name_length ? m->name_length : strlen(m->name);
+        const char *local = m->local_name ? m->local_name : m->name;
+        size_t local_length = m->local_name ? strlen(local) : name_length;
+        offsets[i] = (uint64_t)(p - start - (ptrdiff_t)o->prepend);
+        put(&p, "PK\3\4", 4);
+        put16(&p, 20);
+        put16(&p, m->flags);
+        put16(&p, m->method);
+        put32(&p, 0);
+        put32(&p, m->crc);
+        put32(&p, (uint32_t)m->data_length);
+        put32(&p, (uint32_t)m->size);
+        put16(&p, (uint16_t)local_length);
+        put16(&p, 0);
+        put(&p, local, local_length);
+        put(&p, m->data, m->data_length);
+    }
+    uint64_t directory = (uint64_t)(p - start - (ptrdiff_t)o->prepend);
+    for (size_t i = 0; i < count; i++) {
+        const struct raw_member *m = &members[i];
+        size_t name_length = m->name_length ? m->name_length : strlen(m->name);
+        put(&p, "PK\1\2", 4);
+        put16(&p, 20);
+        put16(&p, (uint16_t)(m->extract_version ? m->extract_version : 20));
+        put16(&p, m->flags);
+        put16(&p, m->method);
+        put32(&p, 0);
+        put32(&p, m->crc);
+        put32(&p, (uint32_t)m->data_length);
+        put32(&p, (uint32_t)m->size);
+        put16(&p, (uint16_t)name_length);
+        put16(&p, (uint16_t)m->extra_length);
+        put16(&p, 0);
+        put16(&p, 0);
+        put16(&p, 0);
+        put32(&p, 0);
+        put32(&p, (uint32_t)((int64_t)offsets[i] + m->offset_shift));
+        put(&p, m->name, name_length);
+        put(&p, m->extra, m->extra_length);
+    }
+    uint64_t directory_size = (uint64_t)(p - start - (ptrdiff_t)o->prepend) - directory;
+    uint64_t entries = (uint64_t)((int64_t)count + o->count_shift);
+    if (o->zip64) {
+        uint64_t record = (uint64_t)(p - start - (ptrdiff_t)o->prepend);
+        put(&p, "PK\6\6", 4);
+        put64(&p, 44);
+        put16(&p, 45);
+        put16(&p, 45);
+        put32(&p, 0);
+        put32(&p, 0);
+        put64(&p, (uint64_t)((int64_t)entries + o->zip64_count_shift));
+        put64(&p, (uint64_t)((int64_t)entries + o->zip64_count_shift));
+        put64(&p, directory_size);
+        put64(&p, directory);
+        put(&p, "PK\6\7", 4);
+        put32(&p, 0);
+        put64(&p, (uint64_t)((int64_t)record + o->locator_shift));
+        put32(&p, 1);
+    }
+    bool marker = o->zip64 && !o->plain_count_in_zip64;
+    put(&p, "PK\5\6", 4);
+    put16(&p, o->disk);
+    put16(&p, 0);
+    put16(&p, marker ? 0xFFFF : (uint16_t)entries);
+    put16(&p, marker ? 0xFFFF : (uint16_t)entries);
+    put32(&p, o->zip64 ? 0xFFFFFFFF : (uint32_t)directory_size);
+    put32(&p, o->zip64 ? 0xFFFFFFFF : (uint32_t)directory);
+    size_t comment_length = o->comment ? strlen(o->comment) : 0;
+    put16(&p, (uint16_t)comment_length);
+    put(&p, o->comment ? o->comment : "", comment_length);
+    char *path = strdup("/tmp/skopsfs-test-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, start, (size_t)(p - start)), p - start);
+    close(fd);
+    free(offsets);
+    free(start);
+    return path;
+}
+
+/* A stored member holding TEXT with its right CRC. */
+static struct raw_member stored(const char *name, const char *text)
+{
+    size_t length = strlen(text);
+    return (struct raw_member){.name = name,
+                               .data = text,
+                               .data_length = length,
+                               .size = length,
+                               .crc = (uint32_t)crc32(0L, (const Bytef *)text, (uInt)length)};
+}
+
+/* Raw DEFLATE of LENGTH bytes; sets *compressed_length. */
+static unsigned char *deflate_raw(const void *data, size_t length, size_t *compressed_length)
+{
+    z_stream s = {0};
+    assert_int_equal(deflateInit2(&s, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t capacity = deflateBound(&s, (uLong)length);
+    unsigned char *out = malloc(capacity);
+    s.next_in = (Bytef *)data;
+    s.avail_in = (uInt)length;
+    s.next_out = out;
+    s.avail_out = (uInt)capacity;
+    assert_int_equal(deflate(&s, Z_FINISH), Z_STREAM_END);
+    *compressed_length = capacity - s.avail_out;
+    deflateEnd(&s);
+    return out;
+}
+
+/* Opens the archive and expects it refused with a message holding WHAT. */
+static void expect_refused(char *path, const char *what)
+{
+    struct sk_archive *archive = NULL;
+    struct sk_error err = {{0}};
+    int rc = sk_archive_open(path, &archive, &err);
+    if (rc == 0 || strstr(err.message, what) == NULL)
+        fail_msg("%s: wanted a refusal with '%s', got %d '%s'", path, what, rc, err.message);
+    assert_non_null(strstr(err.message, path));
+    unlink(path);
+    free(path);
+}
+
+static struct sk_archive *expect_opens(const char *path)
+{
+    struct sk_archive *archive = NULL;
+    struct sk_error err = {{0}};
+    if (sk_archive_open(path, &archive, &err) != 0)
+        fail_msg("%s: refused: %s", path, err.message);
+    return archive;
+}
+
+static void reads_hand_built_archives_as_zipfile_does(void **state)
+{
+    (void)state;
+    struct raw_member members[] = {stored("schema.json", "{}"), stored("a.npy", "hello")};
+    const struct raw_options plain = {0}, commented = {.comment = "a comment"},
+                             zip64 = {.zip64 = true};
+    const struct raw_options *variants[] = {&plain, &commented, &zip64};
+    for (size_t v = 0; v < 3; v++) {
+        char *path = write_raw_zip(members, 2, variants[v]);
+        struct sk_archive *archive = expect_opens(path);
+        uint64_t index;
+        assert_int_equal(sk_archive_find(archive, "a.npy", &index), 0);
+        struct sk_error err = {{0}};
+        assert_int_equal(sk_archive_verify(archive, index, &err), 0);
+        char *data;
+        size_t length;
+        assert_int_equal(sk_archive_read_member(archive, index, 100, &data, &length, &err), 0);
+        assert_string_equal(data, "hello");
+        sk_archive_free_member(data, length);
+        sk_archive_close(archive);
+        unlink(path);
+        free(path);
+    }
+}
+
+static void refuses_ambiguous_end_records(void **state)
+{
+    (void)state;
+    struct raw_member members[] = {stored("a.npy", "hello")};
+    /* zipfile takes the last signature; one in the comment becomes "the"
+     * end record, and its comment length cannot match. */
+    char fake_end[23] = "PK\5\6";
+    memset(fake_end + 4, 'x', 18);
+    expect_refused(write_raw_zip(members, 1, &(struct raw_options){.comment = fake_end}),
+                   "comment's length");
+    /* One inside the central directory (a name) is a second end record. */
+    struct raw_member spelled[] = {stored("PK\5\6.npy", "hello")};
+    expect_refused(write_raw_zip(spelled, 1, &(struct raw_options){0}),
+                   "second end of central directory");
+    /* One inside member data (a nested .npz) is the member's business. */
+    struct raw_member nested[] = {stored("a.npz", "PK\5\6 inner zip")};
+    char *path = write_raw_zip(nested, 1, &(struct raw_options){0});
+    sk_archive_close(expect_opens(path));
+    unlink(path);
+    free(path);
+    expect_refused(write_raw_zip(members, 1, &(struct raw_options){.prepend = 100}),
+                   "not where the end record says");
+    expect_refused(write_raw_zip(members, 1, &(struct raw_options){.count_shift = 1}), "entries");
+    struct raw_member long_names[] = {
+        stored("a-name-long-enough-that-the-directory-could-hold-two.npy", "x"),
+        stored("b-name-long-enough-that-the-directory-could-hold-two.npy", "y")};
+    expect_refused(write_raw_zip(long_names, 2, &(struct raw_options){.count_shift = 1}),
+                   "holds 2 entries, its end record counts 3");
+    expect_refused(write_raw_zip(long_names, 2, &(struct raw_options){.count_shift = -1}),
+                   "more entries than");
+    expect_refused(write_raw_zip(members, 1, &(struct raw_options){.disk = 1}), "multi-disk");
+    expect_refused(
+        write_raw_zip(members, 1, &(struct raw_options){.zip64 = true, .locator_shift = -8}),
+        "ZIP64 locator points at");
+    expect_refused(write_raw_zip(members, 1,
+                                 &(struct raw_options){.zip64 = true,
+                                                       .plain_count_in_zip64 = true,
+                                                       .zip64_count_shift = 1}),
+                   "disagree");
+    expect_refused(
+        write_raw_zip(members, 1, &(struct raw_options){.zip64 = true, .zip64_count_shift = 1}),
+        "entries");
+}
+
+static void refuses_ambiguous_names(void **state)
+{
+    (void)state;
+    const struct raw_options o = {0};
+    struct raw_member m = stored("a\0b.npy", "x");
+    m.name_length = 7;
+    expect_refused(write_raw_zip(&m, 1, &o), "NUL");
+    m = stored("dir\\a.npy", "x");
+    expect_refused(write_raw_zip(&m, 1, &o), "backslash");
+    m = stored("caf\xc3\xa9.npy", "x");
+    expect_refused(write_raw_zip(&m, 1, &o), "without the UTF-8 flag");
+    m.flags = 0x800;
+    char *path = write_raw_zip(&m, 1, &o);
+    sk_archive_close(expect_opens(path));
+    unlink(path);
+    free(path);
+    m = stored("bad\xc3(.npy", "x");
+    m.flags = 0x800;
+    expect_refused(write_raw_zip(&m, 1, &o), "not valid UTF-8");
+    struct raw_member twins[] = {stored("a.npy", "x"), stored("a.npy", "y")};
+    expect_refused(write_raw_zip(twins, 2, &o), "two members are named 'a.npy'");
+    /* An Info-ZIP Unicode Path field that zipfile 3.12+ would apply. */
+    m = stored("old.npy", "x");
+    unsigned char extra[4 + 5 + 7] = {0x75, 0x70, 12, 0, 1};
+    uint32_t crc = (uint32_t)crc32(0L, (const Bytef *)"old.npy", 7);
+    memcpy(extra + 5, &crc, 4);
+    memcpy(extra + 9, "new.npy", 7);
+    m.extra = extra;
+    m.extra_length = sizeof extra;
+    expect_refused(write_raw_zip(&m, 1, &o), "renamed 'new.npy'");
+    memcpy(extra + 9, "old.npy", 7); /* naming the same name is harmless */
+    path = write_raw_zip(&m, 1, &o);
+    sk_archive_close(expect_opens(path));
+    unlink(path);
+    free(path);
+    m = stored("a.npy", "x");
+    m.extract_version = 64;
+    expect_refused(write_raw_zip(&m, 1, &o), "zip version");
+}
+
+static void refuses_overlapping_members(void **state)
+{
+    (void)state;
+    const struct raw_options o = {0};
+    struct raw_member two[] = {stored("a.npy", "hello"), stored("b.npy", "world")};
+    two[1].offset_shift = -40; /* b's header "inside" a's */
+    expect_refused(write_raw_zip(two, 2, &o), "overlap");
+    struct raw_member one[] = {stored("a.npy", "hello")};
+    one[0].data_length = 3; /* declared 3 bytes, 2 more lie before the directory */
+    one[0].size = 3;
+    char *path = write_raw_zip(one, 1, &o);
+    sk_archive_close(expect_opens(path)); /* a gap: zipfile reads it too */
+    unlink(path);
+    free(path);
+}
+
+static void refuses_a_local_header_that_disagrees(void **state)
+{
+    (void)state;
+    struct raw_member m = stored("a.npy", "hello");
+    m.local_name = "b.npy";
+    char *path = write_raw_zip(&m, 1, &(struct raw_options){0});
+    struct sk_archive *archive = expect_opens(path);
+    struct sk_reader *reader;
+    struct sk_error err = {{0}};
+    assert_int_equal(sk_reader_open(archive, 0, &reader, &err), -1);
+    assert_non_null(strstr(err.message, "local header differs"));
+    sk_archive_close(archive);
+    unlink(path);
+    free(path);
+}
+
+static void refuses_unsupported_members(void **state)
+{
+    (void)state;
+    struct raw_member m[] = {stored("e.npy", "hello"), stored("m.npy", "hello")};
+    m[0].flags = 1;
+    m[1].method = 12;
+    char *path = write_raw_zip(m, 2, &(struct raw_options){0});
+    struct sk_archive *archive = expect_opens(path);
+    struct sk_error err = {{0}};
+    assert_int_equal(sk_archive_check_member(archive, 0, &err), -1);
+    assert_non_null(strstr(err.message, "encrypted"));
+    sk_error_clear(&err);
+    assert_int_equal(sk_archive_check_member(archive, 1, &err), -1);
+    assert_non_null(strstr(err.message, "method 12"));
+    sk_archive_close(archive);
+    unlink(path);
+    free(path);
+}
+
+/* The member fails at open, at verify and at every read, and stays bad. */
+static void expect_bad_member(const struct raw_member *m)
+{
+    char *path = write_raw_zip(m, 1, &(struct raw_options){0});
+    struct sk_archive *archive = expect_opens(path);
+    struct sk_reader *reader;
+    struct sk_error err = {{0}};
+    if (sk_reader_open(archive, 0, &reader, &err) != -1)
+        fail_msg("%s: a bad member opened", m->name);
+    assert_non_null(strstr(err.message, "integrity"));
+    sk_error_clear(&err);
+    assert_int_equal(sk_archive_verify(archive, 0, &err), -1);
+    sk_error_clear(&err);
+    assert_int_equal(sk_reader_open_unverified(archive, 0, &reader, &err), -1);
+    char *data;
+    size_t length;
+    sk_error_clear(&err);
+    assert_int_equal(sk_archive_read_member(archive, 0, 1 << 20, &data, &length, &err), -1);
+    sk_archive_close(archive);
+    unlink(path);
+    free(path);
+}
+
+static void never_serves_a_member_with_bad_bytes(void **state)
+{
+    (void)state;
+    struct raw_member m = stored("stored.npy", "hello");
+    m.crc ^= 1;
+    expect_bad_member(&m);
+
+    unsigned char *text = pattern(100000);
+    uint32_t crc = (uint32_t)crc32(0L, text, 100000);
+    size_t packed_length;
+    unsigned char *packed = deflate_raw(text, 100000, &packed_length);
+    m = (struct raw_member){.name = "deflated.npy",
+                            .method = 8,
+                            .data = packed,
+                            .data_length = packed_length,
+                            .size = 100000,
+                            .crc = crc ^ 1};
+    expect_bad_member(&m); /* CRC mismatch */
+    m.crc = crc;
+    m.size = 100001; /* the stream ends before the declared size */
+    expect_bad_member(&m);
+    m.size = 99999; /* the stream is longer than declared */
+    m.crc = (uint32_t)crc32(0L, text, 99999);
+    expect_bad_member(&m);
+    m.size = 100000; /* compressed bytes end early */
+    m.crc = crc;
+    m.data_length = packed_length - 10;
+    expect_bad_member(&m);
+    m.data_length = packed_length; /* all right after all */
+    char *path = write_raw_zip(&m, 1, &(struct raw_options){0});
+    struct sk_archive *archive = expect_opens(path);
+    struct sk_error err = {{0}};
+    assert_int_equal(sk_archive_verify(archive, 0, &err), 0);
+    sk_archive_close(archive);
+    unlink(path);
+    free(path);
+    free(packed);
+    free(text);
+}
+
+/* Above SK_VERIFY_AT_OPEN_BYTES a member opens unchecked; its first read in
+ * order to the end finds it bad, and every read after that fails. */
+static void finds_a_large_bad_member_by_reading_it(void **state)
+{
+    (void)state;
+    size_t size = (size_t)SK_VERIFY_AT_OPEN_BYTES + 4096;
+    unsigned char *zeros = calloc(1, size);
+    struct raw_member m = {
+        .name = "big.npy", .data = zeros, .data_length = size, .size = size, .crc = 12345};
+    char *path = write_raw_zip(&m, 1, &(struct raw_options){0});
+    struct sk_archive *archive = expect_opens(path);
+    struct sk_reader *reader;
+    struct sk_error err = {{0}};
+    assert_int_equal(sk_reader_open(archive, 0, &reader, &err), 0);
+    unsigned char *buffer = malloc(1 << 20);
+    ssize_t got = 0;
+    for (uint64_t offset = 0; offset < size; offset += (uint64_t)got) {
+        got = sk_reader_pread(reader, buffer, 1 << 20, offset, &err);
+        if (got < 0)
+            break;
+    }
+    assert_int_equal(got, -1);
+    assert_non_null(strstr(err.message, "integrity"));
+    sk_error_clear(&err);
+    assert_int_equal(sk_reader_pread(reader, buffer, 10, 0, &err), -1);
+    int fd;
+    uint64_t offset;
+    assert_false(sk_reader_stored_extent(reader, &fd, &offset)); /* no splicing either */
+    sk_reader_close(reader);
+    sk_archive_close(archive);
+    unlink(path);
+    free(path);
+    free(buffer);
+    free(zeros);
+}
+
+static void notices_the_archive_rewritten_in_place(void **state)
+{
+    (void)state;
+    struct raw_member m = stored("a.npy", "hello");
+    char *path = write_raw_zip(&m, 1, &(struct raw_options){0});
+    struct sk_archive *archive = expect_opens(path);
+    struct sk_error err = {{0}};
+    assert_int_equal(sk_archive_check_unchanged(archive, &err), 0);
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    FILE *f = fopen(path, "r+");
+    fseek(f, 30 + 5, SEEK_SET);
+    fputs("jello", f); /* same size, same inode, other bytes */
+    fclose(f);
+    assert_int_equal(sk_archive_check_unchanged(archive, &err), -1);
+    assert_non_null(strstr(err.message, "changed"));
+    sk_archive_close(archive);
+    unlink(path);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +634,15 @@ int main(void)
         cmocka_unit_test(reads_whole_member_with_a_limit),
         cmocka_unit_test(rejects_what_is_not_a_zip),
         cmocka_unit_test(rejects_truncated_archive),
+        cmocka_unit_test(reads_hand_built_archives_as_zipfile_does),
+        cmocka_unit_test(refuses_ambiguous_end_records),
+        cmocka_unit_test(refuses_ambiguous_names),
+        cmocka_unit_test(refuses_overlapping_members),
+        cmocka_unit_test(refuses_a_local_header_that_disagrees),
+        cmocka_unit_test(refuses_unsupported_members),
+        cmocka_unit_test(never_serves_a_member_with_bad_bytes),
+        cmocka_unit_test(finds_a_large_bad_member_by_reading_it),
+        cmocka_unit_test(notices_the_archive_rewritten_in_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

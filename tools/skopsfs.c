@@ -25,11 +25,14 @@ static void usage(FILE *out)
                  "       skopsfs ls [-a] [-d] [-l] [-R] [--zero] [--trust TYPE]... [--trust-file "
                  "F] FILE [PATH]\n"
                  "       skopsfs cat [--trust TYPE]... [--trust-file F] FILE PATH...\n"
+                 "       skopsfs verify FILE...\n"
                  "\n"
                  "audit  print the types still untrusted, one a line (exit 1 if any)\n"
                  "tree   show the node tree: names, types, arrays, values, refusals\n"
                  "ls     list entries as mount.skopsfs shows them\n"
                  "cat    print an entry's bytes as mount.skopsfs serves them\n"
+                 "verify check every member's CRC-32 and length, one line per bad member\n"
+                 "       (exit 1 if any is bad, 2 if a FILE is no readable zip archive)\n"
                  "\n"
                  "Every command also takes --max-schema-mb N, --max-nodes N and --max-entries N\n"
                  "to raise the limits on what an archive may hold.\n");
@@ -491,6 +494,42 @@ static int cat(int argc, char **argv)
     return status;
 }
 
+/* Checks every member of one archive, like unzip -t; returns an exit status. */
+static int verify_one(const char *path)
+{
+    struct sk_error err = {{0}};
+    struct sk_archive *archive;
+    if (sk_archive_open(path, &archive, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", program, err.message);
+        return EXIT_UNREADABLE;
+    }
+    int status = 0;
+    for (uint64_t i = 0; i < sk_archive_member_count(archive); i++) {
+        sk_error_clear(&err);
+        if (sk_archive_verify(archive, i, &err) != 0) {
+            printf("%s: %s\n", path, err.message);
+            status = EXIT_ENTRY_ERROR;
+        }
+    }
+    sk_archive_close(archive);
+    return status;
+}
+
+static int verify(int argc, char **argv)
+{
+    if (argc < 2 || argv[1][0] == '-') {
+        usage(stderr);
+        return EXIT_UNREADABLE;
+    }
+    int status = 0;
+    for (int i = 1; i < argc; i++) {
+        int rc = verify_one(argv[i]);
+        if (rc > status)
+            status = rc;
+    }
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     sk_pages_for_heap(HEAP_RESERVE_BYTES);
@@ -507,6 +546,8 @@ int main(int argc, char **argv)
         return ls(argc - 1, argv + 1);
     if (strcmp(command, "cat") == 0)
         return cat(argc - 1, argv + 1);
+    if (strcmp(command, "verify") == 0)
+        return verify(argc - 1, argv + 1);
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0) {
         usage(stdout);
         return 0;

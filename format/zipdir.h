@@ -1,0 +1,65 @@
+/* The zip container as CPython's zipfile (3.11 to 3.13) sees it: the end
+ * record, the ZIP64 records and the central directory, read with one pread
+ * each, and each member's local header when the member is first opened.
+ *
+ * Where zipfile's reading is unique, the result is exactly zipfile's; where
+ * zipfile and other readers (libzip, Info-ZIP, Go, Java) could see different
+ * members, names or bytes, the archive is refused with one line saying what
+ * is ambiguous. docs/zip.md lists every refusal and why. */
+#ifndef SKOPSFS_ZIPDIR_H
+#define SKOPSFS_ZIPDIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define SK_ZIP_STORED 0u
+#define SK_ZIP_DEFLATED 8u
+
+/* General purpose flag bits (APPNOTE 4.4.4). */
+#define SK_ZIP_FLAG_ENCRYPTED 0x0001u
+#define SK_ZIP_FLAG_DATA_DESCRIPTOR 0x0008u
+#define SK_ZIP_FLAG_PATCHED 0x0020u
+#define SK_ZIP_FLAG_STRONG_ENCRYPTION 0x0040u
+#define SK_ZIP_FLAG_UTF8 0x0800u
+#define SK_ZIP_FLAG_ENCRYPTED_DIRECTORY 0x2000u
+
+struct sk_zip_entry {
+    char *name; /* NUL-terminated; holds no NUL, no backslash, valid UTF-8 */
+    size_t name_length;
+    uint16_t flags;
+    uint16_t method;
+    uint32_t crc;
+    uint64_t comp_size;
+    uint64_t size;
+    uint64_t header_offset;
+    /* The next member's local header or the central directory: the member's
+     * header and data must end at or before it (zipfile's _end_offset). */
+    uint64_t end_bound;
+};
+
+struct sk_zip_directory {
+    struct sk_zip_entry *entries; /* in central directory order */
+    uint64_t count;
+    uint64_t *by_name; /* entry indices sorted by name, for lookup */
+    uint64_t start;    /* offset of the central directory */
+};
+
+/* Reads the directory of the FILE_SIZE-byte archive open on FD. The error
+ * does not name the archive; the caller prefixes it. */
+int sk_zipdir_read(int fd, uint64_t file_size, struct sk_zip_directory *dir, struct sk_error *err);
+void sk_zipdir_free(struct sk_zip_directory *dir);
+
+/* Finds the entry named exactly NAME (LENGTH bytes). Returns 0 and sets
+ * *index, or -1. */
+int sk_zipdir_find(const struct sk_zip_directory *dir, const char *name, size_t length,
+                   uint64_t *index);
+
+/* Reads ENTRY's local header, checks it agrees with the directory (as
+ * zipfile's ZipFile.open does, and stricter) and sets *data_offset to where
+ * the member's bytes start. */
+int sk_zipdir_local_header(int fd, const struct sk_zip_entry *entry, uint64_t *data_offset,
+                           struct sk_error *err);
+
+#endif
