@@ -71,7 +71,53 @@ struct open_file {
     const struct sk_entry *entry;
     struct sk_reader *reader;
     pthread_mutex_t lock;
+    struct open_file *previous, *next; /* in open_files */
 };
+
+/* Files opened and not released yet. A signal ends the loop while release
+ * requests may still wait in the kernel: these are closed after the loop,
+ * before the archive they read. */
+static struct open_file *open_files;
+static pthread_mutex_t open_files_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void remember_open_file(struct open_file *file)
+{
+    pthread_mutex_lock(&open_files_lock);
+    file->next = open_files;
+    if (open_files != NULL)
+        open_files->previous = file;
+    open_files = file;
+    pthread_mutex_unlock(&open_files_lock);
+}
+
+static void forget_open_file(struct open_file *file)
+{
+    pthread_mutex_lock(&open_files_lock);
+    if (file->previous != NULL)
+        file->previous->next = file->next;
+    else
+        open_files = file->next;
+    if (file->next != NULL)
+        file->next->previous = file->previous;
+    pthread_mutex_unlock(&open_files_lock);
+}
+
+static void close_open_file(struct open_file *file)
+{
+    sk_reader_close(file->reader);
+    pthread_mutex_destroy(&file->lock);
+    free(file);
+}
+
+/* Once the loop's threads are gone: the files whose release never came. */
+static void close_unreleased_files(void)
+{
+    while (open_files != NULL) {
+        struct open_file *file = open_files;
+        open_files = file->next;
+        close_open_file(file);
+    }
+}
 
 static struct skopsfs *fs_of(fuse_req_t req)
 {
@@ -320,6 +366,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, EIO);
         return;
     }
+    remember_open_file(file);
     fi->fh = (uint64_t)(uintptr_t)file;
     fi->keep_cache = 1;
     fi->noflush = 1;
@@ -440,9 +487,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
     (void)ino;
     struct open_file *file = (struct open_file *)(uintptr_t)fi->fh;
-    sk_reader_close(file->reader);
-    pthread_mutex_destroy(&file->lock);
-    free(file);
+    forget_open_file(file);
+    close_open_file(file);
     fuse_reply_err(req, 0);
 }
 
@@ -977,6 +1023,7 @@ out:
         atomic_store(&fs.stopping, true);
         pthread_join(checker, NULL);
     }
+    close_unreleased_files();
     sk_model_close(fs.model);
     sk_allowlist_free(allowlist);
     free(options.trust);
