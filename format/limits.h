@@ -38,6 +38,10 @@
 /* Allowlist lines and their length. */
 #define SK_MAX_ALLOWLIST_TYPES 100000u
 #define SK_MAX_TYPE_NAME_BYTES 4096u
+/* A trust file is read whole; skops's own default lists are about 20 KiB. */
+#define SK_MAX_TRUST_FILE_BYTES (16u * 1024 * 1024)
+/* A trust file's line, comment included. */
+#define SK_MAX_TRUST_LINE_BYTES 65536u
 
 /* The limits a user may raise (-o max_schema_mb=, max_nodes=, max_entries=,
  * max_children=, max_key_bytes= for mount.skopsfs; --max-schema-mb,

@@ -2,9 +2,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "limits.h"
 
@@ -103,29 +106,127 @@ int sk_allowlist_add_list(struct sk_allowlist *allowlist, const char *names, cha
     }
 }
 
+/* What a path is when it is not a regular file, for the error message. */
+static const char *file_kind(mode_t mode)
+{
+    static const struct {
+        mode_t type;
+        const char *name;
+    } kinds[] = {
+        {S_IFDIR, "a directory"},        {S_IFIFO, "a FIFO"},         {S_IFSOCK, "a socket"},
+        {S_IFCHR, "a character device"}, {S_IFBLK, "a block device"},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if ((mode & S_IFMT) == kinds[i].type)
+            return kinds[i].name;
+    return "not a regular file";
+}
+
+/* Reads the rest of FD, at most SK_MAX_TRUST_FILE_BYTES; SIZE_HINT is what
+ * fstat said, but a file may grow while read (and /proc files say 0). */
+static int read_bounded(int fd, const char *path, size_t size_hint, char **text, size_t *length,
+                        struct sk_error *err)
+{
+    size_t capacity = size_hint + 1, used = 0;
+    char *buffer = malloc(capacity);
+    ssize_t got = 1;
+    while (buffer != NULL && got != 0 && used <= SK_MAX_TRUST_FILE_BYTES) {
+        if (used == capacity) {
+            capacity =
+                capacity > SK_MAX_TRUST_FILE_BYTES / 2 ? SK_MAX_TRUST_FILE_BYTES + 1 : capacity * 2;
+            char *grown = realloc(buffer, capacity);
+            if (grown == NULL)
+                free(buffer);
+            buffer = grown;
+            continue;
+        }
+        got = read(fd, buffer + used, capacity - used);
+        if (got < 0 && errno != EINTR)
+            break;
+        used += got > 0 ? (size_t)got : 0;
+    }
+    int result = 0;
+    if (buffer == NULL)
+        return sk_fail(err, "out of memory");
+    if (got < 0)
+        result = sk_fail(err, "trust file %s: %s", path, strerror(errno));
+    else if (used > SK_MAX_TRUST_FILE_BYTES)
+        result = sk_fail(err, "trust file %s: more than %u bytes (SK_MAX_TRUST_FILE_BYTES)", path,
+                         SK_MAX_TRUST_FILE_BYTES);
+    if (result != 0) {
+        free(buffer);
+        return result;
+    }
+    *text = buffer;
+    *length = used;
+    return 0;
+}
+
+/* Reads a trust file whole. Anything but a regular file is refused before
+ * the first read: a FIFO or a device could block for ever or never end, so
+ * it is opened without blocking and looked at first. */
+static int read_trust_file(const char *path, char **text, size_t *length, struct sk_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
+    if (fd < 0) {
+        int error = errno;
+        /* a socket cannot be opened at all: say what it is, not ENXIO */
+        if (error == ENXIO && stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+            return sk_fail(err, "trust file %s: is %s, not a regular file", path,
+                           file_kind(st.st_mode));
+        return sk_fail(err, "trust file %s: %s", path, strerror(error));
+    }
+    int result;
+    if (fstat(fd, &st) != 0)
+        result = sk_fail(err, "trust file %s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        result =
+            sk_fail(err, "trust file %s: is %s, not a regular file", path, file_kind(st.st_mode));
+    else if ((unsigned long long)st.st_size > SK_MAX_TRUST_FILE_BYTES)
+        result = sk_fail(err, "trust file %s: %lld bytes, more than %u (SK_MAX_TRUST_FILE_BYTES)",
+                         path, (long long)st.st_size, SK_MAX_TRUST_FILE_BYTES);
+    else
+        result = read_bounded(fd, path, (size_t)st.st_size, text, length, err);
+    close(fd);
+    return result;
+}
+
+/* One line of a trust file, without its newline: a name, a comment, both
+ * or neither. */
+static int add_line(struct sk_allowlist *allowlist, const char *line, size_t length,
+                    struct sk_error *err)
+{
+    if (length > SK_MAX_TRUST_LINE_BYTES)
+        return sk_fail(err, "line of %zu bytes is longer than %u (SK_MAX_TRUST_LINE_BYTES)", length,
+                       SK_MAX_TRUST_LINE_BYTES);
+    /* a NUL would end the name early: what is trusted must be what is written */
+    if (memchr(line, '\0', length) != NULL)
+        return sk_fail(err, "a NUL byte in a line (is this a text file?)");
+    const char *comment = memchr(line, '#', length);
+    if (comment != NULL)
+        length = (size_t)(comment - line);
+    return add_span(allowlist, line, length, err);
+}
+
 int sk_allowlist_load_file(struct sk_allowlist *allowlist, const char *path, struct sk_error *err)
 {
-    FILE *file = fopen(path, "re");
-    if (file == NULL)
-        return sk_fail(err, "trust file %s: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t capacity = 0;
-    ssize_t length;
+    char *text = NULL;
+    size_t length = 0;
+    if (read_trust_file(path, &text, &length, err) != 0)
+        return -1;
     int result = 0;
-    while ((length = getline(&line, &capacity, file)) >= 0) {
-        char *comment = memchr(line, '#', (size_t)length);
-        if (comment != NULL)
-            length = comment - line;
-        if (add_span(allowlist, line, (size_t)length, err) != 0) {
-            sk_error_prefix(err, "trust file %s: ", path);
+    size_t line_number = 1;
+    for (size_t start = 0; start < length && result == 0; line_number++) {
+        const char *newline = memchr(text + start, '\n', length - start);
+        size_t stop = newline ? (size_t)(newline - text) : length;
+        if (add_line(allowlist, text + start, stop - start, err) != 0) {
+            sk_error_prefix(err, "trust file %s line %zu: ", path, line_number);
             result = -1;
-            break;
         }
+        start = stop + 1;
     }
-    if (result == 0 && ferror(file))
-        result = sk_fail(err, "trust file %s: read error", path);
-    free(line);
-    fclose(file);
+    free(text);
     return sort_names(allowlist, result);
 }
 

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -72,7 +73,53 @@ struct open_file {
     const struct sk_entry *entry;
     struct sk_reader *reader;
     pthread_mutex_t lock;
+    struct open_file *previous, *next; /* in open_files */
 };
+
+/* Files opened and not released yet. A signal ends the loop while release
+ * requests may still wait in the kernel: these are closed after the loop,
+ * before the archive they read. */
+static struct open_file *open_files;
+static pthread_mutex_t open_files_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void remember_open_file(struct open_file *file)
+{
+    pthread_mutex_lock(&open_files_lock);
+    file->next = open_files;
+    if (open_files != NULL)
+        open_files->previous = file;
+    open_files = file;
+    pthread_mutex_unlock(&open_files_lock);
+}
+
+static void forget_open_file(struct open_file *file)
+{
+    pthread_mutex_lock(&open_files_lock);
+    if (file->previous != NULL)
+        file->previous->next = file->next;
+    else
+        open_files = file->next;
+    if (file->next != NULL)
+        file->next->previous = file->previous;
+    pthread_mutex_unlock(&open_files_lock);
+}
+
+static void close_open_file(struct open_file *file)
+{
+    sk_reader_close(file->reader);
+    pthread_mutex_destroy(&file->lock);
+    free(file);
+}
+
+/* Once the loop's threads are gone: the files whose release never came. */
+static void close_unreleased_files(void)
+{
+    while (open_files != NULL) {
+        struct open_file *file = open_files;
+        open_files = file->next;
+        close_open_file(file);
+    }
+}
 
 static struct skopsfs *fs_of(fuse_req_t req)
 {
@@ -333,6 +380,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, EIO);
         return;
     }
+    remember_open_file(file);
     fi->fh = (uint64_t)(uintptr_t)file;
     fi->keep_cache = 1;
     fi->noflush = 1;
@@ -437,9 +485,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
     (void)ino;
     struct open_file *file = (struct open_file *)(uintptr_t)fi->fh;
-    sk_reader_close(file->reader);
-    pthread_mutex_destroy(&file->lock);
-    free(file);
+    forget_open_file(file);
+    close_open_file(file);
     fuse_reply_err(req, 0);
 }
 
@@ -960,9 +1007,56 @@ static void report_untrusted(const char *archive, const struct sk_layout *layout
     free(hint);
 }
 
+/* Service managers may start the daemon with fd 0, 1 or 2 closed. The next
+ * file opened would take that number, and fuse_daemonize later puts
+ * /dev/null over 0-2: an archive opened as fd 0 would read back empty. So
+ * /dev/null fills any gap before anything else is opened. */
+static bool standard_fds_open(void)
+{
+    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && (errno != EBADF || open("/dev/null", O_RDWR) != fd))
+            return false;
+    return true;
+}
+
+/* Refuses a mount point that is not a directory (after symbolic links),
+ * with one line: the kernel would mount over a regular file or a FIFO, and
+ * the directory tree it then shows cannot be reached. "/dev/fd/N", an open
+ * /dev/fuse handed over by a privileged parent, is not a path to check. */
+static bool mount_point_is_directory(const char *mountpoint)
+{
+    unsigned fd;
+    int consumed = 0;
+    if (sscanf(mountpoint, "/dev/fd/%u%n", &fd, &consumed) == 1 && mountpoint[consumed] == '\0')
+        return true;
+    struct stat st;
+    if (stat(mountpoint, &st) != 0) {
+        fprintf(stderr, "%s: mount point %s: %s\n", program, mountpoint, strerror(errno));
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "%s: mount point %s: not a directory\n", program, mountpoint);
+        return false;
+    }
+    return true;
+}
+
+/* libfuse's loops return the number of the signal that ended them
+ * (fuse_set_signal_handlers turns SIGTERM, SIGINT and SIGHUP into a clean
+ * exit): that is how a service manager stops a mount, not a failure. */
+static int loop_exit_status(int loop_result)
+{
+    return loop_result == 0 || loop_result == SIGTERM || loop_result == SIGINT ||
+                   loop_result == SIGHUP
+               ? 0
+               : 1;
+}
+
 /* Mounts, or exits with one line on stderr and nothing mounted. */
 int main(int argc, char **argv)
 {
+    if (!standard_fds_open())
+        return 1;
     sk_pages_for_heap(HEAP_RESERVE_BYTES);
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct options options = {0};
@@ -1019,7 +1113,8 @@ int main(int argc, char **argv)
     session = fuse_session_new(&args, &operations, sizeof operations, &fs);
     fuse_messages_report(program);
     fuse_messages_release();
-    if (session == NULL || check_before_mount(program, cmdline.mountpoint, options.over) != 0)
+    if (session == NULL || !mount_point_is_directory(cmdline.mountpoint) ||
+        check_before_mount(program, cmdline.mountpoint, options.over) != 0)
         goto out;
     allowlist = load_allowlist(&options, &err);
     if (allowlist == NULL) {
@@ -1069,7 +1164,7 @@ int main(int argc, char **argv)
     /* After daemonizing: a fork keeps only the calling thread. */
     checking = !options.verify && pthread_create(&checker, NULL, check_large_members, &fs) == 0;
     if (cmdline.singlethread) {
-        status = fuse_session_loop(session) != 0;
+        status = loop_exit_status(fuse_session_loop(session));
     } else {
         loop_config = fuse_loop_cfg_create();
         if (loop_config == NULL)
@@ -1081,7 +1176,7 @@ int main(int argc, char **argv)
                                                         : MAX_IDLE_THREADS);
         fuse_loop_cfg_set_max_threads(loop_config, options.max_threads_given ? cmdline.max_threads
                                                                              : MAX_THREADS);
-        status = fuse_session_loop_mt(session, loop_config) != 0;
+        status = loop_exit_status(fuse_session_loop_mt(session, loop_config));
     }
 out_unmount:
     fuse_session_unmount(session);
@@ -1095,6 +1190,7 @@ out:
         atomic_store(&fs.stopping, true);
         pthread_join(checker, NULL);
     }
+    close_unreleased_files();
     sk_model_close(fs.model);
     sk_allowlist_free(allowlist);
     free(options.trust);
