@@ -433,6 +433,17 @@ def check_progress_on_terminal_only():
     return None
 
 
+def check_verify_progress_on_terminal_only():
+    env = dict(os.environ, SKOPSFS_PROGRESS_MS="0")
+    model = fixture("est_BaggingClassifier.skops")
+    rc, out, terminal = run_on_pty([SKOPSFS, "verify", model], env)
+    expect(rc == 0 and "verify: checking: " in terminal, repr(terminal))
+    expect(terminal.endswith("\r\x1b[K"), f"not erased at the end: {terminal[-40:]!r}")
+    rc, out, err = run("verify", model, env=env)
+    expect(rc == 0 and out == "" and err == "", f"verify to a pipe: {out!r} {err!r}")
+    return None
+
+
 def main():
     global SKOPSFS, FIXTURES
     parser = argparse.ArgumentParser()

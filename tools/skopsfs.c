@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "npyvalue.h"
 #include "pages.h"
+#include "progress.h"
 
 #define COPY_CHUNK (1u << 20)
 /* Heap in 2 MiB pages: a 500-tree forest's nodes fit, audit 0.16 -> 0.13 s */
@@ -734,14 +735,27 @@ static int verify_one(const char *path)
         fprintf(stderr, "%s: %s\n", program, err.message);
         return EXIT_UNREADABLE;
     }
+    uint64_t count = sk_archive_member_count(archive), total = 0, done = 0;
+    struct sk_member_info info;
+    for (uint64_t i = 0; i < count; i++) {
+        sk_archive_member_info(archive, i, &info);
+        total += info.size;
+    }
+    struct progress progress;
+    progress_start(&progress, "verify: checking", total);
     int status = 0;
-    for (uint64_t i = 0; i < sk_archive_member_count(archive); i++) {
+    for (uint64_t i = 0; i < count; i++) {
         sk_error_clear(&err);
         if (sk_archive_verify(archive, i, &err) != 0) {
+            progress_end(&progress);
             printf("%s: %s\n", path, err.message);
             status = EXIT_ENTRY_ERROR;
         }
+        sk_archive_member_info(archive, i, &info);
+        done += info.size;
+        progress_update(&progress, done);
     }
+    progress_end(&progress);
     sk_archive_close(archive);
     return status;
 }
