@@ -917,6 +917,22 @@ static int verify_all(const char *path, struct sk_archive *archive)
 /* Large stored members are spliced, never seen by this process, and too
  * large to check at open: this thread reads each once, in order, at the
  * lowest CPU and I/O priority, so that a bad one fails from then on. */
+static bool checked_in_background(const struct sk_member_info *info)
+{
+    return !info->compressed && info->size > SK_VERIFY_AT_OPEN_BYTES;
+}
+
+static bool has_members_to_check(struct sk_archive *archive)
+{
+    struct sk_member_info info;
+    for (uint64_t i = 0; i < sk_archive_member_count(archive); i++) {
+        sk_archive_member_info(archive, i, &info);
+        if (checked_in_background(&info))
+            return true;
+    }
+    return false;
+}
+
 static void *check_large_members(void *data)
 {
     struct skopsfs *fs = data;
@@ -929,7 +945,7 @@ static void *check_large_members(void *data)
         sk_archive_member_info(archive, i, &info);
         struct sk_reader *reader;
         struct sk_error err = {{0}};
-        if (info.compressed || info.size <= SK_VERIFY_AT_OPEN_BYTES ||
+        if (!checked_in_background(&info) ||
             sk_reader_open_unverified(archive, i, &reader, &err) != 0)
             continue;
         uint64_t offset = 0;
@@ -1162,7 +1178,8 @@ int main(int argc, char **argv)
     if (fuse_daemonize(cmdline.foreground) != 0)
         goto out_unmount;
     /* After daemonizing: a fork keeps only the calling thread. */
-    checking = !options.verify && pthread_create(&checker, NULL, check_large_members, &fs) == 0;
+    checking = !options.verify && has_members_to_check(fs.model->archive) &&
+               pthread_create(&checker, NULL, check_large_members, &fs) == 0;
     if (cmdline.singlethread) {
         status = loop_exit_status(fuse_session_loop(session));
     } else {

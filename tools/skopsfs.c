@@ -112,14 +112,15 @@ static const struct command *find_command(const char *name)
     return NULL;
 }
 
-/* A positive count from an option's text, or 0 when it is not one. */
-static unsigned long long parse_count(const char *text)
+/* A positive count of at most MAX from an option's text, or 0 when it is
+ * not one. */
+static unsigned long long parse_count(const char *text, unsigned long long max)
 {
     char *end;
     errno = 0;
     unsigned long long value = strtoull(text, &end, 10);
     bool valid = errno == 0 && *end == '\0' && text[0] >= '0' && text[0] <= '9';
-    return valid && value <= MAX_OPTION_NUMBER ? value : 0;
+    return valid && value <= max ? value : 0;
 }
 
 /* The option as the user wrote it, for a message: "--depth", "-x". */
@@ -133,9 +134,12 @@ static void option_spelling(int code, int long_index, char *buffer, size_t size)
 
 static int set_number(struct cli_options *options, int code, const char *spelling)
 {
-    unsigned long long value = parse_count(optarg);
+    /* --max-schema-mb is shifted into bytes: it must fit in 64 bits then */
+    bool megabytes = code == 'S';
+    unsigned long long value = parse_count(optarg, megabytes ? ~0ULL >> 20 : MAX_OPTION_NUMBER);
     if (value == 0) {
-        fprintf(stderr, "%s: %s needs a positive number, not '%s'\n", program, spelling, optarg);
+        fprintf(stderr, "%s: %s needs a positive number%s, not '%s'\n", program, spelling,
+                megabytes ? " of MiB that fits in 64 bits of bytes" : "", optarg);
         return -1;
     }
     if (code == 'S')
