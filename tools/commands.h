@@ -44,6 +44,9 @@ int cli_find_entry(const struct sk_layout *layout, const char *path, const struc
 bool cli_scalar_text(const struct sk_layout *layout, const struct sk_entry *entry, char *buffer,
                      size_t size);
 
+/* "  [needs os.system, x.Y]": what must be trusted to materialize ENTRY. */
+void cli_print_needs(const struct sk_entry *entry);
+
 /* The file's text without its final newline, for one line of output. */
 int cli_text_length(const struct sk_entry *entry);
 

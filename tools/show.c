@@ -112,12 +112,8 @@ static void print_attribute(const struct show *s, const struct sk_entry *entry, 
     else
         printf("%s, %llu bytes", entry->node ? entry->node->type_name : "data",
                (unsigned long long)entry->size);
-    if (entry->refused) {
-        printf("  [needs ");
-        for (size_t k = 0; k < entry->need_count; k++)
-            printf("%s%s", k ? ", " : "", entry->needs[k]);
-        printf("]");
-    }
+    if (entry->refused)
+        cli_print_needs(entry);
     printf("\n");
 }
 
@@ -175,12 +171,8 @@ static void print_section(const struct show *s, const struct sk_entry *entry, in
     printf("\n%*s%s%s%s", indent, "", path && *path ? path : "", path && *path ? ": " : "",
            entry->node->type_name);
     free(path);
-    if (entry->refused) {
-        printf("  [needs ");
-        for (size_t k = 0; k < entry->need_count; k++)
-            printf("%s%s", k ? ", " : "", entry->needs[k]);
-        printf("]");
-    }
+    if (entry->refused)
+        cli_print_needs(entry);
     printf("\n");
     print_group(s, entry, indent + 2, ATTRIBUTE_PARAM, "parameters");
     print_group(s, entry, indent + 2, ATTRIBUTE_FITTED, "fitted");

@@ -437,8 +437,7 @@ static void print_value(const char *text, int length)
     printf(" = %.*s%s", shown, text, length > shown ? "..." : "");
 }
 
-/* "  [needs os.system, x.Y]": what must be trusted to materialize it. */
-static void print_needs(const struct sk_entry *entry)
+void cli_print_needs(const struct sk_entry *entry)
 {
     printf("  [needs ");
     for (size_t k = 0; k < entry->need_count; k++)
@@ -479,7 +478,7 @@ static void describe(const struct sk_layout *layout, const struct sk_entry *entr
         }
     }
     if (entry->refused)
-        print_needs(entry);
+        cli_print_needs(entry);
 }
 
 /* An entry's content problems, one a line under it, marked "!!". */
