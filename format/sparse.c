@@ -313,9 +313,14 @@ static void check_npz(const struct npz *n, struct sk_sparse_findings *out, unsig
 }
 
 /* Puts the npz bytes in a memfd so the archive's own zip reader reads them. */
-static int judge_bytes(const unsigned char *bytes, size_t length, struct sk_sparse_findings *out,
-                       struct sk_error *err)
+int sk_sparse_check_npz(const unsigned char *bytes, size_t length, struct sk_sparse_findings *out,
+                        struct sk_error *err)
 {
+    memset(out, 0, sizeof *out);
+    if (length > SK_MAX_CHECKED_NPZ_BYTES) {
+        add(out, "sparse.too_large");
+        return 0;
+    }
     struct npz n = {.bytes = bytes, .length = length};
     n.fd = memfd_create("skopsfs-npz", MFD_CLOEXEC);
     if (n.fd < 0)
@@ -364,7 +369,7 @@ int sk_sparse_check(struct sk_archive *archive, uint64_t member, struct sk_spars
         add(out, "content.array_unreadable");
         return 0;
     }
-    int rc = judge_bytes((const unsigned char *)data, length, out, err);
+    int rc = sk_sparse_check_npz((const unsigned char *)data, length, out, err);
     sk_archive_free_member(data, length);
     return rc;
 }

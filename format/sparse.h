@@ -25,4 +25,8 @@ struct sk_sparse_findings {
 int sk_sparse_check(struct sk_archive *archive, uint64_t member, struct sk_sparse_findings *out,
                     struct sk_error *err);
 
+/* As sk_sparse_check, on the LENGTH bytes of a .npz already in memory. */
+int sk_sparse_check_npz(const unsigned char *bytes, size_t length, struct sk_sparse_findings *out,
+                        struct sk_error *err);
+
 #endif
