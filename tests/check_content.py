@@ -8,7 +8,8 @@
   mount      the same through a mount: /.skops/problems, user.skops.problems
              on the bad node, -o strict refusing.
   no alarms  no other fixture (valid models all) gets a content problem.
-  mutations  each rule broken on a valid tree or HGB predictor is caught;
+  mutations  each rule broken on a valid tree, HGB predictor or CSR/CSC
+             matrix is caught (at its path, exit 1 for sparse ones);
              byte-swapped, 32-bit and scikit-learn >= 1.3 records are not.
 Prints "N passed, N failed"."""
 import argparse
