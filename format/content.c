@@ -7,6 +7,7 @@
 #include "layout.h"
 #include "limits.h"
 #include "npy.h"
+#include "sparse.h"
 
 /* Records are read in chunks of about this many bytes. */
 #define RECORD_CHUNK_BYTES (64u * 1024)
@@ -717,6 +718,36 @@ static int check_predictor(struct walker *w, const struct sk_node *predictor, si
     return rc;
 }
 
+/* ---- scipy sparse matrices ---- */
+
+/* The problems are on the matrix's file, "KEY.npz" in a mount. */
+static int check_sparse(struct walker *w, const struct sk_node *matrix)
+{
+    struct sk_sparse_findings found;
+    if (!matrix->has_member || sk_sparse_check(w->archive, matrix->member, &found, w->err) != 0)
+        return matrix->has_member ? -1 : 0;
+    if (found.count == 0)
+        return 0;
+    static const char suffix[] = ".npz";
+    size_t old = w->path_length;
+    if (old > 0) {
+        if (old + sizeof suffix > w->path_capacity) {
+            char *grown = realloc(w->path, old + sizeof suffix);
+            if (grown == NULL)
+                return sk_fail(w->err, "out of memory");
+            w->path = grown;
+            w->path_capacity = old + sizeof suffix;
+        }
+        memcpy(w->path + old, suffix, sizeof suffix - 1);
+        w->path_length += sizeof suffix - 1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < found.count && rc == 0; i++)
+        rc = problem(w, matrix, found.codes[i]);
+    w->path_length = old;
+    return rc;
+}
+
 /* ---- the walk ---- */
 
 struct rule_family {
@@ -843,6 +874,8 @@ static int visit(struct walker *w, const struct sk_node *node, const struct sk_n
             strcmp(node->type_name, families[i].type_name) == 0 &&
             families[i].check(w, node, depth) != 0)
             return -1;
+    if (node->loader == SK_LOADER_SPARSE_MATRIX && check_sparse(w, node) != 0)
+        return -1;
     for (size_t i = 0; i < node->slot_count; i++) {
         const struct sk_slot *slot = &node->slots[i];
         if (slot->node == NULL || depth + 1 >= WALK_MAX_DEPTH)

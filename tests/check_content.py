@@ -8,7 +8,8 @@
   mount      the same through a mount: /.skops/problems, user.skops.problems
              on the bad node, -o strict refusing.
   no alarms  no other fixture (valid models all) gets a content problem.
-  mutations  each rule broken on a valid tree or HGB predictor is caught;
+  mutations  each rule broken on a valid tree, HGB predictor or CSR/CSC
+             matrix is caught (at its path, exit 1 for sparse ones);
              byte-swapped, 32-bit and scikit-learn >= 1.3 records are not.
 Prints "N passed, N failed"."""
 import argparse
@@ -302,6 +303,70 @@ def hgb_mutations():
     ]
 
 
+def sparse_mutations():
+    """Each CSR/CSC rule broken once on a copy of the fixture's matrices."""
+
+    def rewrite(key, change, compressed=False):
+        def edit(model):
+            member = model.schema["content"][key]["file"]
+            with np.load(io.BytesIO(model.members[member])) as npz:
+                arrays = {name: npz[name] for name in npz.files}
+            change(arrays)
+            buffer = io.BytesIO()
+            (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+            model.members[member] = buffer.getvalue()
+        return edit
+
+    def setat(name, index, value):
+        def change(arrays):
+            arrays[name][index] = value(arrays) if callable(value) else value
+        return change
+
+    def decreasing(arrays):
+        indptr = arrays["indptr"]
+        indptr[1], indptr[2] = indptr[2], indptr[1]
+        assert indptr[1] > indptr[2]
+
+    def astype(dtype):
+        def change(arrays):
+            arrays["indices"] = arrays["indices"].astype(dtype)
+            arrays["indptr"] = arrays["indptr"].astype(dtype)
+        return change
+
+    def tall(row):
+        def change(arrays):
+            arrays["shape"] = np.array([4, 3], arrays["shape"].dtype)
+            arrays["indices"][0] = row
+        return change
+
+    def not_a_zip(model):
+        model.members[model.schema["content"]["csc"]["file"]] = b"\x93NUMPY not a zip"
+
+    return [
+        ("sparse.valid", None, lambda model: None),
+        ("sparse.int64", None, rewrite("csr", astype("<i8"))),
+        ("sparse.big_endian", None, rewrite("csc", astype(">i4"))),
+        ("sparse.compressed", None, rewrite("csr", lambda arrays: None, compressed=True)),
+        ("sparse.indptr_start", ("sparse.indptr_start", "csr.npz"),
+         rewrite("csr", setat("indptr", 0, 1))),
+        ("sparse.indptr_decreasing", ("sparse.indptr_decreasing", "csr.npz"),
+         rewrite("csr", decreasing)),
+        ("sparse.indptr_end", ("sparse.indptr_end", "csc.npz"),
+         rewrite("csc", setat("indptr", -1, lambda a: a["indptr"][-1] - 1))),
+        ("sparse.indptr_length", ("sparse.indptr_length", "csr.npz"),
+         rewrite("csr", lambda a: a.update(indptr=a["indptr"][:-1]))),
+        ("sparse.index_too_large", ("sparse.index_out_of_range", "csr.npz"),
+         rewrite("csr", setat("indices", 0, lambda a: a["shape"][1]))),
+        ("sparse.index_negative", ("sparse.index_out_of_range", "csc.npz"),
+         rewrite("csc", setat("indices", -1, -1))),
+        # 4 x 3: indptr follows the 3 columns, indices the 4 rows
+        ("sparse.csc_tall", None, rewrite("csc", tall(3))),
+        ("sparse.csc_index_is_row", ("sparse.index_out_of_range", "csc.npz"),
+         rewrite("csc", tall(4))),
+        ("sparse.bad_npz", ("sparse.bad_npz", "csc.npz"), not_a_zip),
+    ]
+
+
 def check_mutation(args, base, name, want, edit):
     model = Model(base)
     edit(model)
@@ -313,6 +378,10 @@ def check_mutation(args, base, name, want, edit):
         return [f"audit failed: {r.stderr!r}"]
     if want is None:
         return [f"flagged: {found}"] if found else []
+    if r.returncode != 1:
+        return [f"exit {r.returncode}"]
+    if isinstance(want, tuple):  # (code, path)
+        return [] if want[::-1] in {parse(x) for x in found} else [f"{want} not reported: {found}"]
     return [] if want in codes else [f"{want} not reported: {found}"]
 
 
@@ -334,7 +403,8 @@ def main():
     results.append(("no alarms on tests/fixtures and old/",
                     check_no_alarms(args, [args.fixtures, os.path.join(args.fixtures, "old")])))
     for base, mutations in [("valid_dt_clf_b.skops", tree_mutations()),
-                            ("valid_hgb_cat_b.skops", hgb_mutations())]:
+                            ("valid_hgb_cat_b.skops", hgb_mutations()),
+                            (os.path.join("..", "sparse_matrices.skops"), sparse_mutations())]:
         for name, want, edit in mutations:
             results.append((f"mutation {name}",
                             check_mutation(args, os.path.join(content, base), name, want, edit)))
