@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "limits.h"
+#include "sk_limits.h"
 #include "pages.h"
 #include "zipdir.h"
 

@@ -17,7 +17,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "error.h"
+#include "sk_error.h"
 
 struct sk_archive;
 struct sk_reader;
@@ -31,7 +31,7 @@ struct sk_member_info {
 
 /* Opens PATH. Fails with a message naming PATH on anything that is not a
  * readable regular file holding one unambiguous zip archive within the
- * limits of limits.h (a FIFO or device is refused before any read). */
+ * limits of sk_limits.h (a FIFO or device is refused before any read). */
 int sk_archive_open(const char *path, struct sk_archive **out, struct sk_error *err);
 void sk_archive_close(struct sk_archive *archive);
 

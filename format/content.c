@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "layout.h"
-#include "limits.h"
+#include "sk_limits.h"
 #include "npy.h"
 #include "sparse.h"
 

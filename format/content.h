@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "archive.h"
-#include "error.h"
+#include "sk_error.h"
 #include "schema.h"
 
 struct sk_content_problem {

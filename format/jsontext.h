@@ -7,7 +7,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "sk_error.h"
 
 /* The memory of a parsed document. jansson allocates every value on its
  * own; a large schema then costs hundreds of thousands of mallocs and a

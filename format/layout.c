@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "jsontext.h"
-#include "limits.h"
+#include "sk_limits.h"
 #include "strmap.h"
 
 /* Tries of "~N" before falling back to N from the directory's size. */

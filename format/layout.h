@@ -13,7 +13,7 @@
 
 #include "archive.h"
 #include "content.h"
-#include "error.h"
+#include "sk_error.h"
 #include "npy.h"
 #include "schema.h"
 #include "trust.h"

@@ -2,7 +2,7 @@
 
 #include <stdlib.h>
 
-#include "limits.h"
+#include "sk_limits.h"
 #include "sniff.h"
 
 /* When a file is not a zip archive, says what it is instead, if that is

@@ -7,7 +7,7 @@
 
 #include "archive.h"
 #include "content.h"
-#include "error.h"
+#include "sk_error.h"
 #include "layout.h"
 #include "schema.h"
 #include "trust.h"

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "limits.h"
+#include "sk_error.h"
+#include "sk_limits.h"
 
 /* Bytes needed to learn the header's full length. */
 #define SK_NPY_PREAMBLE_BYTES 12u

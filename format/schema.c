@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "jsontext.h"
-#include "limits.h"
+#include "sk_limits.h"
 #include "strmap.h"
 #include "trust.h"
 

@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 #include "archive.h"
-#include "error.h"
+#include "sk_error.h"
 #include "jsontext.h"
-#include "limits.h"
+#include "sk_limits.h"
 
 enum sk_loader {
     SK_LOADER_OBJECT,

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "sk_error.h"
 
 /* Enough for every signature below, and for joblib's module name, which a
  * joblib pickle names where it meets its first array. */

@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "limits.h"
+#include "sk_limits.h"
 #include "npy.h"
 #include "zipdir.h"
 

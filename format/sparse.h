@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "archive.h"
-#include "error.h"
+#include "sk_error.h"
 
 #define SK_SPARSE_MAX_FINDINGS 8
 

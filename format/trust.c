@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "limits.h"
+#include "sk_limits.h"
 
 static int compare_names(const void *a, const void *b)
 {

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "sk_error.h"
 
 enum sk_default_list {
     SK_LIST_SKLEARN_ESTIMATORS,

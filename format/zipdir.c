@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "limits.h"
+#include "sk_limits.h"
 
 /* Record sizes and signatures (APPNOTE 4.3). */
 #define END_BYTES 22u

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "sk_error.h"
 
 #define SK_ZIP_STORED 0u
 #define SK_ZIP_DEFLATED 8u

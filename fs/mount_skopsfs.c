@@ -25,7 +25,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "limits.h"
+#include "sk_limits.h"
 #include "fuse_messages.h"
 #include "model.h"
 #include "mount_checks.h"

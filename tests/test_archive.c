@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "archive.h"
-#include "limits.h"
+#include "sk_limits.h"
 #include "testutil.h"
 
 #define BIG (5u << 20) /* several DEFLATE seek points */

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "limits.h"
+#include "sk_limits.h"
 #include "trust.h"
 
 static void default_lists_hold_skops_defaults(void **state)
