@@ -123,9 +123,31 @@ static int check_not_mounted(const char *program, const char *mountpoint)
     return -1;
 }
 
+/* Refuses a mount point that is not a directory (after symbolic links),
+ * with one line: the kernel would mount over a regular file or a FIFO, and
+ * the directory tree it then shows cannot be reached. "/dev/fd/N", an open
+ * /dev/fuse handed over by a privileged parent, is not a path to check. */
+static int check_directory(const char *program, const char *mountpoint)
+{
+    unsigned fd;
+    int consumed = 0;
+    if (sscanf(mountpoint, "/dev/fd/%u%n", &fd, &consumed) == 1 && mountpoint[consumed] == '\0')
+        return 0;
+    struct stat st;
+    if (stat(mountpoint, &st) != 0) {
+        fprintf(stderr, "%s: mount point %s: %s\n", program, mountpoint, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "%s: mount point %s: not a directory\n", program, mountpoint);
+        return -1;
+    }
+    return 0;
+}
+
 int check_before_mount(const char *program, const char *mountpoint, bool over)
 {
-    if (check_dev_fuse(program) != 0)
+    if (check_directory(program, mountpoint) != 0 || check_dev_fuse(program) != 0)
         return -1;
     return over ? 0 : check_not_mounted(program, mountpoint);
 }

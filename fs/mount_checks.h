@@ -14,8 +14,8 @@
 bool mountinfo_find(const char *mountpoint, unsigned *major, unsigned *minor, char *fstype,
                     size_t fstype_size);
 
-/* Checks that a mount can be attempted: /dev/fuse usable by a user who is
- * not root (and fusermount3 setuid), and MOUNTPOINT not a mount point
+/* Checks that a mount can be attempted: MOUNTPOINT a directory, /dev/fuse
+ * usable by a user who is not root (and fusermount3 setuid), and MOUNTPOINT not a mount point
  * already unless OVER. Prints one line to stderr, prefixed with PROGRAM,
  * and returns -1 when not. */
 int check_before_mount(const char *program, const char *mountpoint, bool over);

@@ -1035,28 +1035,6 @@ static bool standard_fds_open(void)
     return true;
 }
 
-/* Refuses a mount point that is not a directory (after symbolic links),
- * with one line: the kernel would mount over a regular file or a FIFO, and
- * the directory tree it then shows cannot be reached. "/dev/fd/N", an open
- * /dev/fuse handed over by a privileged parent, is not a path to check. */
-static bool mount_point_is_directory(const char *mountpoint)
-{
-    unsigned fd;
-    int consumed = 0;
-    if (sscanf(mountpoint, "/dev/fd/%u%n", &fd, &consumed) == 1 && mountpoint[consumed] == '\0')
-        return true;
-    struct stat st;
-    if (stat(mountpoint, &st) != 0) {
-        fprintf(stderr, "%s: mount point %s: %s\n", program, mountpoint, strerror(errno));
-        return false;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "%s: mount point %s: not a directory\n", program, mountpoint);
-        return false;
-    }
-    return true;
-}
-
 /* libfuse's loops return the number of the signal that ended them
  * (fuse_set_signal_handlers turns SIGTERM, SIGINT and SIGHUP into a clean
  * exit): that is how a service manager stops a mount, not a failure. */
@@ -1129,8 +1107,7 @@ int main(int argc, char **argv)
     session = fuse_session_new(&args, &operations, sizeof operations, &fs);
     fuse_messages_report(program);
     fuse_messages_release();
-    if (session == NULL || !mount_point_is_directory(cmdline.mountpoint) ||
-        check_before_mount(program, cmdline.mountpoint, options.over) != 0)
+    if (session == NULL || check_before_mount(program, cmdline.mountpoint, options.over) != 0)
         goto out;
     allowlist = load_allowlist(&options, &err);
     if (allowlist == NULL) {
