@@ -29,6 +29,16 @@ from checklib import mounted, report_problems, unmount
 MARK = "# content: "
 
 
+def setf(field, where, value):
+    """A change to the nodes array: FIELD of the record WHERE picks becomes VALUE
+    (or VALUE(nodes, i))."""
+    def change(nodes):
+        i = where(nodes)
+        nodes[field][i] = value(nodes, i) if callable(value) else value
+        return nodes
+    return change
+
+
 def audit(skopsfs, archive, *options):
     r = subprocess.run([skopsfs, "audit", *options, archive], capture_output=True, timeout=120)
     lines = r.stdout.decode().splitlines()
@@ -154,13 +164,6 @@ def tree_mutations():
             model.put(state["nodes"], change(nodes))
         return edit
 
-    def setf(field, where, value):
-        def change(nodes):
-            i = where(nodes)
-            nodes[field][i] = value(nodes, i) if callable(value) else value
-            return nodes
-        return change
-
     root = lambda nodes: 0
     last = deepest_internal
 
@@ -257,13 +260,6 @@ def hgb_mutations():
 
     def first(nodes, predicate):
         return int(np.nonzero(predicate(nodes))[0][0])
-
-    def setf(field, where, value):
-        def change(nodes):
-            i = where(nodes)
-            nodes[field][i] = value(nodes, i) if callable(value) else value
-            return nodes
-        return change
 
     internal = lambda n: first(n, lambda x: x["is_leaf"] == 0)
     leaf = lambda n: first(n, lambda x: x["is_leaf"] == 1)
