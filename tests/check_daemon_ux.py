@@ -6,7 +6,6 @@ all, and that option works as printed), one line for each usual mistake
 a mount point mounted already, a pickle or joblib file), --help, --version,
 and the libfuse conventions (-s, negative lookups cached, a mount point with
 a space). Prints "N passed, N failed"."""
-import argparse
 import os
 import pickle
 import shlex
@@ -18,7 +17,7 @@ import tempfile
 import time
 import zipfile
 
-from checklib import mounted, run_checks, unmount
+from checklib import daemon_checker_args, mounted, run_checks, unmount
 
 FIXTURE = "defaultdicts_untrusted"
 UNTRUSTED = ["builtins.dict", "skopsfs_corpus_objs.MyDefaultDict",
@@ -301,11 +300,7 @@ def mount_point_with_a_space(args, archive, scratch):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--mount-bin", required=True)
-    parser.add_argument("--skopsfs", required=True)
-    parser.add_argument("fixtures")
-    args = parser.parse_args()
+    args = daemon_checker_args()
     archive = os.path.join(args.fixtures, FIXTURE + ".skops")
     scratch = tempfile.mkdtemp(prefix="skopsfs-ux-scratch-")
     checks = [

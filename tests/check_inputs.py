@@ -7,7 +7,6 @@ point that is not a directory is refused and nothing is mounted; the daemon
 started with fds 0-2 closed serves the right bytes; SIGTERM, SIGHUP and
 SIGINT unmount and exit 0, in the foreground and daemonized. Prints
 "N passed, N failed"."""
-import argparse
 import ctypes
 import hashlib
 import json
@@ -19,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from checklib import mounted, run_checks, unmount
+from checklib import daemon_checker_args, mounted, run_checks, unmount
 
 FIXTURE = "est_MDS"  # all trusted: every file can be compared with the manifest
 TIMEOUT = 10  # seconds for a command that should fail at once; a hang fails the check
@@ -278,11 +277,7 @@ def signal_daemonized(args, scratch, files, sig):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--mount-bin", required=True)
-    parser.add_argument("--skopsfs", required=True)
-    parser.add_argument("fixtures")
-    args = parser.parse_args()
+    args = daemon_checker_args()
     args.archive = os.path.join(args.fixtures, FIXTURE + ".skops")
     files = manifest_files(args.fixtures)
     # daemonized mounts become this process's children, to be waited for

@@ -1,6 +1,7 @@
 """Runs named checks and reports them the way every checker here does:
 one line per check, then "N passed, N failed"; and what every checker that
 mounts needs: whether a directory is mounted, and unmounting it."""
+import argparse
 import os
 import re
 import subprocess
@@ -63,3 +64,13 @@ def report_problems(results, shown=20):
             print(f"    ... and {len(problems) - shown} more")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def daemon_checker_args():
+    """The command line every checker of the daemon takes: both programs and
+    the fixtures folder."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mount-bin", required=True)
+    parser.add_argument("--skopsfs", required=True)
+    parser.add_argument("fixtures")
+    return parser.parse_args()
