@@ -803,59 +803,11 @@ static int path_push(struct walker *w, const struct sk_slot *slot, size_t *old)
     return 0;
 }
 
-/* Keys whose values differ between copies of one object: each copy is
- * written with fresh ids for its temporaries (state dicts) and a fresh
- * member name for its bytes. */
-static bool copy_specific(const char *key, size_t length)
-{
-    return (length == 6 && memcmp(key, "__id__", 6) == 0) ||
-           (length == 4 && memcmp(key, "file", 4) == 0);
-}
-
-/* Equal JSON but for the copy_specific values. */
-static bool same_content(const json_t *a, const json_t *b)
-{
-    if (json_typeof(a) != json_typeof(b))
-        return false;
-    if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b))
-            return false;
-        for (size_t i = 0; i < json_array_size(a); i++)
-            if (!same_content(json_array_get(a, i), json_array_get(b, i)))
-                return false;
-        return true;
-    }
-    if (!json_is_object(a))
-        return json_equal((json_t *)a, (json_t *)b);
-    if (json_object_size(a) != json_object_size(b))
-        return false;
-    const char *key;
-    size_t key_length;
-    json_t *value;
-    json_object_keylen_foreach((json_t *)a, key, key_length, value)
-    {
-        json_t *other = json_object_getn(b, key, key_length);
-        if (other == NULL)
-            return false;
-        if (!copy_specific(key, key_length) && !same_content(value, other))
-            return false;
-    }
-    return true;
-}
-
-/* skops's own way to write a repeated object: a CachedNode holds no content. */
-static bool is_cached_reference(const json_t *state)
-{
-    const json_t *loader = json_object_get(state, "__loader__");
-    return json_is_string(loader) && strcmp(json_string_value(loader), "CachedNode") == 0;
-}
-
 /* A state whose __id__ was seen before is loaded as the earlier node: a
  * literal that differs from it is content skops silently ignores. */
 static int check_alias(struct walker *w, const struct sk_node *shown, const struct sk_slot *slot)
 {
-    if (slot->literal == NULL || slot->literal == slot->node->state ||
-        is_cached_reference(slot->literal) || same_content(slot->literal, slot->node->state))
+    if (!slot->alias_differs)
         return 0;
     return add_problem(w, shown, "schema.id_alias", false, 0, slot->key, slot->key_length);
 }
