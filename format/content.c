@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "layout.h"
 #include "sk_limits.h"
 #include "npy.h"
@@ -37,14 +38,8 @@ static int add_problem(struct walker *w, const struct sk_node *object, const cha
     for (size_t i = r->count; i > 0 && r->problems[i - 1].object == object; i--)
         if (r->problems[i - 1].code == code && key == NULL)
             return 0;
-    if (r->count == r->capacity) {
-        size_t capacity = r->capacity ? r->capacity * 2 : 8;
-        struct sk_content_problem *grown = realloc(r->problems, capacity * sizeof *grown);
-        if (grown == NULL)
-            return sk_fail(w->err, "out of memory");
-        r->problems = grown;
-        r->capacity = capacity;
-    }
+    if (sk_grow(&r->problems, &r->capacity, r->count + 1, sizeof *r->problems, 8) != 0)
+        return sk_fail(w->err, "out of memory");
     struct sk_content_problem *p = &r->problems[r->count];
     memset(p, 0, sizeof *p);
     p->object = object;
@@ -784,16 +779,9 @@ static int path_push(struct walker *w, const struct sk_slot *slot, size_t *old)
         name = escaped;
         length = strlen(escaped);
     }
-    size_t needed = w->path_length + length + 2;
-    if (needed > w->path_capacity) {
-        size_t capacity = needed * 2;
-        char *grown = realloc(w->path, capacity);
-        if (grown == NULL) {
-            free(escaped);
-            return sk_fail(w->err, "out of memory");
-        }
-        w->path = grown;
-        w->path_capacity = capacity;
+    if (sk_grow(&w->path, &w->path_capacity, w->path_length + length + 2, 1, 64) != 0) {
+        free(escaped);
+        return sk_fail(w->err, "out of memory");
     }
     if (w->path_length > 0)
         w->path[w->path_length++] = '/';

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "sk_limits.h"
 #include "strmap.h"
 
@@ -151,16 +152,11 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
                 limit);
         return NULL;
     }
-    if (layout->entry_count == layout->capacity) {
-        size_t capacity = layout->capacity ? layout->capacity * 2 : 256;
-        struct sk_entry **grown = realloc(layout->entries, capacity * sizeof *grown);
-        if (grown == NULL) {
-            free(name);
-            sk_fail(b->err, "out of memory");
-            return NULL;
-        }
-        layout->entries = grown;
-        layout->capacity = capacity;
+    if (sk_grow(&layout->entries, &layout->capacity, layout->entry_count + 1,
+                sizeof *layout->entries, 256) != 0) {
+        free(name);
+        sk_fail(b->err, "out of memory");
+        return NULL;
     }
     struct sk_entry *entry = calloc(1, sizeof *entry);
     if (entry == NULL) {
@@ -183,15 +179,10 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
         }
     }
     if (parent != NULL) {
-        if (parent->child_count == parent->child_capacity) {
-            size_t capacity = parent->child_capacity ? parent->child_capacity * 2 : 8;
-            struct sk_entry **grown = realloc(parent->children, capacity * sizeof *grown);
-            if (grown == NULL) {
-                sk_fail(b->err, "out of memory");
-                return NULL;
-            }
-            parent->children = grown;
-            parent->child_capacity = capacity;
+        if (sk_grow(&parent->children, &parent->child_capacity, parent->child_count + 1,
+                    sizeof *parent->children, 8) != 0) {
+            sk_fail(b->err, "out of memory");
+            return NULL;
         }
         parent->children[parent->child_count++] = entry;
         if (sk_strmap_put(parent->child_index, name, strlen(name), entry) != 0) {
@@ -349,13 +340,7 @@ static int decide_refusal(struct build *b, struct sk_entry *entry, const struct 
     size_t count;
     if (sk_node_needs(b->layout->schema, node, &needs, &count, b->err) != 0)
         return -1;
-    size_t kept = 0;
-    for (size_t i = 0; i < count; i++) {
-        if (sk_allowlist_contains(b->options->allowlist, needs[i]))
-            free(needs[i]);
-        else
-            needs[kept++] = needs[i];
-    }
+    size_t kept = sk_allowlist_filter(b->options->allowlist, needs, count);
     entry->needs = needs;
     entry->need_count = kept;
     entry->refused = kept > 0;
@@ -431,14 +416,9 @@ static int mark_hidden(struct build *b, const struct sk_node *start, struct sk_e
         for (size_t i = 0; i < node->slot_count; i++) {
             if (node->slots[i].node == NULL)
                 continue;
-            if (count == capacity) {
-                const struct sk_node **grown = realloc(stack, 2 * capacity * sizeof *grown);
-                if (grown == NULL) {
-                    free(stack);
-                    return sk_fail(b->err, "out of memory");
-                }
-                stack = grown;
-                capacity *= 2;
+            if (sk_grow(&stack, &capacity, count + 1, sizeof *stack, 16) != 0) {
+                free(stack);
+                return sk_fail(b->err, "out of memory");
             }
             stack[count++] = node->slots[i].node;
         }
@@ -641,13 +621,7 @@ static int compute_untrusted(struct build *b)
     size_t count;
     if (sk_schema_untrusted(layout->schema, &all, &count, b->err) != 0)
         return -1;
-    size_t kept = 0;
-    for (size_t i = 0; i < count; i++) {
-        if (sk_allowlist_contains(b->options->allowlist, all[i]))
-            free(all[i]);
-        else
-            all[kept++] = all[i];
-    }
+    size_t kept = sk_allowlist_filter(b->options->allowlist, all, count);
     layout->untrusted = all;
     layout->untrusted_count = kept;
     return 0;

@@ -327,12 +327,7 @@ static int audit(struct cli_options *options, int files, char **operands)
             status = EXIT_UNREADABLE;
             continue;
         }
-        size_t kept = 0;
-        for (size_t i = 0; i < count; i++)
-            if (!sk_allowlist_contains(options->allowlist, names[i]))
-                names[kept++] = names[i];
-            else
-                free(names[i]);
+        size_t kept = sk_allowlist_filter(options->allowlist, names, count);
         if (kept > 0 && status == 0)
             status = EXIT_FOUND_UNTRUSTED;
         if (options->json) {
