@@ -111,15 +111,15 @@ int sk_graph_add_node(struct sk_schema *schema, enum sk_loader loader, int proto
     if (sk_grow(&schema->nodes, &schema->node_capacity, schema->node_count + 1,
                 sizeof *schema->nodes, 256) != 0)
         return sk_fail(err, "out of memory");
-    struct sk_node *node = calloc(1, sizeof *node);
+    struct sk_node *node = malloc(sizeof *node);
     if (node == NULL)
         return sk_fail(err, "out of memory");
-    node->index = schema->node_count;
+    *node = (struct sk_node){.loader = loader,
+                             .protocol_form = protocol_form,
+                             .module_name = module,
+                             .class_name = class_name,
+                             .index = schema->node_count};
     schema->nodes[schema->node_count++] = node;
-    node->loader = loader;
-    node->protocol_form = protocol_form;
-    node->module_name = module;
-    node->class_name = class_name;
     if (asprintf(&node->type_name, "%s.%s", module, class_name) < 0) {
         node->type_name = NULL;
         return sk_fail(err, "out of memory");
