@@ -16,7 +16,7 @@
  * member it names in ARCHIVE. LIMITS (may be NULL) raises the defaults of
  * nodes, children and key_bytes. Names (__loader__, __module__,
  * __class__, function names) holding NUL are refused. Errors read
- * "schema.json: node at PATH: ...". Free with sk_schema_free. */
+ * "schema.json: node at PATH: ...". */
 int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
                    const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err);
 
