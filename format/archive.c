@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "grow.h"
 #include "sk_limits.h"
 #include "pages.h"
 #include "zipdir.h"
@@ -503,14 +504,8 @@ static void maybe_add_point(struct sk_reader *reader, struct cursor *c)
     pthread_mutex_lock(&m->points_lock);
     uint64_t last = m->point_count ? m->points[m->point_count - 1]->out : 0;
     if (c->out_position >= last + SK_INFLATE_SPACING) {
-        if (m->point_count == m->point_capacity) {
-            size_t capacity = m->point_capacity ? m->point_capacity * 2 : 16;
-            struct seek_point **grown = realloc(m->points, capacity * sizeof *grown);
-            if (grown == NULL)
-                goto out;
-            m->points = grown;
-            m->point_capacity = capacity;
-        }
+        if (sk_grow(&m->points, &m->point_capacity, m->point_count + 1, sizeof *m->points, 16))
+            goto out;
         struct seek_point *point = malloc(sizeof *point);
         if (point == NULL)
             goto out;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "layout.h"
 #include "sk_limits.h"
 #include "npy.h"
@@ -37,14 +38,8 @@ static int add_problem(struct walker *w, const struct sk_node *object, const cha
     for (size_t i = r->count; i > 0 && r->problems[i - 1].object == object; i--)
         if (r->problems[i - 1].code == code && key == NULL)
             return 0;
-    if (r->count == r->capacity) {
-        size_t capacity = r->capacity ? r->capacity * 2 : 8;
-        struct sk_content_problem *grown = realloc(r->problems, capacity * sizeof *grown);
-        if (grown == NULL)
-            return sk_fail(w->err, "out of memory");
-        r->problems = grown;
-        r->capacity = capacity;
-    }
+    if (sk_grow(&r->problems, &r->capacity, r->count + 1, sizeof *r->problems, 8) != 0)
+        return sk_fail(w->err, "out of memory");
     struct sk_content_problem *p = &r->problems[r->count];
     memset(p, 0, sizeof *p);
     p->object = object;
@@ -784,16 +779,9 @@ static int path_push(struct walker *w, const struct sk_slot *slot, size_t *old)
         name = escaped;
         length = strlen(escaped);
     }
-    size_t needed = w->path_length + length + 2;
-    if (needed > w->path_capacity) {
-        size_t capacity = needed * 2;
-        char *grown = realloc(w->path, capacity);
-        if (grown == NULL) {
-            free(escaped);
-            return sk_fail(w->err, "out of memory");
-        }
-        w->path = grown;
-        w->path_capacity = capacity;
+    if (sk_grow(&w->path, &w->path_capacity, w->path_length + length + 2, 1, 64) != 0) {
+        free(escaped);
+        return sk_fail(w->err, "out of memory");
     }
     if (w->path_length > 0)
         w->path[w->path_length++] = '/';
@@ -803,59 +791,11 @@ static int path_push(struct walker *w, const struct sk_slot *slot, size_t *old)
     return 0;
 }
 
-/* Keys whose values differ between copies of one object: each copy is
- * written with fresh ids for its temporaries (state dicts) and a fresh
- * member name for its bytes. */
-static bool copy_specific(const char *key, size_t length)
-{
-    return (length == 6 && memcmp(key, "__id__", 6) == 0) ||
-           (length == 4 && memcmp(key, "file", 4) == 0);
-}
-
-/* Equal JSON but for the copy_specific values. */
-static bool same_content(const json_t *a, const json_t *b)
-{
-    if (json_typeof(a) != json_typeof(b))
-        return false;
-    if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b))
-            return false;
-        for (size_t i = 0; i < json_array_size(a); i++)
-            if (!same_content(json_array_get(a, i), json_array_get(b, i)))
-                return false;
-        return true;
-    }
-    if (!json_is_object(a))
-        return json_equal((json_t *)a, (json_t *)b);
-    if (json_object_size(a) != json_object_size(b))
-        return false;
-    const char *key;
-    size_t key_length;
-    json_t *value;
-    json_object_keylen_foreach((json_t *)a, key, key_length, value)
-    {
-        json_t *other = json_object_getn(b, key, key_length);
-        if (other == NULL)
-            return false;
-        if (!copy_specific(key, key_length) && !same_content(value, other))
-            return false;
-    }
-    return true;
-}
-
-/* skops's own way to write a repeated object: a CachedNode holds no content. */
-static bool is_cached_reference(const json_t *state)
-{
-    const json_t *loader = json_object_get(state, "__loader__");
-    return json_is_string(loader) && strcmp(json_string_value(loader), "CachedNode") == 0;
-}
-
 /* A state whose __id__ was seen before is loaded as the earlier node: a
  * literal that differs from it is content skops silently ignores. */
 static int check_alias(struct walker *w, const struct sk_node *shown, const struct sk_slot *slot)
 {
-    if (slot->literal == NULL || slot->literal == slot->node->state ||
-        is_cached_reference(slot->literal) || same_content(slot->literal, slot->node->state))
+    if (!slot->alias_differs)
         return 0;
     return add_problem(w, shown, "schema.id_alias", false, 0, slot->key, slot->key_length);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "grow.h"
 #include "pages.h"
 
 #define BIG_INTEGER_MARK "\0bigint:"
@@ -38,14 +39,8 @@ struct buffer {
 
 static bool put(struct buffer *out, const char *bytes, size_t length)
 {
-    if (out->used + length + 1 > out->capacity) {
-        size_t capacity = (out->capacity + length) * 2;
-        char *grown = realloc(out->data, capacity);
-        if (grown == NULL)
-            return false;
-        out->data = grown;
-        out->capacity = capacity;
-    }
+    if (sk_grow(&out->data, &out->capacity, out->used + length + 1, 1, 64) != 0)
+        return false;
     memcpy(out->data + out->used, bytes, length);
     out->used += length;
     return true;

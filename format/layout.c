@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsontext.h"
+#include "grow.h"
 #include "sk_limits.h"
 #include "strmap.h"
 
@@ -152,16 +152,11 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
                 limit);
         return NULL;
     }
-    if (layout->entry_count == layout->capacity) {
-        size_t capacity = layout->capacity ? layout->capacity * 2 : 256;
-        struct sk_entry **grown = realloc(layout->entries, capacity * sizeof *grown);
-        if (grown == NULL) {
-            free(name);
-            sk_fail(b->err, "out of memory");
-            return NULL;
-        }
-        layout->entries = grown;
-        layout->capacity = capacity;
+    if (sk_grow(&layout->entries, &layout->capacity, layout->entry_count + 1,
+                sizeof *layout->entries, 256) != 0) {
+        free(name);
+        sk_fail(b->err, "out of memory");
+        return NULL;
     }
     struct sk_entry *entry = calloc(1, sizeof *entry);
     if (entry == NULL) {
@@ -184,15 +179,10 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
         }
     }
     if (parent != NULL) {
-        if (parent->child_count == parent->child_capacity) {
-            size_t capacity = parent->child_capacity ? parent->child_capacity * 2 : 8;
-            struct sk_entry **grown = realloc(parent->children, capacity * sizeof *grown);
-            if (grown == NULL) {
-                sk_fail(b->err, "out of memory");
-                return NULL;
-            }
-            parent->children = grown;
-            parent->child_capacity = capacity;
+        if (sk_grow(&parent->children, &parent->child_capacity, parent->child_count + 1,
+                    sizeof *parent->children, 8) != 0) {
+            sk_fail(b->err, "out of memory");
+            return NULL;
         }
         parent->children[parent->child_count++] = entry;
         if (sk_strmap_put(parent->child_index, name, strlen(name), entry) != 0) {
@@ -249,69 +239,6 @@ static int set_owned_text(struct build *b, struct sk_entry *entry, const char *t
         copy[length + 1] = '\0';
     }
     return set_text(b, entry, copy, length);
-}
-
-/* Python's repr of a slice bound. */
-static int append_python_repr(FILE *out, const json_t *value)
-{
-    const char *big = sk_json_big_integer(value);
-    if (big != NULL)
-        return fputs(big, out);
-    switch (json_typeof(value)) {
-    case JSON_NULL:
-        return fputs("None", out);
-    case JSON_TRUE:
-        return fputs("True", out);
-    case JSON_FALSE:
-        return fputs("False", out);
-    case JSON_INTEGER:
-        return fprintf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
-    case JSON_REAL: {
-        double v = json_real_value(value);
-        char digits[40];
-        for (int precision = 1; precision <= 17; precision++) {
-            snprintf(digits, sizeof digits, "%.*g", precision, v);
-            if (strtod(digits, NULL) == v)
-                break;
-        }
-        bool integral = strpbrk(digits, ".eni") == NULL;
-        return fprintf(out, "%s%s", digits, integral ? ".0" : "");
-    }
-    case JSON_STRING:
-        fputc('\'', out);
-        for (size_t i = 0; i < json_string_length(value); i++) {
-            char c = json_string_value(value)[i];
-            if (c == '\'' || c == '\\')
-                fputc('\\', out);
-            fputc(c, out);
-        }
-        return fputc('\'', out);
-    default: {
-        char *dumped = json_dumps(value, JSON_ENCODE_ANY);
-        int rc = fputs(dumped ? dumped : "?", out);
-        free(dumped);
-        return rc;
-    }
-    }
-}
-
-static int slice_text(struct build *b, struct sk_entry *entry, const struct sk_node *node)
-{
-    char *text = NULL;
-    size_t length = 0;
-    FILE *out = open_memstream(&text, &length);
-    if (out == NULL)
-        return sk_fail(b->err, "out of memory");
-    json_t *content = json_object_get(node->state, "content");
-    fputs("slice(", out);
-    append_python_repr(out, json_object_get(content, "start"));
-    fputs(", ", out);
-    append_python_repr(out, json_object_get(content, "stop"));
-    fputs(", ", out);
-    append_python_repr(out, json_object_get(content, "step"));
-    fputs(")\n", out);
-    fclose(out);
-    return set_text(b, entry, text, length);
 }
 
 static int read_npy_header(struct sk_archive *archive, uint64_t member, struct sk_npy_header **out,
@@ -391,24 +318,10 @@ static int file_content(struct build *b, struct sk_entry *entry, const struct sk
             read_npy_header(b->layout->archive, node->member, &entry->npy, &entry->npy_error);
         return 0;
     }
+    if (node->text != NULL) /* JsonNode, SliceNode, old FunctionNode: rendered by the reader */
+        return set_owned_text(b, entry, node->text, node->text_length);
     switch (node->loader) {
-    case SK_LOADER_JSON: {
-        char *text;
-        size_t length;
-        if (sk_json_node_text(node->json_text, node->json_length, &text, &length) != 0)
-            return sk_fail(b->err, "out of memory");
-        return set_text(b, entry, text, length);
-    }
     case SK_LOADER_FUNCTION:
-        if (node->protocol_form == 0) {
-            json_t *content = json_object_get(node->state, "content");
-            char *text;
-            int length = asprintf(&text, "%s.%s\n",
-                                  json_string_value(json_object_get(content, "module_path")),
-                                  json_string_value(json_object_get(content, "function")));
-            return set_text(b, entry, length < 0 ? NULL : text, length < 0 ? 0 : (size_t)length);
-        }
-        /* fall through */
     case SK_LOADER_TYPE: {
         char *text;
         int length = asprintf(&text, "%s\n", node->type_name);
@@ -416,8 +329,6 @@ static int file_content(struct build *b, struct sk_entry *entry, const struct sk
     }
     case SK_LOADER_DTYPE:
         return dtype_text(b, entry, node);
-    case SK_LOADER_SLICE:
-        return slice_text(b, entry, node);
     default:
         return sk_fail(b->err, "internal: %s is not a file", sk_loader_name(node->loader));
     }
@@ -429,13 +340,7 @@ static int decide_refusal(struct build *b, struct sk_entry *entry, const struct 
     size_t count;
     if (sk_node_needs(b->layout->schema, node, &needs, &count, b->err) != 0)
         return -1;
-    size_t kept = 0;
-    for (size_t i = 0; i < count; i++) {
-        if (sk_allowlist_contains(b->options->allowlist, needs[i]))
-            free(needs[i]);
-        else
-            needs[kept++] = needs[i];
-    }
+    size_t kept = sk_allowlist_filter(b->options->allowlist, needs, count);
     entry->needs = needs;
     entry->need_count = kept;
     entry->refused = kept > 0;
@@ -511,14 +416,9 @@ static int mark_hidden(struct build *b, const struct sk_node *start, struct sk_e
         for (size_t i = 0; i < node->slot_count; i++) {
             if (node->slots[i].node == NULL)
                 continue;
-            if (count == capacity) {
-                const struct sk_node **grown = realloc(stack, 2 * capacity * sizeof *grown);
-                if (grown == NULL) {
-                    free(stack);
-                    return sk_fail(b->err, "out of memory");
-                }
-                stack = grown;
-                capacity *= 2;
+            if (sk_grow(&stack, &capacity, count + 1, sizeof *stack, 16) != 0) {
+                free(stack);
+                return sk_fail(b->err, "out of memory");
             }
             stack[count++] = node->slots[i].node;
         }
@@ -676,27 +576,14 @@ static int add_meta(struct build *b, struct sk_entry *root)
     struct sk_entry *protocol = new_entry(b, meta, strdup("protocol"), SK_ENTRY_FILE, SK_ROLE_META);
     if (protocol == NULL)
         return -1;
-    size_t length;
-    char *text = sk_json_dump_python(layout->schema->protocol, &length);
-    if (set_text(b, protocol, text, length) != 0)
+    const struct sk_schema *schema = layout->schema;
+    if (set_owned_text(b, protocol, schema->protocol_text, schema->protocol_text_length) != 0)
         return -1;
     struct sk_entry *version =
         new_entry(b, meta, strdup("skops_version"), SK_ENTRY_FILE, SK_ROLE_META);
-    if (version == NULL)
+    if (version == NULL ||
+        set_owned_text(b, version, schema->skops_version_text, schema->skops_version_text_length))
         return -1;
-    const json_t *v = layout->schema->skops_version;
-    if (json_is_string(v)) {
-        /* the text of a JSON string, as a JsonNode's file */
-        if (set_owned_text(b, version, json_string_value(v), json_string_length(v)) != 0)
-            return -1;
-        version->text[version->size++] = '\n';
-    } else if (v != NULL) {
-        text = sk_json_dump_python(v, &length);
-        if (set_text(b, version, text, length) != 0)
-            return -1;
-    } else if (set_text(b, version, strdup(""), 0) != 0) {
-        return -1;
-    }
     struct sk_entry *schema_file =
         new_entry(b, meta, strdup("schema.json"), SK_ENTRY_FILE, SK_ROLE_META);
     if (schema_file == NULL)
@@ -734,13 +621,7 @@ static int compute_untrusted(struct build *b)
     size_t count;
     if (sk_schema_untrusted(layout->schema, &all, &count, b->err) != 0)
         return -1;
-    size_t kept = 0;
-    for (size_t i = 0; i < count; i++) {
-        if (sk_allowlist_contains(b->options->allowlist, all[i]))
-            free(all[i]);
-        else
-            all[kept++] = all[i];
-    }
+    size_t kept = sk_allowlist_filter(b->options->allowlist, all, count);
     layout->untrusted = all;
     layout->untrusted_count = kept;
     return 0;

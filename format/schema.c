@@ -1,3 +1,8 @@
+/* The reader of skops's schema.json: the JSON document, read with
+ * jansson, becomes the node graph (graph.h) exactly as skops's get_tree
+ * reads it. Each loader's state is read by one function of the table
+ * `loader_readers`; what a node shows as a file is rendered here, so that
+ * nothing past this file sees JSON values. */
 #include "schema.h"
 
 #include <inttypes.h>
@@ -7,65 +12,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "grow.h"
 #include "jsontext.h"
 #include "sk_limits.h"
 #include "strmap.h"
-#include "trust.h"
 
 /* skops's current protocol: loaders without an entry for an archive's
  * protocol fall back to this one's. */
 #define SK_CURRENT_PROTOCOL 2
 
-enum inherited_trust {
-    INHERIT_TREE = 1, /* below a TreeNode: sklearn.tree._tree.Tree is trusted */
-    INHERIT_LOSS = 2, /* below a LossNode: the SGD losses are trusted */
-};
-
-static const char *const loader_names[SK_LOADER_COUNT] = {
-    [SK_LOADER_OBJECT] = "ObjectNode",
-    [SK_LOADER_DICT] = "DictNode",
-    [SK_LOADER_DICT_DEPRECATED_KEYS] = "_DictWithDeprecatedKeysNode",
-    [SK_LOADER_DEFAULTDICT] = "DefaultDictNode",
-    [SK_LOADER_LIST] = "ListNode",
-    [SK_LOADER_TUPLE] = "TupleNode",
-    [SK_LOADER_SET] = "SetNode",
-    [SK_LOADER_NDARRAY] = "NdArrayNode",
-    [SK_LOADER_MASKED_ARRAY] = "MaskedArrayNode",
-    [SK_LOADER_SPARSE_MATRIX] = "SparseMatrixNode",
-    [SK_LOADER_BYTES] = "BytesNode",
-    [SK_LOADER_BYTEARRAY] = "BytearrayNode",
-    [SK_LOADER_JSON] = "JsonNode",
-    [SK_LOADER_FUNCTION] = "FunctionNode",
-    [SK_LOADER_TYPE] = "TypeNode",
-    [SK_LOADER_PARTIAL] = "PartialNode",
-    [SK_LOADER_METHOD] = "MethodNode",
-    [SK_LOADER_SLICE] = "SliceNode",
-    [SK_LOADER_CONSTRUCTOR_FROM_REDUCE] = "ConstructorFromReduceNode",
-    [SK_LOADER_OPERATOR_FUNC] = "OperatorFuncNode",
-    [SK_LOADER_RANDOM_STATE] = "RandomStateNode",
-    [SK_LOADER_RANDOM_GENERATOR] = "RandomGeneratorNode",
-    [SK_LOADER_DTYPE] = "DTypeNode",
-    [SK_LOADER_TREE] = "TreeNode",
-    [SK_LOADER_LOSS] = "LossNode",
-    [SK_LOADER_CACHED] = "CachedNode",
-};
-
-const char *sk_loader_name(enum sk_loader loader)
-{
-    return loader < SK_LOADER_COUNT ? loader_names[loader] : "?";
-}
-
 struct builder {
     struct sk_archive *archive;
     struct sk_schema *schema;
     struct sk_strmap *memo;
+    json_t **states; /* each node's state, by index: aliases are compared with it */
+    size_t state_capacity;
     json_int_t protocol; /* -1 when not an integer */
-    unsigned long long max_nodes;
-    unsigned long long max_children;
     unsigned long long max_key_bytes;
     char *memo_key; /* the current state's memo key; grows as needed */
     size_t memo_key_capacity;
-    size_t capacity; /* of schema->nodes */
     char path[4096]; /* of the node being read, for messages */
     size_t path_length;
     unsigned depth;
@@ -82,6 +49,14 @@ static int node_fail(struct builder *b, const char *fmt, ...)
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     return sk_fail(b->err, "schema.json: node at %s: %s", b->path_length ? b->path : "/", text);
+}
+
+/* A builder call's result: a limit's message gets the node's path. */
+static int built(struct builder *b, int rc)
+{
+    if (rc == SK_GRAPH_LIMIT)
+        sk_error_prefix(b->err, "schema.json: node at %s: ", b->path_length ? b->path : "/");
+    return rc == 0 ? 0 : -1;
 }
 
 /* Appends "/KEY" to the path shown in messages; returns the old length. */
@@ -149,14 +124,8 @@ enum { MEMO_INTEGER = 'i', MEMO_FLOAT = 'f', MEMO_STRING = 's' };
 static int memo_tagged(struct builder *b, char kind, const void *bytes, size_t length, char **key,
                        size_t *key_length)
 {
-    if (length + 1 > b->memo_key_capacity) {
-        size_t capacity = (length + 1) * 2;
-        char *grown = realloc(b->memo_key, capacity);
-        if (grown == NULL)
-            return sk_fail(b->err, "out of memory");
-        b->memo_key = grown;
-        b->memo_key_capacity = capacity;
-    }
+    if (sk_grow(&b->memo_key, &b->memo_key_capacity, length + 1, 1, 64) != 0)
+        return sk_fail(b->err, "out of memory");
     *key = b->memo_key;
     (*key)[0] = kind;
     memcpy(*key + 1, bytes, length);
@@ -220,127 +189,70 @@ static int memo_key(struct builder *b, json_t *id, char **key, size_t *key_lengt
     }
 }
 
-static bool in_loader_defaults(enum sk_loader loader, const char *name)
+/* Keys whose values differ between copies of one object: each copy is
+ * written with fresh ids for its temporaries (state dicts) and a fresh
+ * member name for its bytes. */
+static bool copy_specific(const char *key, size_t length)
 {
-    switch (loader) {
-    case SK_LOADER_OBJECT:
-        return sk_default_list_contains(SK_LIST_SKLEARN_ESTIMATORS, name);
-    case SK_LOADER_DICT:
-        return strcmp(name, "builtins.dict") == 0 || strcmp(name, "collections.OrderedDict") == 0;
-    case SK_LOADER_DEFAULTDICT:
-        return strcmp(name, "collections.defaultdict") == 0;
-    case SK_LOADER_DICT_DEPRECATED_KEYS:
-        return strcmp(name, "sklearn.covariance._graph_lasso._DictWithDeprecatedKeys") == 0;
-    case SK_LOADER_LIST:
-        return strcmp(name, "builtins.list") == 0;
-    case SK_LOADER_TUPLE:
-        return strcmp(name, "builtins.tuple") == 0;
-    case SK_LOADER_SET:
-        return strcmp(name, "builtins.set") == 0;
-    case SK_LOADER_NDARRAY:
-        return strcmp(name, "numpy.ndarray") == 0 ||
-               sk_default_list_contains(SK_LIST_NUMPY_DTYPES, name);
-    case SK_LOADER_MASKED_ARRAY:
-        return strcmp(name, "numpy.ma.core.MaskedArray") == 0;
-    case SK_LOADER_SPARSE_MATRIX:
-        return strcmp(name, "scipy.sparse._base.spmatrix") == 0;
-    case SK_LOADER_BYTES:
-        return strcmp(name, "builtins.bytes") == 0;
-    case SK_LOADER_BYTEARRAY:
-        return strcmp(name, "builtins.bytearray") == 0;
-    case SK_LOADER_FUNCTION:
-        return sk_default_list_contains(SK_LIST_NUMPY_UFUNCS, name) ||
-               sk_default_list_contains(SK_LIST_SCIPY_UFUNCS, name);
-    case SK_LOADER_TYPE:
-        return sk_default_list_contains(SK_LIST_PRIMITIVES, name) ||
-               sk_default_list_contains(SK_LIST_CONTAINERS, name) ||
-               sk_default_list_contains(SK_LIST_NUMPY_DTYPES, name);
-    case SK_LOADER_RANDOM_STATE:
-        return strcmp(name, "numpy.random.mtrand.RandomState") == 0;
-    case SK_LOADER_RANDOM_GENERATOR:
-        return strcmp(name, "numpy.random._generator.Generator") == 0;
-    case SK_LOADER_TREE:
-        return strcmp(name, "sklearn.tree._tree.Tree") == 0;
-    case SK_LOADER_LOSS:
-        return sk_default_list_contains(SK_LIST_SGD_LOSSES, name);
-    default: /* Partial, Method, ConstructorFromReduce, OperatorFunc, DType, Cached */
+    return (length == 6 && memcmp(key, "__id__", 6) == 0) ||
+           (length == 4 && memcmp(key, "file", 4) == 0);
+}
+
+/* Equal JSON but for the copy_specific values. */
+static bool same_content(const json_t *a, const json_t *b)
+{
+    if (json_typeof(a) != json_typeof(b))
         return false;
-    }
-}
-
-static bool is_trusted(enum sk_loader loader, unsigned inherited, const char *name)
-{
-    if (in_loader_defaults(loader, name))
+    if (json_is_array(a)) {
+        if (json_array_size(a) != json_array_size(b))
+            return false;
+        for (size_t i = 0; i < json_array_size(a); i++)
+            if (!same_content(json_array_get(a, i), json_array_get(b, i)))
+                return false;
         return true;
-    /* These two loaders set their trusted list outright, ignoring what
-     * their parents hand down. */
-    if (loader == SK_LOADER_DEFAULTDICT || loader == SK_LOADER_DICT_DEPRECATED_KEYS)
+    }
+    if (!json_is_object(a))
+        return json_equal((json_t *)a, (json_t *)b);
+    if (json_object_size(a) != json_object_size(b))
         return false;
-    if ((inherited & INHERIT_TREE) && strcmp(name, "sklearn.tree._tree.Tree") == 0)
-        return true;
-    if ((inherited & INHERIT_LOSS) && sk_default_list_contains(SK_LIST_SGD_LOSSES, name))
-        return true;
-    return false;
+    const char *key;
+    size_t key_length;
+    json_t *value;
+    json_object_keylen_foreach((json_t *)a, key, key_length, value)
+    {
+        json_t *other = json_object_getn(b, key, key_length);
+        if (other == NULL)
+            return false;
+        if (!copy_specific(key, key_length) && !same_content(value, other))
+            return false;
+    }
+    return true;
 }
 
-static int add_contribution(struct builder *b, struct sk_node *node, const char *name)
+/* skops's own way to write a repeated object: a CachedNode holds no content. */
+static bool is_cached_reference(const json_t *state)
 {
-    for (size_t i = 0; i < node->contribution_count; i++)
-        if (strcmp(node->contributions[i], name) == 0)
-            return 0;
-    char **grown = realloc(node->contributions, (node->contribution_count + 1) * sizeof *grown);
-    if (grown == NULL)
-        return sk_fail(b->err, "out of memory");
-    node->contributions = grown;
-    node->contributions[node->contribution_count] = strdup(name);
-    if (node->contributions[node->contribution_count] == NULL)
-        return sk_fail(b->err, "out of memory");
-    node->contribution_count++;
-    return 0;
+    const json_t *loader = json_object_get(state, "__loader__");
+    return json_is_string(loader) && strcmp(json_string_value(loader), "CachedNode") == 0;
 }
 
-static struct sk_slot *add_slot(struct builder *b, struct sk_node *node, enum sk_slot_kind kind,
-                                const char *key, size_t key_length, bool fixed_name)
+/* Whether LITERAL, a state whose __id__ made it NODE, holds other content
+ * than NODE's own state: content skops silently ignores. */
+static bool alias_differs(const struct builder *b, const json_t *literal,
+                          const struct sk_node *node)
 {
-    if (node->slot_count >= b->max_children) {
-        node_fail(b,
-                  "more than %llu children (SK_MAX_CHILDREN_PER_NODE; raise it with "
-                  "-o max_children=N or --max-children N)",
-                  b->max_children);
-        return NULL;
-    }
-    if (node->slot_count == node->slot_capacity) {
-        /* doubling: a dict of a million keys must not cost a million copies */
-        size_t capacity = node->slot_capacity ? node->slot_capacity * 2 : 4;
-        struct sk_slot *grown = realloc(node->slots, capacity * sizeof *grown);
-        if (grown == NULL) {
-            sk_fail(b->err, "out of memory");
-            return NULL;
-        }
-        node->slots = grown;
-        node->slot_capacity = capacity;
-    }
-    struct sk_slot *slot = &node->slots[node->slot_count++];
-    memset(slot, 0, sizeof *slot);
-    slot->kind = kind;
-    slot->key = key;
-    slot->key_length = key_length;
-    slot->fixed_name = fixed_name;
-    return slot;
+    const json_t *state = b->states[node->index];
+    return literal != state && !is_cached_reference(literal) && !same_content(literal, state);
 }
 
 static int get_tree(struct builder *b, json_t *state, unsigned inherited, struct sk_node **out,
                     bool *fresh);
 
-/* Reads a child state and records it in a slot of NODE. */
-static int child(struct builder *b, struct sk_node *node, enum sk_slot_kind kind, json_t *state,
-                 const char *key, size_t key_length, bool fixed_name, unsigned inherited)
+/* Reads STATE and records it in a slot of NODE under KEY. */
+static int add_child(struct builder *b, struct sk_node *node, enum sk_slot_kind kind, json_t *state,
+                     const char *key, size_t key_length, bool fixed_name, unsigned inherited,
+                     struct sk_slot **out)
 {
-    if (key_length > b->max_key_bytes)
-        return node_fail(b,
-                         "a key of %zu bytes is longer than %llu (SK_MAX_KEY_BYTES; raise it "
-                         "with -o max_key_bytes=N or --max-key-bytes N)",
-                         key_length, b->max_key_bytes);
     /* A flattened dict's entries belong to its owner's path. */
     size_t old = kind == SK_SLOT_FLATTEN ? b->path_length : path_push(b, key, key_length);
     struct sk_node *c;
@@ -353,12 +265,26 @@ static int child(struct builder *b, struct sk_node *node, enum sk_slot_kind kind
      * first time; a shared one stays an entry (a link) of its own. */
     if (kind == SK_SLOT_FLATTEN && !(fresh && c->loader == SK_LOADER_DICT))
         kind = SK_SLOT_ENTRY;
-    struct sk_slot *slot = add_slot(b, node, kind, key, key_length, fixed_name);
-    if (slot == NULL)
+    struct sk_slot *slot;
+    if (built(b, sk_node_add_slot(b->schema, node, kind, key, key_length, fixed_name, c, &slot,
+                                  b->err)) != 0)
         return -1;
-    slot->node = c;
-    slot->literal = state;
+    slot->alias_differs = !fresh && alias_differs(b, state, c);
+    if (out != NULL)
+        *out = slot;
     return 0;
+}
+
+/* Reads a child state and records it in a slot of NODE. */
+static int child(struct builder *b, struct sk_node *node, enum sk_slot_kind kind, json_t *state,
+                 const char *key, size_t key_length, bool fixed_name, unsigned inherited)
+{
+    if (key_length > b->max_key_bytes)
+        return node_fail(b,
+                         "a key of %zu bytes is longer than %llu (SK_MAX_KEY_BYTES; raise it "
+                         "with -o max_key_bytes=N or --max-key-bytes N)",
+                         key_length, b->max_key_bytes);
+    return add_child(b, node, kind, state, key, key_length, fixed_name, inherited, NULL);
 }
 
 /* Reads PARENT[NAME] as a child shown under SHOWN (NULL: under NAME). */
@@ -379,30 +305,23 @@ static int children_of_array(struct builder *b, struct sk_node *node, json_t *ar
     if (!json_is_array(array))
         return node_fail(b, "'content' is not a list");
     size_t count = json_array_size(array);
-    if (count > b->max_children)
+    if (count > b->schema->max_children)
         return node_fail(b,
                          "%zu children, more than %llu (SK_MAX_CHILDREN_PER_NODE; raise it with "
                          "-o max_children=N or --max-children N)",
-                         count, b->max_children);
+                         count, b->schema->max_children);
     for (size_t i = 0; i < count; i++) {
         char number[24];
         int length = snprintf(number, sizeof number, "%zu", i);
-        size_t old = path_push(b, number, (size_t)length);
-        struct sk_node *c;
-        bool fresh;
-        int rc = get_tree(b, json_array_get(array, i), inherited, &c, &fresh);
-        path_pop(b, old);
-        if (rc != 0)
-            return -1;
         char *owned = strdup(number);
-        struct sk_slot *slot =
-            owned ? add_slot(b, node, SK_SLOT_ENTRY, owned, (size_t)length, false) : NULL;
-        if (slot == NULL) {
+        if (owned == NULL)
+            return sk_fail(b->err, "out of memory");
+        struct sk_slot *slot;
+        if (add_child(b, node, SK_SLOT_ENTRY, json_array_get(array, i), owned, (size_t)length,
+                      false, inherited, &slot) != 0) {
             free(owned);
-            return owned ? -1 : sk_fail(b->err, "out of memory");
+            return -1;
         }
-        slot->node = c;
-        slot->literal = json_array_get(array, i);
         slot->owned_key = owned;
     }
     return 0;
@@ -430,255 +349,430 @@ static int member_of(struct builder *b, struct sk_node *node, json_t *state)
 static int set_field(struct builder *b, struct sk_node *node, const char *key, char *text,
                      size_t length)
 {
-    struct sk_slot *slot = add_slot(b, node, SK_SLOT_FIELD, key, strlen(key), false);
-    if (slot == NULL) {
-        free(text);
-        return -1;
-    }
-    slot->field_text = text;
-    slot->field_length = length;
-    return 0;
+    return built(b, sk_node_add_field(b->schema, node, key, text, length, b->err));
 }
 
-static int read_children(struct builder *b, struct sk_node *node, json_t *state, unsigned inherited)
+/* Python's repr of a slice bound. */
+static int append_python_repr(FILE *out, const json_t *value)
 {
-    json_t *content = json_object_get(state, "content");
-    switch (node->loader) {
-    case SK_LOADER_OBJECT:
-        if (content == NULL || json_is_null(content))
-            return 0;
-        return child(b, node, SK_SLOT_FLATTEN, content, ".state", 6, true, inherited);
-    case SK_LOADER_RANDOM_STATE:
-        if (content == NULL)
-            return node_fail(b, "missing 'content'");
-        return child(b, node, SK_SLOT_FLATTEN, content, ".state", 6, true, inherited);
-    case SK_LOADER_TREE:
-    case SK_LOADER_LOSS: {
-        unsigned passed =
-            inherited | (node->loader == SK_LOADER_TREE ? INHERIT_TREE : INHERIT_LOSS);
-        if (content == NULL)
-            return node_fail(b, "missing 'content'");
-        if (child(b, node, SK_SLOT_FLATTEN, content, ".state", 6, true, passed) != 0)
-            return -1;
-        json_t *reduce = require(b, state, "__reduce__", JSON_OBJECT);
-        if (reduce == NULL)
-            return -1;
-        return child_of(b, node, SK_SLOT_ENTRY, reduce, "args", ".args", passed);
-    }
-    case SK_LOADER_DICT: {
-        if (child_of(b, node, SK_SLOT_HIDDEN, state, "key_types", NULL, inherited) != 0)
-            return -1;
-        json_t *entries = require(b, state, "content", JSON_OBJECT);
-        if (entries == NULL)
-            return -1;
-        const char *key;
-        size_t key_length;
-        json_t *value;
-        json_object_keylen_foreach(entries, key, key_length, value)
-        {
-            size_t decoded_length;
-            char *decoded = sk_json_key_decode(key, key_length, &decoded_length);
-            if (child(b, node, SK_SLOT_ENTRY, value, decoded ? decoded : key,
-                      decoded ? decoded_length : key_length, false, inherited) != 0) {
-                free(decoded);
-                return -1;
-            }
-            node->slots[node->slot_count - 1].owned_key = decoded;
+    const char *big = sk_json_big_integer(value);
+    if (big != NULL)
+        return fputs(big, out);
+    switch (json_typeof(value)) {
+    case JSON_NULL:
+        return fputs("None", out);
+    case JSON_TRUE:
+        return fputs("True", out);
+    case JSON_FALSE:
+        return fputs("False", out);
+    case JSON_INTEGER:
+        return fprintf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
+    case JSON_REAL: {
+        double v = json_real_value(value);
+        char digits[40];
+        for (int precision = 1; precision <= 17; precision++) {
+            snprintf(digits, sizeof digits, "%.*g", precision, v);
+            if (strtod(digits, NULL) == v)
+                break;
         }
-        return 0;
+        bool integral = strpbrk(digits, ".eni") == NULL;
+        return fprintf(out, "%s%s", digits, integral ? ".0" : "");
     }
-    case SK_LOADER_DEFAULTDICT:
-    case SK_LOADER_DICT_DEPRECATED_KEYS: {
-        if (!json_is_object(content))
-            return node_fail(b, "'content' is not an object");
-        /* "main" is flattened; where it cannot be, it shows as ".main". */
-        if (child_of(b, node, SK_SLOT_FLATTEN, content, "main", ".main", inherited) != 0)
-            return -1;
-        if (node->loader == SK_LOADER_DEFAULTDICT)
-            return child_of(b, node, SK_SLOT_ENTRY, content, "default_factory", ".default_factory",
-                            inherited);
-        return child_of(b, node, SK_SLOT_HIDDEN, content, "_deprecated_key_to_new_key", NULL,
-                        inherited);
-    }
-    case SK_LOADER_LIST:
-    case SK_LOADER_TUPLE:
-    case SK_LOADER_SET:
-        return children_of_array(b, node, content, inherited);
-    case SK_LOADER_NDARRAY: {
-        json_t *type = require(b, state, "type", JSON_STRING);
-        if (type == NULL)
-            return -1;
-        if (string_is(type, "numpy"))
-            return member_of(b, node, state);
-        if (string_is(type, "json")) {
-            if (children_of_array(b, node, content, inherited) != 0)
-                return -1;
-            return child_of(b, node, SK_SLOT_HIDDEN, state, "shape", NULL, inherited);
+    case JSON_STRING:
+        fputc('\'', out);
+        for (size_t i = 0; i < json_string_length(value); i++) {
+            char c = json_string_value(value)[i];
+            if (c == '\'' || c == '\\')
+                fputc('\\', out);
+            fputc(c, out);
         }
-        return node_fail(b, "unknown array type '%s'", json_string_value(type));
-    }
-    case SK_LOADER_SPARSE_MATRIX: {
-        json_t *type = require(b, state, "type", JSON_STRING);
-        if (type == NULL)
-            return -1;
-        if (!string_is(type, "scipy"))
-            return node_fail(b, "cannot load a sparse matrix of type '%s'",
-                             json_string_value(type));
-        return member_of(b, node, state);
-    }
-    case SK_LOADER_BYTES:
-    case SK_LOADER_BYTEARRAY:
-        return member_of(b, node, state);
-    case SK_LOADER_MASKED_ARRAY:
-        if (child_of(b, node, SK_SLOT_ENTRY, content, "data", NULL, inherited) != 0)
-            return -1;
-        return child_of(b, node, SK_SLOT_ENTRY, content, "mask", NULL, inherited);
-    case SK_LOADER_JSON: {
-        json_t *text = require(b, state, "content", JSON_STRING);
-        if (text == NULL)
-            return -1;
-        node->json_text = json_string_value(text);
-        node->json_length = json_string_length(text);
-        return 0;
-    }
-    case SK_LOADER_FUNCTION:
-        if (node->protocol_form == 0) {
-            json_t *module = require_name(b, content, "module_path");
-            json_t *function = module ? require_name(b, content, "function") : NULL;
-            if (function == NULL)
-                return -1;
-        }
-        return 0;
-    case SK_LOADER_TYPE:
-    case SK_LOADER_CACHED:
-        return 0;
-    case SK_LOADER_PARTIAL:
-        if (child_of(b, node, SK_SLOT_ENTRY, content, "func", NULL, inherited) != 0 ||
-            child_of(b, node, SK_SLOT_ENTRY, content, "args", NULL, inherited) != 0 ||
-            child_of(b, node, SK_SLOT_ENTRY, content, "kwds", NULL, inherited) != 0)
-            return -1;
-        return child_of(b, node, SK_SLOT_ENTRY, content, "namespace", NULL, inherited);
-    case SK_LOADER_METHOD: {
-        if (child_of(b, node, SK_SLOT_ENTRY, content, "obj", NULL, inherited) != 0)
-            return -1;
-        const struct sk_node *owner = node->slots[node->slot_count - 1].node;
-        /* skops compares module and class apart: a.b + c is not a + b.c */
-        if (strcmp(owner->module_name, node->module_name) != 0 ||
-            strcmp(owner->class_name, node->class_name) != 0)
-            return node_fail(b, "method of %s is bound to an object of %s (corrupt or malicious)",
-                             node->type_name, owner->type_name);
-        json_t *func = require_name(b, content, "func");
-        if (func == NULL)
-            return -1;
-        char *text;
-        int length = asprintf(&text, "%s\n", json_string_value(func));
-        if (length < 0)
-            return sk_fail(b->err, "out of memory");
-        return set_field(b, node, "func", text, (size_t)length);
-    }
-    case SK_LOADER_SLICE:
-        if (!json_is_object(content) || !json_object_get(content, "start") ||
-            !json_object_get(content, "stop") || !json_object_get(content, "step"))
-            return node_fail(b, "slice needs 'content' with start, stop and step");
-        return 0;
-    case SK_LOADER_CONSTRUCTOR_FROM_REDUCE:
-        return child_of(b, node, SK_SLOT_ENTRY, state, "content", NULL, inherited);
-    case SK_LOADER_OPERATOR_FUNC:
-        if (strcmp(node->module_name, "operator") != 0)
-            return node_fail(b, "operator function from module other than 'operator': %s",
-                             node->type_name);
-        return child_of(b, node, SK_SLOT_ENTRY, state, "attrs", NULL, inherited);
-    case SK_LOADER_RANDOM_GENERATOR:
-        if (node->protocol_form == 0) {
-            json_t *raw =
-                json_is_object(content) ? json_object_get(content, "bit_generator") : NULL;
-            if (raw == NULL)
-                return node_fail(b, "missing 'bit_generator'");
-            size_t length;
-            char *text = sk_json_dump_python(raw, &length);
-            if (text == NULL)
-                return sk_fail(b->err, "out of memory");
-            return set_field(b, node, "bit_generator", text, length);
-        }
-        if (child_of(b, node, SK_SLOT_ENTRY, content, "bit_generator", NULL, inherited) != 0)
-            return -1;
-        if (node->protocol_form == 1)
-            return 0;
-        return child_of(b, node, SK_SLOT_ENTRY, content, "seed_seq", NULL, inherited);
-    case SK_LOADER_DTYPE:
-        return child_of(b, node, SK_SLOT_HIDDEN, state, "content", NULL, inherited);
-    default:
-        return node_fail(b, "internal: no reader for %s", sk_loader_name(node->loader));
-    }
-}
-
-static int compute_contributions(struct builder *b, struct sk_node *node, unsigned inherited)
-{
-    const char *name = node->type_name;
-    switch (node->loader) {
-    case SK_LOADER_JSON:
-    case SK_LOADER_SLICE:
-        return 0;
-    case SK_LOADER_FUNCTION:
-        if (node->protocol_form == 0) {
-            json_t *content = json_object_get(node->state, "content");
-            char *full;
-            if (asprintf(&full, "%s.%s", json_string_value(json_object_get(content, "module_path")),
-                         json_string_value(json_object_get(content, "function"))) < 0)
-                return sk_fail(b->err, "out of memory");
-            /* The old loader trusts only scipy's ufuncs. */
-            int rc = 0;
-            bool trusted =
-                sk_default_list_contains(SK_LIST_SCIPY_UFUNCS, full) ||
-                ((inherited & INHERIT_TREE) && !strcmp(full, "sklearn.tree._tree.Tree")) ||
-                ((inherited & INHERIT_LOSS) && sk_default_list_contains(SK_LIST_SGD_LOSSES, full));
-            if (!trusted)
-                rc = add_contribution(b, node, full);
-            free(full);
-            return rc;
-        }
-        break;
-    case SK_LOADER_METHOD: {
-        if (!is_trusted(node->loader, inherited, name) && add_contribution(b, node, name) != 0)
-            return -1;
-        const struct sk_node *owner = node->slots[0].node;
-        json_t *func = json_object_get(json_object_get(node->state, "content"), "func");
-        char *method;
-        if (asprintf(&method, "%s.%s", owner->type_name, json_string_value(func)) < 0)
-            return sk_fail(b->err, "out of memory");
-        int rc = add_contribution(b, node, method);
-        free(method);
+        return fputc('\'', out);
+    default: {
+        char *dumped = json_dumps(value, JSON_ENCODE_ANY);
+        int rc = fputs(dumped ? dumped : "?", out);
+        free(dumped);
         return rc;
     }
-    case SK_LOADER_LOSS: {
-        /* The constructor is checked as a TypeNode that trusts the losses. */
-        unsigned passed = inherited | INHERIT_LOSS;
-        if (!is_trusted(SK_LOADER_TYPE, passed, name) && add_contribution(b, node, name) != 0)
-            return -1;
-        break;
     }
-    default:
-        break;
+}
+
+/* A slice's file: "slice(1, None, 2)", as Python shows it. */
+static int render_slice(struct builder *b, struct sk_node *node, const json_t *content)
+{
+    char *text = NULL;
+    size_t length = 0;
+    FILE *out = open_memstream(&text, &length);
+    if (out == NULL)
+        return sk_fail(b->err, "out of memory");
+    fputs("slice(", out);
+    append_python_repr(out, json_object_get(content, "start"));
+    fputs(", ", out);
+    append_python_repr(out, json_object_get(content, "stop"));
+    fputs(", ", out);
+    append_python_repr(out, json_object_get(content, "step"));
+    fputs(")\n", out);
+    if (fclose(out) != 0 || text == NULL) {
+        free(text);
+        return sk_fail(b->err, "out of memory");
     }
-    if (!is_trusted(node->loader, inherited, name))
-        return add_contribution(b, node, name);
+    sk_node_set_text(node, text, length);
     return 0;
+}
+
+/* The old FunctionNode's "module_path.function", which names what it calls. */
+static char *old_function_name(const json_t *content)
+{
+    char *full;
+    if (asprintf(&full, "%s.%s", json_string_value(json_object_get(content, "module_path")),
+                 json_string_value(json_object_get(content, "function"))) < 0)
+        return NULL;
+    return full;
+}
+
+/* The loaders' readers: each reads what its loader reads of STATE (whose
+ * "content" is CONTENT, or NULL) into NODE's slots, fields and text. */
+typedef int (*loader_reader)(struct builder *b, struct sk_node *node, json_t *state,
+                             json_t *content, unsigned inherited);
+
+static int read_object(struct builder *b, struct sk_node *node, json_t *state, json_t *content,
+                       unsigned inherited)
+{
+    (void)state;
+    if (content == NULL || json_is_null(content))
+        return 0;
+    return child(b, node, SK_SLOT_FLATTEN, content, ".state", 6, true, inherited);
+}
+
+static int read_random_state(struct builder *b, struct sk_node *node, json_t *state,
+                             json_t *content, unsigned inherited)
+{
+    (void)state;
+    if (content == NULL)
+        return node_fail(b, "missing 'content'");
+    return child(b, node, SK_SLOT_FLATTEN, content, ".state", 6, true, inherited);
+}
+
+/* TreeNode and LossNode: an object whose constructor's arguments show as .args. */
+static int read_reduced(struct builder *b, struct sk_node *node, json_t *state, json_t *content,
+                        unsigned inherited)
+{
+    unsigned passed =
+        inherited | (node->loader == SK_LOADER_TREE ? SK_INHERIT_TREE : SK_INHERIT_LOSS);
+    if (content == NULL)
+        return node_fail(b, "missing 'content'");
+    if (child(b, node, SK_SLOT_FLATTEN, content, ".state", 6, true, passed) != 0)
+        return -1;
+    json_t *reduce = require(b, state, "__reduce__", JSON_OBJECT);
+    if (reduce == NULL)
+        return -1;
+    return child_of(b, node, SK_SLOT_ENTRY, reduce, "args", ".args", passed);
+}
+
+static int read_dict(struct builder *b, struct sk_node *node, json_t *state, json_t *content,
+                     unsigned inherited)
+{
+    (void)content;
+    if (child_of(b, node, SK_SLOT_HIDDEN, state, "key_types", NULL, inherited) != 0)
+        return -1;
+    json_t *entries = require(b, state, "content", JSON_OBJECT);
+    if (entries == NULL)
+        return -1;
+    const char *key;
+    size_t key_length;
+    json_t *value;
+    json_object_keylen_foreach(entries, key, key_length, value)
+    {
+        size_t decoded_length;
+        char *decoded = sk_json_key_decode(key, key_length, &decoded_length);
+        if (child(b, node, SK_SLOT_ENTRY, value, decoded ? decoded : key,
+                  decoded ? decoded_length : key_length, false, inherited) != 0) {
+            free(decoded);
+            return -1;
+        }
+        node->slots[node->slot_count - 1].owned_key = decoded;
+    }
+    return 0;
+}
+
+/* DefaultDictNode and _DictWithDeprecatedKeysNode: a dict and one more part. */
+static int read_dict_subclass(struct builder *b, struct sk_node *node, json_t *state,
+                              json_t *content, unsigned inherited)
+{
+    (void)state;
+    if (!json_is_object(content))
+        return node_fail(b, "'content' is not an object");
+    /* "main" is flattened; where it cannot be, it shows as ".main". */
+    if (child_of(b, node, SK_SLOT_FLATTEN, content, "main", ".main", inherited) != 0)
+        return -1;
+    if (node->loader == SK_LOADER_DEFAULTDICT)
+        return child_of(b, node, SK_SLOT_ENTRY, content, "default_factory", ".default_factory",
+                        inherited);
+    return child_of(b, node, SK_SLOT_HIDDEN, content, "_deprecated_key_to_new_key", NULL,
+                    inherited);
+}
+
+static int read_sequence(struct builder *b, struct sk_node *node, json_t *state, json_t *content,
+                         unsigned inherited)
+{
+    (void)state;
+    return children_of_array(b, node, content, inherited);
+}
+
+static int read_ndarray(struct builder *b, struct sk_node *node, json_t *state, json_t *content,
+                        unsigned inherited)
+{
+    json_t *type = require(b, state, "type", JSON_STRING);
+    if (type == NULL)
+        return -1;
+    if (string_is(type, "numpy"))
+        return member_of(b, node, state);
+    if (string_is(type, "json")) {
+        if (children_of_array(b, node, content, inherited) != 0)
+            return -1;
+        return child_of(b, node, SK_SLOT_HIDDEN, state, "shape", NULL, inherited);
+    }
+    return node_fail(b, "unknown array type '%s'", json_string_value(type));
+}
+
+static int read_sparse_matrix(struct builder *b, struct sk_node *node, json_t *state,
+                              json_t *content, unsigned inherited)
+{
+    (void)content;
+    (void)inherited;
+    json_t *type = require(b, state, "type", JSON_STRING);
+    if (type == NULL)
+        return -1;
+    if (!string_is(type, "scipy"))
+        return node_fail(b, "cannot load a sparse matrix of type '%s'", json_string_value(type));
+    return member_of(b, node, state);
+}
+
+static int read_bytes(struct builder *b, struct sk_node *node, json_t *state, json_t *content,
+                      unsigned inherited)
+{
+    (void)content;
+    (void)inherited;
+    return member_of(b, node, state);
+}
+
+static int read_masked_array(struct builder *b, struct sk_node *node, json_t *state,
+                             json_t *content, unsigned inherited)
+{
+    (void)state;
+    if (child_of(b, node, SK_SLOT_ENTRY, content, "data", NULL, inherited) != 0)
+        return -1;
+    return child_of(b, node, SK_SLOT_ENTRY, content, "mask", NULL, inherited);
+}
+
+static int read_json(struct builder *b, struct sk_node *node, json_t *state, json_t *content,
+                     unsigned inherited)
+{
+    (void)content;
+    (void)inherited;
+    json_t *text = require(b, state, "content", JSON_STRING);
+    if (text == NULL)
+        return -1;
+    node->json_text = json_string_value(text);
+    node->json_length = json_string_length(text);
+    char *file;
+    size_t length;
+    if (sk_json_node_text(node->json_text, node->json_length, &file, &length) != 0)
+        return sk_fail(b->err, "out of memory");
+    sk_node_set_text(node, file, length);
+    return 0;
+}
+
+static int read_function(struct builder *b, struct sk_node *node, json_t *state, json_t *content,
+                         unsigned inherited)
+{
+    (void)state;
+    (void)inherited;
+    if (node->protocol_form != 0)
+        return 0;
+    json_t *module = require_name(b, content, "module_path");
+    json_t *function = module ? require_name(b, content, "function") : NULL;
+    if (function == NULL)
+        return -1;
+    char *text;
+    int length = asprintf(&text, "%s.%s\n", json_string_value(module), json_string_value(function));
+    if (length < 0)
+        return sk_fail(b->err, "out of memory");
+    sk_node_set_text(node, text, (size_t)length);
+    return 0;
+}
+
+static int read_nothing(struct builder *b, struct sk_node *node, json_t *state, json_t *content,
+                        unsigned inherited)
+{
+    (void)b;
+    (void)node;
+    (void)state;
+    (void)content;
+    (void)inherited;
+    return 0;
+}
+
+static int read_partial(struct builder *b, struct sk_node *node, json_t *state, json_t *content,
+                        unsigned inherited)
+{
+    (void)state;
+    if (child_of(b, node, SK_SLOT_ENTRY, content, "func", NULL, inherited) != 0 ||
+        child_of(b, node, SK_SLOT_ENTRY, content, "args", NULL, inherited) != 0 ||
+        child_of(b, node, SK_SLOT_ENTRY, content, "kwds", NULL, inherited) != 0)
+        return -1;
+    return child_of(b, node, SK_SLOT_ENTRY, content, "namespace", NULL, inherited);
+}
+
+static int read_method(struct builder *b, struct sk_node *node, json_t *state, json_t *content,
+                       unsigned inherited)
+{
+    (void)state;
+    if (child_of(b, node, SK_SLOT_ENTRY, content, "obj", NULL, inherited) != 0)
+        return -1;
+    const struct sk_node *owner = node->slots[node->slot_count - 1].node;
+    /* skops compares module and class apart: a.b + c is not a + b.c */
+    if (strcmp(owner->module_name, node->module_name) != 0 ||
+        strcmp(owner->class_name, node->class_name) != 0)
+        return node_fail(b, "method of %s is bound to an object of %s (corrupt or malicious)",
+                         node->type_name, owner->type_name);
+    json_t *func = require_name(b, content, "func");
+    if (func == NULL)
+        return -1;
+    char *text;
+    int length = asprintf(&text, "%s\n", json_string_value(func));
+    if (length < 0)
+        return sk_fail(b->err, "out of memory");
+    return set_field(b, node, "func", text, (size_t)length);
+}
+
+static int read_slice(struct builder *b, struct sk_node *node, json_t *state, json_t *content,
+                      unsigned inherited)
+{
+    (void)state;
+    (void)inherited;
+    if (!json_is_object(content) || !json_object_get(content, "start") ||
+        !json_object_get(content, "stop") || !json_object_get(content, "step"))
+        return node_fail(b, "slice needs 'content' with start, stop and step");
+    return render_slice(b, node, content);
+}
+
+static int read_constructor_from_reduce(struct builder *b, struct sk_node *node, json_t *state,
+                                        json_t *content, unsigned inherited)
+{
+    (void)content;
+    return child_of(b, node, SK_SLOT_ENTRY, state, "content", NULL, inherited);
+}
+
+static int read_operator_func(struct builder *b, struct sk_node *node, json_t *state,
+                              json_t *content, unsigned inherited)
+{
+    (void)content;
+    if (strcmp(node->module_name, "operator") != 0)
+        return node_fail(b, "operator function from module other than 'operator': %s",
+                         node->type_name);
+    return child_of(b, node, SK_SLOT_ENTRY, state, "attrs", NULL, inherited);
+}
+
+static int read_random_generator(struct builder *b, struct sk_node *node, json_t *state,
+                                 json_t *content, unsigned inherited)
+{
+    (void)state;
+    if (node->protocol_form == 0) {
+        json_t *raw = json_is_object(content) ? json_object_get(content, "bit_generator") : NULL;
+        if (raw == NULL)
+            return node_fail(b, "missing 'bit_generator'");
+        size_t length;
+        char *text = sk_json_dump_python(raw, &length);
+        if (text == NULL)
+            return sk_fail(b->err, "out of memory");
+        return set_field(b, node, "bit_generator", text, length);
+    }
+    if (child_of(b, node, SK_SLOT_ENTRY, content, "bit_generator", NULL, inherited) != 0)
+        return -1;
+    if (node->protocol_form == 1)
+        return 0;
+    return child_of(b, node, SK_SLOT_ENTRY, content, "seed_seq", NULL, inherited);
+}
+
+static int read_dtype(struct builder *b, struct sk_node *node, json_t *state, json_t *content,
+                      unsigned inherited)
+{
+    (void)content;
+    return child_of(b, node, SK_SLOT_HIDDEN, state, "content", NULL, inherited);
+}
+
+/* A new loader: its enum value and name in graph.h/graph.c, and one row here. */
+static const loader_reader loader_readers[SK_LOADER_COUNT] = {
+    [SK_LOADER_OBJECT] = read_object,
+    [SK_LOADER_DICT] = read_dict,
+    [SK_LOADER_DICT_DEPRECATED_KEYS] = read_dict_subclass,
+    [SK_LOADER_DEFAULTDICT] = read_dict_subclass,
+    [SK_LOADER_LIST] = read_sequence,
+    [SK_LOADER_TUPLE] = read_sequence,
+    [SK_LOADER_SET] = read_sequence,
+    [SK_LOADER_NDARRAY] = read_ndarray,
+    [SK_LOADER_MASKED_ARRAY] = read_masked_array,
+    [SK_LOADER_SPARSE_MATRIX] = read_sparse_matrix,
+    [SK_LOADER_BYTES] = read_bytes,
+    [SK_LOADER_BYTEARRAY] = read_bytes,
+    [SK_LOADER_JSON] = read_json,
+    [SK_LOADER_FUNCTION] = read_function,
+    [SK_LOADER_TYPE] = read_nothing,
+    [SK_LOADER_PARTIAL] = read_partial,
+    [SK_LOADER_METHOD] = read_method,
+    [SK_LOADER_SLICE] = read_slice,
+    [SK_LOADER_CONSTRUCTOR_FROM_REDUCE] = read_constructor_from_reduce,
+    [SK_LOADER_OPERATOR_FUNC] = read_operator_func,
+    [SK_LOADER_RANDOM_STATE] = read_random_state,
+    [SK_LOADER_RANDOM_GENERATOR] = read_random_generator,
+    [SK_LOADER_DTYPE] = read_dtype,
+    [SK_LOADER_TREE] = read_reduced,
+    [SK_LOADER_LOSS] = read_reduced,
+    [SK_LOADER_CACHED] = read_nothing,
+};
+
+/* What NODE adds to get_untrusted_types, once its children are read. */
+static int contribute(struct builder *b, struct sk_node *node, json_t *state, unsigned inherited)
+{
+    json_t *content = json_object_get(state, "content");
+    char *full = NULL;
+    const char *called = NULL;
+    if (node->loader == SK_LOADER_METHOD)
+        called = json_string_value(json_object_get(content, "func"));
+    if (node->loader == SK_LOADER_FUNCTION && node->protocol_form == 0) {
+        full = old_function_name(content);
+        if (full == NULL)
+            return sk_fail(b->err, "out of memory");
+        called = full;
+    }
+    int rc = sk_node_contribute(node, inherited, called, b->err);
+    free(full);
+    return rc;
 }
 
 static int resolve_loader(struct builder *b, const char *name, enum sk_loader *loader, int *form)
 {
-    for (int i = 0; i < SK_LOADER_COUNT; i++) {
-        if (strcmp(name, loader_names[i]) == 0) {
-            *loader = (enum sk_loader)i;
-            *form = SK_CURRENT_PROTOCOL;
-            if (*loader == SK_LOADER_FUNCTION && b->protocol == 0)
-                *form = 0;
-            if (*loader == SK_LOADER_RANDOM_GENERATOR && (b->protocol == 0 || b->protocol == 1))
-                *form = (int)b->protocol;
-            return 0;
-        }
-    }
-    return -1;
+    if (!sk_loader_named(name, loader))
+        return -1;
+    *form = SK_CURRENT_PROTOCOL;
+    if (*loader == SK_LOADER_FUNCTION && b->protocol == 0)
+        *form = 0;
+    if (*loader == SK_LOADER_RANDOM_GENERATOR && (b->protocol == 0 || b->protocol == 1))
+        *form = (int)b->protocol;
+    return 0;
+}
+
+/* A new node of STATE, its state kept for comparing aliases with it. */
+static int new_node(struct builder *b, json_t *state, enum sk_loader loader, int form,
+                    json_t *module, json_t *class_name, struct sk_node **out)
+{
+    if (built(b, sk_graph_add_node(b->schema, loader, form, json_string_value(module),
+                                   json_string_value(class_name), out, b->err)) != 0)
+        return -1;
+    if (sk_grow(&b->states, &b->state_capacity, b->schema->node_count, sizeof *b->states, 256) != 0)
+        return sk_fail(b->err, "out of memory");
+    b->states[(*out)->index] = state;
+    return 0;
 }
 
 /* get_tree for a state whose memo key is KEY (NULL: none). */
@@ -704,34 +798,9 @@ static int get_tree_keyed(struct builder *b, json_t *state, unsigned inherited, 
     if (resolve_loader(b, json_string_value(loader_name), &loader, &form) != 0)
         return node_fail(b, "unknown loader '%s' for type %s.%s", json_string_value(loader_name),
                          json_string_value(module), json_string_value(class_name));
-
-    if (b->schema->node_count >= b->max_nodes)
-        return node_fail(b,
-                         "more than %llu nodes (the max_nodes limit, SK_MAX_NODES; raise it with "
-                         "-o max_nodes=N or --max-nodes N)",
-                         b->max_nodes);
-    if (b->schema->node_count == b->capacity) {
-        size_t capacity = b->capacity ? b->capacity * 2 : 256;
-        struct sk_node **grown = realloc(b->schema->nodes, capacity * sizeof *grown);
-        if (grown == NULL)
-            return sk_fail(b->err, "out of memory");
-        b->schema->nodes = grown;
-        b->capacity = capacity;
-    }
-    struct sk_node *node = calloc(1, sizeof *node);
-    if (node == NULL)
-        return sk_fail(b->err, "out of memory");
-    node->index = b->schema->node_count;
-    b->schema->nodes[b->schema->node_count++] = node;
-    node->loader = loader;
-    node->protocol_form = form;
-    node->state = state;
-    node->module_name = json_string_value(module);
-    node->class_name = json_string_value(class_name);
-    if (asprintf(&node->type_name, "%s.%s", node->module_name, node->class_name) < 0) {
-        node->type_name = NULL;
-        return sk_fail(b->err, "out of memory");
-    }
+    struct sk_node *node;
+    if (new_node(b, state, loader, form, module, class_name, &node) != 0)
+        return -1;
     /* skops memoizes a node before reading its children, so a child may
      * refer back to it; CachedNode is never memoized. */
     if (key != NULL && truthy && loader != SK_LOADER_CACHED &&
@@ -739,9 +808,9 @@ static int get_tree_keyed(struct builder *b, json_t *state, unsigned inherited, 
         return sk_fail(b->err, "out of memory");
 
     b->depth++;
-    int rc = read_children(b, node, state, inherited);
+    int rc = loader_readers[loader](b, node, state, json_object_get(state, "content"), inherited);
     b->depth--;
-    if (rc != 0 || compute_contributions(b, node, inherited) != 0)
+    if (rc != 0 || contribute(b, node, state, inherited) != 0)
         return -1;
     *out = node;
     *fresh = true;
@@ -762,239 +831,98 @@ static int get_tree(struct builder *b, json_t *state, unsigned inherited, struct
     return get_tree_keyed(b, state, inherited, key, key_length, truthy, out, fresh);
 }
 
-static void free_node(struct sk_node *node)
+/* The model's protocol and skops version, as JSON and as .skops/'s files. */
+static int read_versions(struct sk_schema *schema, const json_t *protocol, const json_t *version,
+                         struct sk_error *err)
 {
-    for (size_t i = 0; i < node->slot_count; i++) {
-        free(node->slots[i].field_text);
-        free(node->slots[i].owned_key);
+    schema->protocol_json = json_dumps(protocol, JSON_ENCODE_ANY);
+    schema->protocol_text = sk_json_dump_python(protocol, &schema->protocol_text_length);
+    if (schema->protocol_json == NULL || schema->protocol_text == NULL)
+        return sk_fail(err, "out of memory");
+    size_t length = 0;
+    char *text;
+    if (version == NULL) {
+        text = strdup("");
+    } else if (json_is_string(version)) {
+        /* the text of a JSON string, as a JsonNode's file */
+        length = json_string_length(version) + 1;
+        text = malloc(length + 1);
+        if (text != NULL) {
+            memcpy(text, json_string_value(version), length - 1);
+            text[length - 1] = '\n';
+            text[length] = '\0';
+        }
+    } else {
+        text = sk_json_dump_python(version, &length);
     }
-    free(node->slots);
-    sk_string_list_free(node->contributions, node->contribution_count);
-    free(node->type_name);
-    free(node);
+    schema->skops_version_text = text;
+    schema->skops_version_text_length = length;
+    if (text == NULL)
+        return sk_fail(err, "out of memory");
+    if (version != NULL &&
+        (schema->skops_version_json = json_dumps(version, JSON_ENCODE_ANY)) == NULL)
+        return sk_fail(err, "out of memory");
+    return 0;
 }
 
-void sk_schema_free(struct sk_schema *schema)
+static void free_arena(void *arena)
 {
-    if (schema == NULL)
-        return;
-    for (size_t i = 0; i < schema->node_count; i++)
-        free_node(schema->nodes[i]);
-    free(schema->nodes);
-    free(schema->walk_marks);
-    sk_json_arena_free(schema->json_arena);
-    free(schema);
+    sk_json_arena_free(arena);
 }
 
 int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
                    const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err)
 {
     *out = NULL;
-    struct sk_schema *schema = calloc(1, sizeof *schema);
+    struct sk_schema *schema = sk_graph_new(limits);
     if (schema == NULL)
         return sk_fail(err, "out of memory");
-    if (sk_json_parse(text, length, &schema->root_state, &schema->json_arena, err) != 0) {
+    json_t *root_state;
+    struct sk_json_arena *arena;
+    if (sk_json_parse(text, length, &root_state, &arena, err) != 0) {
         sk_error_prefix(err, "schema.json: ");
-        free(schema);
+        sk_schema_free(schema);
         return -1;
     }
-    const struct sk_limits none = {0};
-    if (limits == NULL)
-        limits = &none;
+    /* Names, keys and JSON texts of the graph point into the parsed document. */
+    sk_graph_keep(schema, arena, free_arena);
     struct builder b = {
         .archive = archive,
         .schema = schema,
         .err = err,
         .protocol = -1,
-        .max_nodes = limits->nodes ? limits->nodes : SK_MAX_NODES,
-        .max_children = limits->children ? limits->children : SK_MAX_CHILDREN_PER_NODE,
-        .max_key_bytes = limits->key_bytes ? limits->key_bytes : SK_MAX_KEY_BYTES,
+        .max_key_bytes = limits && limits->key_bytes ? limits->key_bytes : SK_MAX_KEY_BYTES,
     };
     b.memo = sk_strmap_new();
     if (b.memo == NULL) {
         sk_fail(err, "out of memory");
         goto fail;
     }
-    if (!json_is_object(schema->root_state)) {
+    if (!json_is_object(root_state)) {
         sk_fail(err, "schema.json: the top level is not a JSON object");
         goto fail;
     }
-    schema->protocol = json_object_get(schema->root_state, "protocol");
-    if (schema->protocol == NULL) {
+    json_t *protocol = json_object_get(root_state, "protocol");
+    if (protocol == NULL) {
         sk_fail(err, "schema.json: no 'protocol' at the top level");
         goto fail;
     }
-    if (json_is_integer(schema->protocol))
-        b.protocol = json_integer_value(schema->protocol);
-    schema->skops_version = json_object_get(schema->root_state, "_skops_version");
+    if (json_is_integer(protocol))
+        b.protocol = json_integer_value(protocol);
+    if (read_versions(schema, protocol, json_object_get(root_state, "_skops_version"), err) != 0)
+        goto fail;
     bool fresh;
-    if (get_tree(&b, schema->root_state, 0, &schema->root, &fresh) != 0)
+    if (get_tree(&b, root_state, 0, &schema->root, &fresh) != 0)
         goto fail;
     sk_strmap_free(b.memo);
     free(b.memo_key);
+    free(b.states);
     *out = schema;
     return 0;
 fail:
     sk_strmap_free(b.memo);
     free(b.memo_key);
+    free(b.states);
     sk_schema_free(schema);
     return -1;
-}
-
-void sk_string_list_free(char **names, size_t count)
-{
-    for (size_t i = 0; i < count; i++)
-        free(names[i]);
-    free(names);
-}
-
-/* A growing list of borrowed names, sorted and made unique at the end. */
-struct name_list {
-    const char **names;
-    size_t count;
-    size_t capacity;
-};
-
-static int name_list_add(struct name_list *list, const char *name)
-{
-    if (list->count == list->capacity) {
-        size_t capacity = list->capacity ? list->capacity * 2 : 16;
-        const char **grown = realloc(list->names, capacity * sizeof *grown);
-        if (grown == NULL)
-            return -1;
-        list->names = grown;
-        list->capacity = capacity;
-    }
-    list->names[list->count++] = name;
-    return 0;
-}
-
-static int compare_strings(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static int name_list_finish(struct name_list *list, char ***names, size_t *count,
-                            struct sk_error *err)
-{
-    if (list->count > 0)
-        qsort(list->names, list->count, sizeof *list->names, compare_strings);
-    char **result = calloc(list->count ? list->count : 1, sizeof *result);
-    size_t unique = 0;
-    if (result == NULL)
-        goto oom;
-    for (size_t i = 0; i < list->count; i++) {
-        if (unique > 0 && strcmp(result[unique - 1], list->names[i]) == 0)
-            continue;
-        result[unique] = strdup(list->names[i]);
-        if (result[unique] == NULL)
-            goto oom;
-        unique++;
-    }
-    free(list->names);
-    *names = result;
-    *count = unique;
-    return 0;
-oom:
-    sk_string_list_free(result, unique);
-    free(list->names);
-    return sk_fail(err, "out of memory");
-}
-
-int sk_schema_untrusted(const struct sk_schema *schema, char ***names, size_t *count,
-                        struct sk_error *err)
-{
-    struct name_list list = {0};
-    for (size_t i = 0; i < schema->node_count; i++)
-        for (size_t k = 0; k < schema->nodes[i]->contribution_count; k++)
-            if (name_list_add(&list, schema->nodes[i]->contributions[k]) != 0) {
-                free(list.names);
-                return sk_fail(err, "out of memory");
-            }
-    return name_list_finish(&list, names, count, err);
-}
-
-/* Adds the contributions of every node reachable from START. */
-static int add_reachable(struct sk_schema *schema, const struct sk_node *start,
-                         struct name_list *list, struct sk_error *err)
-{
-    if (schema->walk_marks == NULL) {
-        schema->walk_marks = calloc(schema->node_count, sizeof *schema->walk_marks);
-        if (schema->walk_marks == NULL)
-            return sk_fail(err, "out of memory");
-    }
-    unsigned epoch = ++schema->walk_epoch;
-    size_t capacity = 16, count = 0, visited = 0;
-    const struct sk_node **stack = malloc(capacity * sizeof *stack);
-    int rc = 0;
-    if (stack == NULL)
-        return sk_fail(err, "out of memory");
-    stack[count++] = start;
-    while (count > 0) {
-        const struct sk_node *node = stack[--count];
-        if (schema->walk_marks[node->index] == epoch)
-            continue;
-        schema->walk_marks[node->index] = epoch;
-        schema->walk_steps += 1 + node->slot_count;
-        if (++visited > schema->node_count || schema->walk_steps > SK_MAX_AUDIT_STEPS) {
-            rc = sk_fail(err,
-                         "schema.json: shared hidden parts cost more than %llu steps to audit "
-                         "(SK_MAX_AUDIT_STEPS)",
-                         (unsigned long long)SK_MAX_AUDIT_STEPS);
-            break;
-        }
-        for (size_t k = 0; k < node->contribution_count && rc == 0; k++)
-            if (name_list_add(list, node->contributions[k]) != 0)
-                rc = sk_fail(err, "out of memory");
-        for (size_t s = 0; s < node->slot_count && rc == 0; s++) {
-            if (node->slots[s].node == NULL)
-                continue;
-            if (count == capacity) {
-                const struct sk_node **grown = realloc(stack, 2 * capacity * sizeof *grown);
-                if (grown == NULL) {
-                    rc = sk_fail(err, "out of memory");
-                    break;
-                }
-                stack = grown;
-                capacity *= 2;
-            }
-            stack[count++] = node->slots[s].node;
-        }
-        if (rc != 0)
-            break;
-    }
-    free(stack);
-    return rc;
-}
-
-static int add_needs(struct sk_schema *schema, const struct sk_node *node, struct name_list *list,
-                     unsigned depth, struct sk_error *err)
-{
-    if (depth > SK_MAX_NODE_DEPTH)
-        return sk_fail(err, "schema.json: flattened dicts nest too deep");
-    for (size_t k = 0; k < node->contribution_count; k++)
-        if (name_list_add(list, node->contributions[k]) != 0)
-            return sk_fail(err, "out of memory");
-    for (size_t s = 0; s < node->slot_count; s++) {
-        const struct sk_slot *slot = &node->slots[s];
-        int rc = 0;
-        if (slot->kind == SK_SLOT_HIDDEN)
-            rc = add_reachable(schema, slot->node, list, err);
-        else if (slot->kind == SK_SLOT_FLATTEN)
-            rc = add_needs(schema, slot->node, list, depth + 1, err);
-        if (rc != 0)
-            return -1;
-    }
-    return 0;
-}
-
-int sk_node_needs(struct sk_schema *schema, const struct sk_node *node, char ***names,
-                  size_t *count, struct sk_error *err)
-{
-    struct name_list list = {0};
-    if (add_needs(schema, node, &list, 0, err) != 0) {
-        free(list.names);
-        return -1;
-    }
-    return name_list_finish(&list, names, count, err);
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "sk_limits.h"
 
 static int compare_names(const void *a, const void *b)
@@ -64,14 +65,9 @@ static int add_span(struct sk_allowlist *allowlist, const char *start, size_t le
     if (allowlist->count >= SK_MAX_ALLOWLIST_TYPES)
         return sk_fail(err, "more than %u trusted types (SK_MAX_ALLOWLIST_TYPES)",
                        SK_MAX_ALLOWLIST_TYPES);
-    if (allowlist->count == allowlist->capacity) {
-        size_t capacity = allowlist->capacity ? allowlist->capacity * 2 : 16;
-        char **grown = realloc(allowlist->names, capacity * sizeof *grown);
-        if (grown == NULL)
-            return sk_fail(err, "out of memory");
-        allowlist->names = grown;
-        allowlist->capacity = capacity;
-    }
+    if (sk_grow(&allowlist->names, &allowlist->capacity, allowlist->count + 1,
+                sizeof *allowlist->names, 16) != 0)
+        return sk_fail(err, "out of memory");
     char *name = strndup(start, length);
     if (name == NULL)
         return sk_fail(err, "out of memory");
@@ -317,4 +313,16 @@ char *sk_trust_hint(const char *const *names, size_t count, enum sk_trust_hint_f
     if (left_out != NULL)
         *left_out = skipped;
     return hint;
+}
+
+size_t sk_allowlist_filter(const struct sk_allowlist *allowlist, char **names, size_t count)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (sk_allowlist_contains(allowlist, names[i]))
+            free(names[i]);
+        else
+            names[kept++] = names[i];
+    }
+    return kept;
 }

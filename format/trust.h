@@ -43,6 +43,9 @@ int sk_allowlist_add_list(struct sk_allowlist *allowlist, const char *names, cha
 int sk_allowlist_load_file(struct sk_allowlist *allowlist, const char *path, struct sk_error *err);
 bool sk_allowlist_contains(const struct sk_allowlist *allowlist, const char *type_name);
 size_t sk_allowlist_count(const struct sk_allowlist *allowlist);
+/* Frees the names of NAMES[0..COUNT) that ALLOWLIST trusts and moves the
+ * others, in order, to the front; returns how many are left. */
+size_t sk_allowlist_filter(const struct sk_allowlist *allowlist, char **names, size_t count);
 
 /* How a hint trusts types: mount.skopsfs's option or skopsfs's flags. */
 enum sk_trust_hint_form {

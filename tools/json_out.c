@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "commands.h"
 
 /* For a 0-d array's value: the widest repr a scalar gets. */
@@ -62,6 +64,12 @@ static void add_array_facts(json_t *object, const struct sk_layout *layout,
     char scalar[SCALAR_TEXT_BYTES];
     if (cli_scalar_text(layout, entry, scalar, sizeof scalar))
         set(object, "value", json_string(scalar));
+}
+
+/* The schema's JSON text TEXT as a value again. */
+static json_t *json_value(const char *text)
+{
+    return json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 }
 
 /* The JSON value of a JsonNode, where jansson can hold it (integers of
@@ -153,9 +161,9 @@ int cli_tree_json(const struct sk_model *model, const char *file, const struct s
     if (document != NULL) {
         set(document, "file", json_string(file));
         set(document, "root_type", json_string(model->schema->root->type_name));
-        set(document, "protocol", json_deep_copy(model->schema->protocol));
-        if (model->schema->skops_version != NULL)
-            set(document, "skops_version", json_deep_copy(model->schema->skops_version));
+        set(document, "protocol", json_value(model->schema->protocol_json));
+        if (model->schema->skops_version_json != NULL)
+            set(document, "skops_version", json_value(model->schema->skops_version_json));
         set(document, "untrusted", string_list(layout->untrusted, layout->untrusted_count));
         set(document, "tree", tree_object(layout, start, 1, options));
     }

@@ -2,6 +2,7 @@
  * `ls` and `cat` show exactly the entries and bytes a mount would. */
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,12 +327,7 @@ static int audit(struct cli_options *options, int files, char **operands)
             status = EXIT_UNREADABLE;
             continue;
         }
-        size_t kept = 0;
-        for (size_t i = 0; i < count; i++)
-            if (!sk_allowlist_contains(options->allowlist, names[i]))
-                names[kept++] = names[i];
-            else
-                free(names[i]);
+        size_t kept = sk_allowlist_filter(options->allowlist, names, count);
         if (kept > 0 && status == 0)
             status = EXIT_FOUND_UNTRUSTED;
         if (options->json) {
@@ -541,11 +537,13 @@ static int tree(struct cli_options *options, int count, char **operands)
         sk_model_close(model);
         return status;
     }
-    const json_t *version = model->schema->skops_version;
-    char *protocol = json_dumps(model->schema->protocol, JSON_ENCODE_ANY);
+    const char *version_json = model->schema->skops_version_json;
+    json_t *version =
+        version_json ? json_loads(version_json, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
     printf("%s  (%s)  protocol %s, skops %s\n", operands[0], model->schema->root->type_name,
-           protocol ? protocol : "?", json_is_string(version) ? json_string_value(version) : "?");
-    free(protocol);
+           model->schema->protocol_json,
+           json_is_string(version) ? json_string_value(version) : "?");
+    json_decref(version);
     if (start != layout->root) {
         printf("%s%s", path, start->kind == SK_ENTRY_DIR ? "/" : "");
         describe(layout, start, under_refused(start->parent));

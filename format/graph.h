@@ -1,0 +1,183 @@
+/* The node graph: the objects skops's loader would build from a model, as
+ * plain data. Nodes hold their loader, type and children (slots); a node
+ * met again through an alias is the same node, so the graph shares nodes
+ * and may have cycles. Each node knows the types it adds to
+ * skops.io.get_untrusted_types; nothing is imported, constructed or
+ * executed.
+ *
+ * A reader (format/schema.c for skops's schema.json; a streaming reader or
+ * a pickle translator later) fills a graph through the builder below: it
+ * renders whatever a node shows as a file into plain text, so that nothing
+ * after it needs the reader's own representation. */
+#ifndef SKOPSFS_GRAPH_H
+#define SKOPSFS_GRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sk_error.h"
+#include "sk_limits.h"
+
+enum sk_loader {
+    SK_LOADER_OBJECT,
+    SK_LOADER_DICT,
+    SK_LOADER_DICT_DEPRECATED_KEYS, /* sklearn's _DictWithDeprecatedKeys */
+    SK_LOADER_DEFAULTDICT,
+    SK_LOADER_LIST,
+    SK_LOADER_TUPLE,
+    SK_LOADER_SET,
+    SK_LOADER_NDARRAY,
+    SK_LOADER_MASKED_ARRAY,
+    SK_LOADER_SPARSE_MATRIX,
+    SK_LOADER_BYTES,
+    SK_LOADER_BYTEARRAY,
+    SK_LOADER_JSON,
+    SK_LOADER_FUNCTION,
+    SK_LOADER_TYPE,
+    SK_LOADER_PARTIAL,
+    SK_LOADER_METHOD,
+    SK_LOADER_SLICE,
+    SK_LOADER_CONSTRUCTOR_FROM_REDUCE,
+    SK_LOADER_OPERATOR_FUNC,
+    SK_LOADER_RANDOM_STATE,
+    SK_LOADER_RANDOM_GENERATOR,
+    SK_LOADER_DTYPE,
+    SK_LOADER_TREE,
+    SK_LOADER_LOSS,
+    SK_LOADER_CACHED,
+    SK_LOADER_COUNT
+};
+
+/* skops's name of a loader, e.g. "ObjectNode". */
+const char *sk_loader_name(enum sk_loader loader);
+/* The loader skops calls NAME; false where there is none. */
+bool sk_loader_named(const char *name, enum sk_loader *loader);
+
+enum sk_slot_kind {
+    SK_SLOT_ENTRY,   /* a child shown under its key */
+    SK_SLOT_FLATTEN, /* a dict whose entries are shown as the parent's own */
+    SK_SLOT_HIDDEN,  /* a part skops reads but a mount never shows */
+    SK_SLOT_FIELD,   /* a plain schema value shown as a text file */
+};
+
+struct sk_node;
+
+struct sk_slot {
+    enum sk_slot_kind kind;
+    const char *key; /* the unescaped key; may hold NUL bytes */
+    size_t key_length;
+    bool fixed_name; /* the key is a name of the filesystem's own (".args") */
+    struct sk_node *node;
+    /* The state written here is an alias of an earlier node (its __id__)
+     * whose content differs: content skops silently ignores. */
+    bool alias_differs;
+    char *owned_key;  /* the key's storage where the reader has none; freed with the graph */
+    char *field_text; /* SK_SLOT_FIELD: the file's bytes */
+    size_t field_length;
+};
+
+struct sk_node {
+    enum sk_loader loader;
+    int protocol_form;       /* 0 or 1 for the old Function/RandomGenerator forms, else 2 */
+    char *type_name;         /* module + "." + class; neither holds NUL */
+    const char *module_name; /* __module__ and __class__ as written: skops */
+    const char *class_name;  /* compares them apart (MethodNode, operator) */
+    size_t index;            /* creation order */
+    struct sk_slot *slots;
+    size_t slot_count;
+    size_t slot_capacity;
+    /* What this node alone adds to get_untrusted_types. */
+    char **contributions;
+    size_t contribution_count;
+    /* Array, sparse and bytes nodes: their archive member. */
+    bool has_member;
+    uint64_t member;
+    /* JsonNode: the JSON text of the value. */
+    const char *json_text;
+    size_t json_length;
+    /* The file a JsonNode, SliceNode or old-form FunctionNode shows, as
+     * rendered by the reader (NULL for other nodes). */
+    char *text;
+    size_t text_length;
+};
+
+struct sk_schema {
+    struct sk_node *root;
+    struct sk_node **nodes; /* every node, in creation order */
+    size_t node_count;
+    size_t node_capacity;
+    unsigned long long max_nodes;
+    unsigned long long max_children;
+    /* The model's protocol and skops version: as JSON text (skops_version_json
+     * is NULL where the model has none), and as the files .skops/ shows. */
+    char *protocol_json;
+    char *skops_version_json;
+    char *protocol_text;
+    size_t protocol_text_length;
+    char *skops_version_text;
+    size_t skops_version_text_length;
+    /* What borrowed names and texts point into, freed with the graph. */
+    void *storage;
+    void (*free_storage)(void *storage);
+    /* Scratch for graph walks; sk_node_needs is not thread-safe. */
+    unsigned *walk_marks;
+    unsigned walk_epoch;
+    unsigned long long walk_steps;
+};
+
+/* Builder results besides 0: the message in ERR names the limit; a reader
+ * puts where it was in front of it (sk_error_prefix). */
+enum { SK_GRAPH_NO_MEMORY = -1, SK_GRAPH_LIMIT = -2 };
+
+/* A new, empty graph; LIMITS (may be NULL) raises the defaults of nodes
+ * and children. NULL when out of memory. */
+struct sk_schema *sk_graph_new(const struct sk_limits *limits);
+void sk_schema_free(struct sk_schema *schema);
+/* Gives STORAGE to the graph, freed with it by FREE_STORAGE. */
+void sk_graph_keep(struct sk_schema *schema, void *storage, void (*free_storage)(void *storage));
+
+/* A new node of type MODULE.CLASS_NAME (borrowed: they must live as long as
+ * the graph, e.g. in its storage; neither holds NUL). */
+int sk_graph_add_node(struct sk_schema *schema, enum sk_loader loader, int protocol_form,
+                      const char *module, const char *class_name, struct sk_node **out,
+                      struct sk_error *err);
+/* A slot of NODE holding CHILD (NULL for a field) under KEY (borrowed; or
+ * set (*OUT)->owned_key to hand over its storage). */
+int sk_node_add_slot(struct sk_schema *schema, struct sk_node *node, enum sk_slot_kind kind,
+                     const char *key, size_t key_length, bool fixed_name, struct sk_node *child,
+                     struct sk_slot **out, struct sk_error *err);
+/* A field: a file of TEXT (taken, freed with the graph, also on failure). */
+int sk_node_add_field(struct sk_schema *schema, struct sk_node *node, const char *key, char *text,
+                      size_t length, struct sk_error *err);
+/* Records that NODE adds NAME (copied) to get_untrusted_types. */
+int sk_node_add_contribution(struct sk_node *node, const char *name, struct sk_error *err);
+/* Gives NODE the text of its file (taken, freed with the graph). */
+void sk_node_set_text(struct sk_node *node, char *text, size_t length);
+
+/* What a node hands down to the nodes read below it. */
+enum sk_inherited_trust {
+    SK_INHERIT_TREE = 1, /* below a TreeNode: sklearn.tree._tree.Tree is trusted */
+    SK_INHERIT_LOSS = 2, /* below a LossNode: the SGD losses are trusted */
+};
+
+/* Adds what NODE needs trusted, by skops's rules for its loader: its
+ * loader's default lists, INHERITED (enum sk_inherited_trust) and, for an
+ * old-form FunctionNode its "module.function" and for a MethodNode its
+ * method's name, CALLED. A MethodNode's first slot is its object. */
+int sk_node_contribute(struct sk_node *node, unsigned inherited, const char *called,
+                       struct sk_error *err);
+
+/* The union of every node's contributions, sorted and unique: what
+ * skops.io.get_untrusted_types returns. Free with sk_string_list_free. */
+int sk_schema_untrusted(const struct sk_schema *schema, char ***names, size_t *count,
+                        struct sk_error *err);
+
+/* Every type that NODE needs trusted to be shown: its own contributions,
+ * those of its hidden parts and of the dict flattened into it. */
+int sk_node_needs(struct sk_schema *schema, const struct sk_node *node, char ***names,
+                  size_t *count, struct sk_error *err);
+
+void sk_string_list_free(char **names, size_t count);
+
+#endif
