@@ -18,16 +18,16 @@
 #include <time.h>
 
 #include "sk_error.h"
+#include "source.h"
 
 struct sk_archive;
 struct sk_reader;
 
-struct sk_member_info {
-    const char *name;
-    uint64_t size;      /* uncompressed, as declared */
-    uint64_t comp_size; /* as declared */
-    bool compressed;
-};
+/* The archive as a store (source.h), for everything above this module:
+ * members are found by name and served as sources (a reader each), whose
+ * extent is a stored member's bytes in the archive file. Closing the store
+ * closes the archive. */
+int sk_zip_store_open(const char *path, struct sk_store **out, struct sk_error *err);
 
 /* Opens PATH. Fails with a message naming PATH on anything that is not a
  * readable regular file holding one unambiguous zip archive within the

@@ -56,7 +56,7 @@ const char *sk_loader_name(enum sk_loader loader)
 }
 
 struct builder {
-    struct sk_archive *archive;
+    struct sk_store *store;
     struct sk_schema *schema;
     struct sk_strmap *memo;
     json_int_t protocol; /* -1 when not an integer */
@@ -415,10 +415,10 @@ static int member_of(struct builder *b, struct sk_node *node, json_t *state)
         return -1;
     const char *name = json_string_value(file);
     if (strlen(name) != json_string_length(file) ||
-        sk_archive_find(b->archive, name, &node->member) != 0)
+        sk_store_find(b->store, name, &node->member) != 0)
         return node_fail(b, "no member '%s' in the archive", name);
     node->has_member = true;
-    if (sk_archive_check_member(b->archive, node->member, b->err) != 0) {
+    if (sk_store_check_member(b->store, node->member, b->err) != 0) {
         char inner[SK_ERROR_MESSAGE_MAX];
         memcpy(inner, b->err->message, sizeof inner);
         sk_error_clear(b->err);
@@ -786,7 +786,7 @@ void sk_schema_free(struct sk_schema *schema)
     free(schema);
 }
 
-int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
+int sk_schema_load(const char *text, size_t length, struct sk_store *store,
                    const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err)
 {
     *out = NULL;
@@ -802,7 +802,7 @@ int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
     if (limits == NULL)
         limits = &none;
     struct builder b = {
-        .archive = archive,
+        .store = store,
         .schema = schema,
         .err = err,
         .protocol = -1,

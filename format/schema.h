@@ -11,10 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "archive.h"
 #include "sk_error.h"
 #include "jsontext.h"
 #include "sk_limits.h"
+#include "source.h"
 
 enum sk_loader {
     SK_LOADER_OBJECT,
@@ -109,11 +109,11 @@ struct sk_schema {
 };
 
 /* Parses TEXT (schema.json) and builds the node graph, checking every
- * member it names in ARCHIVE. LIMITS (may be NULL) raises the defaults of
+ * member it names in STORE. LIMITS (may be NULL) raises the defaults of
  * nodes, children and key_bytes. Names (__loader__, __module__,
  * __class__, function names) holding NUL are refused. Errors read
  * "schema.json: node at PATH: ...". */
-int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
+int sk_schema_load(const char *text, size_t length, struct sk_store *store,
                    const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err);
 void sk_schema_free(struct sk_schema *schema);
 

@@ -42,7 +42,7 @@ static void reads_stored_and_deflated_members(void **state)
     };
     char *path = test_make_zip(members, 3);
     struct sk_archive *archive;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_archive_open(path, &archive, &err), 0);
     assert_int_equal(sk_archive_member_count(archive), 3);
     uint64_t stored, deflated, empty;
@@ -100,7 +100,7 @@ static void reads_whole_member_with_a_limit(void **state)
     struct test_member members[] = {{"schema.json", "{\"a\": 1}", 8, true}};
     char *path = test_make_zip(members, 1);
     struct sk_archive *archive;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_archive_open(path, &archive, &err), 0);
     char *data;
     size_t length;
@@ -123,7 +123,7 @@ static void rejects_what_is_not_a_zip(void **state)
     assert_int_equal(write(fd, "plain text, not a zip\n", 22), 22);
     close(fd);
     struct sk_archive *archive;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_archive_open(path, &archive, &err), -1);
     assert_non_null(strstr(err.message, "not a zip archive"));
     assert_non_null(strstr(err.message, path));
@@ -141,7 +141,7 @@ static void rejects_truncated_archive(void **state)
     char *path = test_make_zip(members, 1);
     assert_int_equal(truncate(path, 6000), 0);
     struct sk_archive *archive;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_archive_open(path, &archive, &err), -1);
     assert_true(strlen(err.message) > 0);
     unlink(path);
@@ -331,7 +331,7 @@ static unsigned char *deflate_raw(const void *data, size_t length, size_t *compr
 static void expect_refused(char *path, const char *what)
 {
     struct sk_archive *archive = NULL;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     int rc = sk_archive_open(path, &archive, &err);
     if (rc == 0 || strstr(err.message, what) == NULL)
         fail_msg("%s: wanted a refusal with '%s', got %d '%s'", path, what, rc, err.message);
@@ -343,7 +343,7 @@ static void expect_refused(char *path, const char *what)
 static struct sk_archive *expect_opens(const char *path)
 {
     struct sk_archive *archive = NULL;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     if (sk_archive_open(path, &archive, &err) != 0)
         fail_msg("%s: refused: %s", path, err.message);
     return archive;
@@ -361,7 +361,7 @@ static void reads_hand_built_archives_as_zipfile_does(void **state)
         struct sk_archive *archive = expect_opens(path);
         uint64_t index;
         assert_int_equal(sk_archive_find(archive, "a.npy", &index), 0);
-        struct sk_error err = {{0}};
+        struct sk_error err = {0};
         assert_int_equal(sk_archive_verify(archive, index, &err), 0);
         char *data;
         size_t length;
@@ -482,7 +482,7 @@ static void refuses_a_local_header_that_disagrees(void **state)
     char *path = write_raw_zip(&m, 1, &(struct raw_options){0});
     struct sk_archive *archive = expect_opens(path);
     struct sk_reader *reader;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_reader_open(archive, 0, &reader, &err), -1);
     assert_non_null(strstr(err.message, "local header differs"));
     sk_archive_close(archive);
@@ -498,7 +498,7 @@ static void refuses_unsupported_members(void **state)
     m[1].method = 12;
     char *path = write_raw_zip(m, 2, &(struct raw_options){0});
     struct sk_archive *archive = expect_opens(path);
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_archive_check_member(archive, 0, &err), -1);
     assert_non_null(strstr(err.message, "encrypted"));
     sk_error_clear(&err);
@@ -515,7 +515,7 @@ static void expect_bad_member(const struct raw_member *m)
     char *path = write_raw_zip(m, 1, &(struct raw_options){0});
     struct sk_archive *archive = expect_opens(path);
     struct sk_reader *reader;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     if (sk_reader_open(archive, 0, &reader, &err) != -1)
         fail_msg("%s: a bad member opened", m->name);
     assert_non_null(strstr(err.message, "integrity"));
@@ -563,7 +563,7 @@ static void never_serves_a_member_with_bad_bytes(void **state)
     m.data_length = packed_length; /* all right after all */
     char *path = write_raw_zip(&m, 1, &(struct raw_options){0});
     struct sk_archive *archive = expect_opens(path);
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_archive_verify(archive, 0, &err), 0);
     sk_archive_close(archive);
     unlink(path);
@@ -584,7 +584,7 @@ static void finds_a_large_bad_member_by_reading_it(void **state)
     char *path = write_raw_zip(&m, 1, &(struct raw_options){0});
     struct sk_archive *archive = expect_opens(path);
     struct sk_reader *reader;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_reader_open(archive, 0, &reader, &err), 0);
     unsigned char *buffer = malloc(1 << 20);
     ssize_t got = 0;
@@ -614,7 +614,7 @@ static void notices_the_archive_rewritten_in_place(void **state)
     struct raw_member m = stored("a.npy", "hello");
     char *path = write_raw_zip(&m, 1, &(struct raw_options){0});
     struct sk_archive *archive = expect_opens(path);
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_archive_check_unchanged(archive, &err), 0);
     struct timespec pause = {0, 20 * 1000 * 1000};
     nanosleep(&pause, NULL);
