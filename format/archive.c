@@ -11,7 +11,6 @@
 #include <zlib.h>
 
 #include "sk_limits.h"
-#include "pages.h"
 #include "zipdir.h"
 
 /* Spacing of DEFLATE seek points in uncompressed bytes. Each costs a 32 KiB
@@ -689,42 +688,6 @@ static int verify_empty(struct sk_reader *reader, struct sk_error *err)
     return check_stream_end(reader, c, err);
 }
 
-int sk_archive_read_member(struct sk_archive *archive, uint64_t index, size_t max_bytes,
-                           char **data, size_t *length, struct sk_error *err)
-{
-    *data = NULL;
-    *length = 0;
-    struct member *m = &archive->members[index];
-    if (m->size > max_bytes)
-        return sk_fail_code(err, E2BIG, "member '%s' is %llu bytes, more than the limit of %zu",
-                            m->name, (unsigned long long)m->size, max_bytes);
-    struct sk_reader *reader;
-    if (sk_reader_open(archive, index, &reader, err) != 0)
-        return -1;
-    char *buffer = sk_pages_alloc((size_t)m->size + 1);
-    if (buffer == NULL) {
-        sk_reader_close(reader);
-        return sk_fail_code(err, ENOMEM, "out of memory");
-    }
-    ssize_t got = sk_reader_pread(reader, buffer, (size_t)m->size, 0, err);
-    sk_reader_close(reader);
-    if (got >= 0 && (uint64_t)got == m->size && atomic_load(&m->state) != MEMBER_GOOD)
-        got = fail_bad(m, err); /* read whole and in order, so settled */
-    if (got < 0 || (uint64_t)got != m->size) {
-        sk_pages_free(buffer, (size_t)m->size + 1);
-        return sk_fail_code(err, EIO, "member '%s': short read", m->name);
-    }
-    buffer[m->size] = '\0';
-    *data = buffer;
-    *length = (size_t)m->size;
-    return 0;
-}
-
-void sk_archive_free_member(char *data, size_t length)
-{
-    sk_pages_free(data, length + 1);
-}
-
 int sk_archive_verify(struct sk_archive *archive, uint64_t index, struct sk_error *err)
 {
     struct sk_reader *reader;
@@ -832,6 +795,11 @@ static const struct sk_store_ops zip_store_ops = {
     .file_size = store_file_size,
     .close = store_close,
 };
+
+struct sk_store *sk_archive_store(struct sk_archive *archive)
+{
+    return &archive->store;
+}
 
 int sk_zip_store_open(const char *path, struct sk_store **out, struct sk_error *err)
 {

@@ -504,8 +504,9 @@ static int locate_directory(const struct end_record *end, struct sk_error *err)
                             "prepended to the archive, or a gap before the end record): readers "
                             "disagree how to shift the offsets");
     if (end->entries > SK_MAX_MEMBERS)
-        return sk_fail(err, "archive has %llu members, more than the limit of %u (SK_MAX_MEMBERS)",
-                       (unsigned long long)end->entries, SK_MAX_MEMBERS);
+        return sk_fail_code(err, E2BIG,
+                            "archive has %llu members, more than the limit of %u (SK_MAX_MEMBERS)",
+                            (unsigned long long)end->entries, SK_MAX_MEMBERS);
     if (end->entries > end->directory_size / CENTRAL_BYTES)
         return sk_fail(err,
                        "the end record counts %llu entries, more than its %llu-byte "

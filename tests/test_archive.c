@@ -104,11 +104,13 @@ static void reads_whole_member_with_a_limit(void **state)
     assert_int_equal(sk_archive_open(path, &archive, &err), 0);
     char *data;
     size_t length;
-    assert_int_equal(sk_archive_read_member(archive, 0, 100, &data, &length, &err), 0);
+    assert_int_equal(sk_store_read_member(sk_archive_store(archive), 0, 100, &data, &length, &err),
+                     0);
     assert_int_equal(length, 8);
     assert_string_equal(data, "{\"a\": 1}");
-    sk_archive_free_member(data, length);
-    assert_int_equal(sk_archive_read_member(archive, 0, 4, &data, &length, &err), -1);
+    sk_store_free_member(data, length);
+    assert_int_equal(sk_store_read_member(sk_archive_store(archive), 0, 4, &data, &length, &err),
+                     -1);
     assert_non_null(strstr(err.message, "more than the limit"));
     sk_archive_close(archive);
     unlink(path);
@@ -365,9 +367,10 @@ static void reads_hand_built_archives_as_zipfile_does(void **state)
         assert_int_equal(sk_archive_verify(archive, index, &err), 0);
         char *data;
         size_t length;
-        assert_int_equal(sk_archive_read_member(archive, index, 100, &data, &length, &err), 0);
+        assert_int_equal(
+            sk_store_read_member(sk_archive_store(archive), index, 100, &data, &length, &err), 0);
         assert_string_equal(data, "hello");
-        sk_archive_free_member(data, length);
+        sk_store_free_member(data, length);
         sk_archive_close(archive);
         unlink(path);
         free(path);
@@ -526,7 +529,8 @@ static void expect_bad_member(const struct raw_member *m)
     char *data;
     size_t length;
     sk_error_clear(&err);
-    assert_int_equal(sk_archive_read_member(archive, 0, 1 << 20, &data, &length, &err), -1);
+    assert_int_equal(
+        sk_store_read_member(sk_archive_store(archive), 0, 1 << 20, &data, &length, &err), -1);
     sk_archive_close(archive);
     unlink(path);
     free(path);
