@@ -16,9 +16,7 @@ void sk_source_close(struct sk_source *source)
         source->ops->close(source);
 }
 
-/* Reads LENGTH bytes at OFFSET of FD, retrying short reads; an end of file
- * before LENGTH is an error (the file was cut). */
-static int pread_exactly(int fd, void *buffer, size_t length, uint64_t offset, struct sk_error *err)
+int sk_pread_exact(int fd, void *buffer, size_t length, uint64_t offset, struct sk_error *err)
 {
     size_t done = 0;
     while (done < length) {
@@ -28,8 +26,7 @@ static int pread_exactly(int fd, void *buffer, size_t length, uint64_t offset, s
         if (got < 0)
             return sk_fail_code(err, EIO, "%s", strerror(errno));
         if (got == 0)
-            return sk_fail_code(err, EIO,
-                                "the file ends inside the data (cut after it was opened?)");
+            return sk_fail_code(err, EIO, "the file ends early (cut while being read?)");
         done += (size_t)got;
     }
     return 0;
@@ -114,8 +111,8 @@ static ssize_t file_range_pread(struct sk_source *source, void *buffer, size_t l
         memcpy(buffer, range->header + offset, done);
     }
     uint64_t in_range = offset + done - range->header_length;
-    if (done < length && pread_exactly(range->fd, (char *)buffer + done, length - done,
-                                       range->offset + in_range, err) != 0)
+    if (done < length && sk_pread_exact(range->fd, (char *)buffer + done, length - done,
+                                        range->offset + in_range, err) != 0)
         return -1;
     return (ssize_t)length;
 }

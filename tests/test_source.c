@@ -93,7 +93,7 @@ static void file_range_cut_short_is_eio(void **state)
     char buffer[16];
     assert_int_equal(sk_source_pread(source, buffer, sizeof buffer, 0, &err), -1);
     assert_int_equal(err.code, EIO);
-    assert_non_null(strstr(err.message, "ends inside"));
+    assert_non_null(strstr(err.message, "ends early"));
     sk_source_close(source);
     close(fd);
 }
