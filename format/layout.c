@@ -140,7 +140,7 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
 {
     struct sk_layout *layout = b->layout;
     if (name == NULL) {
-        sk_fail_code(b->err, ENOMEM, "out of memory");
+        sk_fail(b->err, "out of memory");
         return NULL;
     }
     unsigned long long limit = b->options->max_entries ? b->options->max_entries : SK_MAX_ENTRIES;
@@ -157,7 +157,7 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
         struct sk_entry **grown = realloc(layout->entries, capacity * sizeof *grown);
         if (grown == NULL) {
             free(name);
-            sk_fail_code(b->err, ENOMEM, "out of memory");
+            sk_fail(b->err, "out of memory");
             return NULL;
         }
         layout->entries = grown;
@@ -166,7 +166,7 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
     struct sk_entry *entry = calloc(1, sizeof *entry);
     if (entry == NULL) {
         free(name);
-        sk_fail_code(b->err, ENOMEM, "out of memory");
+        sk_fail(b->err, "out of memory");
         return NULL;
     }
     entry->id = layout->entry_count;
@@ -179,7 +179,7 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
     if (kind == SK_ENTRY_DIR) {
         entry->child_index = sk_strmap_new();
         if (entry->child_index == NULL) {
-            sk_fail_code(b->err, ENOMEM, "out of memory");
+            sk_fail(b->err, "out of memory");
             return NULL;
         }
     }
@@ -188,7 +188,7 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
             size_t capacity = parent->child_capacity ? parent->child_capacity * 2 : 8;
             struct sk_entry **grown = realloc(parent->children, capacity * sizeof *grown);
             if (grown == NULL) {
-                sk_fail_code(b->err, ENOMEM, "out of memory");
+                sk_fail(b->err, "out of memory");
                 return NULL;
             }
             parent->children = grown;
@@ -196,7 +196,7 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
         }
         parent->children[parent->child_count++] = entry;
         if (sk_strmap_put(parent->child_index, name, strlen(name), entry) != 0) {
-            sk_fail_code(b->err, ENOMEM, "out of memory");
+            sk_fail(b->err, "out of memory");
             return NULL;
         }
     }
@@ -220,7 +220,7 @@ static char *unique_name(struct build *b, struct sk_entry *directory, const char
             name = sk_layout_name(key, key_length, suffix, ordinal);
         }
         if (name == NULL) {
-            sk_fail_code(b->err, ENOMEM, "out of memory");
+            sk_fail(b->err, "out of memory");
             return NULL;
         }
         if (sk_strmap_get(directory->child_index, name, strlen(name)) == NULL)
@@ -234,7 +234,7 @@ static char *unique_name(struct build *b, struct sk_entry *directory, const char
 static int set_text(struct build *b, struct sk_entry *entry, char *text, size_t length)
 {
     if (text == NULL)
-        return sk_fail_code(b->err, ENOMEM, "out of memory");
+        return sk_fail(b->err, "out of memory");
     entry->text = text;
     entry->size = length;
     return 0;
@@ -301,7 +301,7 @@ static int slice_text(struct build *b, struct sk_entry *entry, const struct sk_n
     size_t length = 0;
     FILE *out = open_memstream(&text, &length);
     if (out == NULL)
-        return sk_fail_code(b->err, ENOMEM, "out of memory");
+        return sk_fail(b->err, "out of memory");
     json_t *content = json_object_get(node->state, "content");
     fputs("slice(", out);
     append_python_repr(out, json_object_get(content, "start"));
@@ -396,7 +396,7 @@ static int file_content(struct build *b, struct sk_entry *entry, const struct sk
         char *text;
         size_t length;
         if (sk_json_node_text(node->json_text, node->json_length, &text, &length) != 0)
-            return sk_fail_code(b->err, ENOMEM, "out of memory");
+            return sk_fail(b->err, "out of memory");
         return set_text(b, entry, text, length);
     }
     case SK_LOADER_FUNCTION:
@@ -471,13 +471,13 @@ static int refuse_as_region(struct build *b, struct sk_entry *entry, struct sk_e
         count += r->refused ? r->need_count : 0;
     char **needs = realloc(entry->needs, (count ? count : 1) * sizeof *needs);
     if (needs == NULL)
-        return sk_fail_code(b->err, ENOMEM, "out of memory");
+        return sk_fail(b->err, "out of memory");
     entry->needs = needs;
     for (struct sk_entry *r = region; r != NULL && (r->refused || !r->reachable); r = r->parent)
         for (size_t i = 0; r->refused && i < r->need_count; i++) {
             needs[entry->need_count] = strdup(r->needs[i]);
             if (needs[entry->need_count] == NULL)
-                return sk_fail_code(b->err, ENOMEM, "out of memory");
+                return sk_fail(b->err, "out of memory");
             entry->need_count++;
         }
     qsort(needs, entry->need_count, sizeof *needs, compare_names);
@@ -501,7 +501,7 @@ static int mark_hidden(struct build *b, const struct sk_node *start, struct sk_e
     size_t count = 0, capacity = 16;
     const struct sk_node **stack = malloc(capacity * sizeof *stack);
     if (stack == NULL)
-        return sk_fail_code(b->err, ENOMEM, "out of memory");
+        return sk_fail(b->err, "out of memory");
     stack[count++] = start;
     while (count > 0) {
         const struct sk_node *node = stack[--count];
@@ -515,7 +515,7 @@ static int mark_hidden(struct build *b, const struct sk_node *start, struct sk_e
                 const struct sk_node **grown = realloc(stack, 2 * capacity * sizeof *grown);
                 if (grown == NULL) {
                     free(stack);
-                    return sk_fail_code(b->err, ENOMEM, "out of memory");
+                    return sk_fail(b->err, "out of memory");
                 }
                 stack = grown;
                 capacity *= 2;
@@ -631,7 +631,7 @@ static int add_problems_file(struct build *b, struct sk_entry *meta)
     size_t list_length = 0;
     FILE *out = open_memstream(&list, &list_length);
     if (out == NULL)
-        return sk_fail_code(b->err, ENOMEM, "out of memory");
+        return sk_fail(b->err, "out of memory");
     for (size_t i = 0; content != NULL && i < content->count; i++) {
         char *line = sk_content_problem_text(&content->problems[i]);
         fprintf(out, "%s\n", line ? line : "?");
@@ -656,7 +656,7 @@ static int mark_problems(struct build *b)
         char *grown = reason ? realloc(entry->problems, entry->problems_length + length + 2) : NULL;
         if (grown == NULL) {
             free(line);
-            return sk_fail_code(b->err, ENOMEM, "out of memory");
+            return sk_fail(b->err, "out of memory");
         }
         memcpy(grown + entry->problems_length, reason + 1, length);
         entry->problems = grown;
@@ -718,7 +718,7 @@ static int add_meta(struct build *b, struct sk_entry *root)
     size_t list_length = 0;
     FILE *out = open_memstream(&list, &list_length);
     if (out == NULL)
-        return sk_fail_code(b->err, ENOMEM, "out of memory");
+        return sk_fail(b->err, "out of memory");
     for (size_t i = 0; i < layout->untrusted_count; i++)
         fprintf(out, "%s\n", layout->untrusted[i]);
     fclose(out);
@@ -824,7 +824,7 @@ int sk_layout_build(struct sk_store *store, struct sk_schema *schema,
     *out = NULL;
     struct sk_layout *layout = calloc(1, sizeof *layout);
     if (layout == NULL)
-        return sk_fail_code(err, ENOMEM, "out of memory");
+        return sk_fail(err, "out of memory");
     layout->store = store;
     layout->schema = schema;
     layout->first_entry =
@@ -832,7 +832,7 @@ int sk_layout_build(struct sk_store *store, struct sk_schema *schema,
     struct build b = {layout, options, err,
                       calloc(schema->node_count ? schema->node_count : 1, sizeof *b.refused_by)};
     if (layout->first_entry == NULL || b.refused_by == NULL) {
-        sk_fail_code(err, ENOMEM, "out of memory");
+        sk_fail(err, "out of memory");
         goto fail;
     }
     if (compute_untrusted(&b) != 0)
@@ -864,7 +864,7 @@ int sk_layout_build(struct sk_store *store, struct sk_schema *schema,
             continue;
         entry->link_text = relative_link(entry->parent, entry->target);
         if (entry->link_text == NULL) {
-            sk_fail_code(err, ENOMEM, "out of memory");
+            sk_fail(err, "out of memory");
             goto fail;
         }
         entry->size = strlen(entry->link_text);
