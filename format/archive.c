@@ -12,7 +12,6 @@
 
 #include "grow.h"
 #include "sk_limits.h"
-#include "pages.h"
 #include "zipdir.h"
 
 /* Spacing of DEFLATE seek points in uncompressed bytes. Each costs a 32 KiB
@@ -55,6 +54,7 @@ struct member {
 };
 
 struct sk_archive {
+    struct sk_store store; /* first: the archive is a store */
     char *path;
     int fd;
     struct stat file_stat;
@@ -81,6 +81,7 @@ struct cursor {
 };
 
 struct sk_reader {
+    struct sk_source source; /* first: a reader is a source */
     struct sk_archive *archive;
     struct member *member;
     /* Several cursors, so that reads arriving slightly out of order (the
@@ -92,6 +93,9 @@ struct sk_reader {
     uint64_t stored_checked_to;
     uint32_t stored_crc;
 };
+
+static const struct sk_store_ops zip_store_ops;
+static const struct sk_source_ops zip_source_ops;
 
 static void free_members(struct sk_archive *archive)
 {
@@ -124,7 +128,7 @@ static int load_members(struct sk_archive *archive, struct sk_error *err)
     const struct sk_zip_directory *dir = &archive->directory;
     archive->members = calloc((size_t)(dir->count ? dir->count : 1), sizeof *archive->members);
     if (archive->members == NULL)
-        return sk_fail(err, "out of memory");
+        return sk_fail_code(err, ENOMEM, "out of memory");
     archive->member_count = dir->count;
     for (uint64_t i = 0; i < dir->count; i++) {
         struct member *m = &archive->members[i];
@@ -146,10 +150,10 @@ static int load_members(struct sk_archive *archive, struct sk_error *err)
 static int open_regular_file(struct sk_archive *archive, const char *path, struct sk_error *err)
 {
     archive->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (archive->fd < 0)
-        return sk_fail(err, "%s: %s", path, strerror(errno));
-    if (fstat(archive->fd, &archive->file_stat) != 0)
-        return sk_fail(err, "%s: %s", path, strerror(errno));
+    if (archive->fd < 0 || fstat(archive->fd, &archive->file_stat) != 0) {
+        int code = errno;
+        return sk_fail_code(err, code, "%s: %s", path, strerror(code));
+    }
     if (!S_ISREG(archive->file_stat.st_mode))
         return sk_fail(err, "%s: not a regular file", path);
     int flags = fcntl(archive->fd, F_GETFL);
@@ -163,12 +167,13 @@ int sk_archive_open(const char *path, struct sk_archive **out, struct sk_error *
     *out = NULL;
     struct sk_archive *archive = calloc(1, sizeof *archive);
     if (archive == NULL)
-        return sk_fail(err, "%s: out of memory", path);
+        return sk_fail_code(err, ENOMEM, "%s: out of memory", path);
+    archive->store.ops = &zip_store_ops;
     archive->fd = -1;
     pthread_mutex_init(&archive->header_lock, NULL);
     archive->path = strdup(path);
     if (archive->path == NULL) {
-        sk_fail(err, "%s: out of memory", path);
+        sk_fail_code(err, ENOMEM, "%s: out of memory", path);
         goto fail;
     }
     if (open_regular_file(archive, path, err) != 0)
@@ -229,7 +234,7 @@ int sk_archive_check_unchanged(const struct sk_archive *archive, struct sk_error
 {
     struct stat now;
     if (fstat(archive->fd, &now) != 0)
-        return sk_fail(err, "%s: %s", archive->path, strerror(errno));
+        return sk_fail_code(err, EIO, "%s: %s", archive->path, strerror(errno));
     const struct stat *then = &archive->file_stat;
     /* Replacing the file by rename unlinks the audited one, which changes
      * only its ctime (and link count): that file is still what we serve. */
@@ -237,10 +242,10 @@ int sk_archive_check_unchanged(const struct sk_archive *archive, struct sk_error
     if (now.st_size != then->st_size || now.st_ino != then->st_ino || now.st_dev != then->st_dev ||
         !same_time(now.st_mtim, then->st_mtim) ||
         (!renamed_away && !same_time(now.st_ctim, then->st_ctim)))
-        return sk_fail(err,
-                       "%s: the archive was changed after it was audited; its bytes are no "
-                       "longer served (remount to audit it again)",
-                       archive->path);
+        return sk_fail_code(err, EIO,
+                            "%s: the archive was changed after it was audited; its bytes are no "
+                            "longer served (remount to audit it again)",
+                            archive->path);
     return 0;
 }
 
@@ -275,9 +280,10 @@ int sk_archive_check_member(const struct sk_archive *archive, uint64_t index, st
             err, "member '%s' uses compression method %u; only stored and DEFLATE are supported",
             m->name, m->method);
     if (m->size > SK_MAX_MEMBER_BYTES)
-        return sk_fail(err,
-                       "member '%s' declares %llu bytes, more than the limit (SK_MAX_MEMBER_BYTES)",
-                       m->name, (unsigned long long)m->size);
+        return sk_fail_code(
+            err, E2BIG,
+            "member '%s' declares %llu bytes, more than the limit (SK_MAX_MEMBER_BYTES)", m->name,
+            (unsigned long long)m->size);
     if (m->comp_size > (uint64_t)archive->file_stat.st_size)
         return sk_fail(err, "member '%s' declares %llu bytes, more than the whole archive holds",
                        m->name, (unsigned long long)m->comp_size);
@@ -285,18 +291,19 @@ int sk_archive_check_member(const struct sk_archive *archive, uint64_t index, st
         return sk_fail(err, "member '%s' is stored but declares %llu bytes in %llu", m->name,
                        (unsigned long long)m->size, (unsigned long long)m->comp_size);
     if (m->method == SK_ZIP_DEFLATED && m->size / SK_MAX_COMPRESSION_RATIO > m->comp_size)
-        return sk_fail(
-            err, "member '%s' declares a compression ratio above %u:1 (SK_MAX_COMPRESSION_RATIO)",
+        return sk_fail_code(
+            err, E2BIG,
+            "member '%s' declares a compression ratio above %u:1 (SK_MAX_COMPRESSION_RATIO)",
             m->name, SK_MAX_COMPRESSION_RATIO);
     return 0;
 }
 
 static int fail_bad(const struct member *m, struct sk_error *err)
 {
-    return sk_fail(err,
-                   "member '%s' fails its integrity check (CRC-32 or length): its bytes are "
-                   "not served",
-                   m->name);
+    return sk_fail_code(err, EIO,
+                        "member '%s' fails its integrity check (CRC-32 or length): its bytes are "
+                        "not served",
+                        m->name);
 }
 
 /* Records a definite verdict on the member's bytes; the first one stays. */
@@ -321,7 +328,8 @@ static int open_reader(struct sk_archive *archive, uint64_t index, struct sk_rea
         return fail_bad(m, err);
     struct sk_reader *reader = calloc(1, sizeof *reader);
     if (reader == NULL)
-        return sk_fail(err, "out of memory");
+        return sk_fail_code(err, ENOMEM, "out of memory");
+    reader->source = (struct sk_source){.ops = &zip_source_ops, .size = m->size};
     reader->archive = archive;
     reader->member = m;
     *out = reader;
@@ -416,13 +424,13 @@ static ssize_t read_stored(struct sk_reader *reader, void *buffer, size_t length
         if (got < 0) {
             if (errno == EINTR)
                 continue;
-            return sk_fail(err, "member '%s': %s", m->name, strerror(errno));
+            return sk_fail_code(err, EIO, "member '%s': %s", m->name, strerror(errno));
         }
         if (got == 0)
-            return sk_fail(err,
-                           "member '%s': the archive ends inside the member (truncated "
-                           "after it was opened?)",
-                           m->name);
+            return sk_fail_code(err, EIO,
+                                "member '%s': the archive ends inside the member (truncated "
+                                "after it was opened?)",
+                                m->name);
         done += (size_t)got;
     }
     if (check_stored_in_order(reader, buffer, done, offset, err) != 0)
@@ -459,7 +467,7 @@ static int restart_stream(struct sk_reader *reader, struct cursor *c, uint64_t o
     if (c->window == NULL)
         c->window = malloc(SK_INFLATE_WINDOW);
     if (c->input == NULL || c->window == NULL)
-        return sk_fail(err, "out of memory");
+        return sk_fail_code(err, ENOMEM, "out of memory");
     memset(&c->stream, 0, sizeof c->stream);
     if (inflateInit2(&c->stream, -15) != Z_OK)
         return sk_fail(err, "member '%s': cannot start inflating", m->name);
@@ -478,7 +486,7 @@ static int restart_stream(struct sk_reader *reader, struct cursor *c, uint64_t o
         unsigned char previous;
         if (pread(reader->archive->fd, &previous, 1,
                   (off_t)((uint64_t)m->data_offset + point->in - 1)) != 1)
-            return sk_fail(err, "member '%s': %s", m->name, strerror(errno));
+            return sk_fail_code(err, EIO, "member '%s': %s", m->name, strerror(errno));
         inflatePrime(&c->stream, point->bits, previous >> (8 - point->bits));
     }
     inflateSetDictionary(&c->stream, point->window, SK_INFLATE_WINDOW);
@@ -537,10 +545,10 @@ static int feed(struct sk_reader *reader, struct cursor *c, struct sk_error *err
                     (off_t)((uint64_t)m->data_offset + c->in_position));
     while (got < 0 && errno == EINTR);
     if (got <= 0)
-        return sk_fail(err, "member '%s': %s", m->name,
-                       got < 0 ? strerror(errno)
-                               : "the archive ends inside the member (truncated after it was "
-                                 "opened?)");
+        return sk_fail_code(err, EIO, "member '%s': %s", m->name,
+                            got < 0 ? strerror(errno)
+                                    : "the archive ends inside the member (truncated after it was "
+                                      "opened?)");
     c->in_position += (uint64_t)got;
     c->stream.next_in = c->input;
     c->stream.avail_in = (uInt)got;
@@ -595,7 +603,7 @@ static ssize_t inflate_to(struct sk_reader *reader, struct cursor *c, uint64_t c
         if (rc == Z_BUF_ERROR && produced == 0 && s->avail_in == 0)
             return settle(m, false, err); /* the compressed bytes end early */
         if (rc != Z_OK && rc != Z_STREAM_END && !(rc == Z_BUF_ERROR && produced > 0)) {
-            sk_fail(err, "member '%s': corrupt DEFLATE data", m->name);
+            sk_fail_code(err, EIO, "member '%s': corrupt DEFLATE data", m->name);
             settle(m, false, err);
             return -1;
         }
@@ -675,42 +683,6 @@ static int verify_empty(struct sk_reader *reader, struct sk_error *err)
     return check_stream_end(reader, c, err);
 }
 
-int sk_archive_read_member(struct sk_archive *archive, uint64_t index, size_t max_bytes,
-                           char **data, size_t *length, struct sk_error *err)
-{
-    *data = NULL;
-    *length = 0;
-    struct member *m = &archive->members[index];
-    if (m->size > max_bytes)
-        return sk_fail(err, "member '%s' is %llu bytes, more than the limit of %zu", m->name,
-                       (unsigned long long)m->size, max_bytes);
-    struct sk_reader *reader;
-    if (sk_reader_open(archive, index, &reader, err) != 0)
-        return -1;
-    char *buffer = sk_pages_alloc((size_t)m->size + 1);
-    if (buffer == NULL) {
-        sk_reader_close(reader);
-        return sk_fail(err, "out of memory");
-    }
-    ssize_t got = sk_reader_pread(reader, buffer, (size_t)m->size, 0, err);
-    sk_reader_close(reader);
-    if (got >= 0 && (uint64_t)got == m->size && atomic_load(&m->state) != MEMBER_GOOD)
-        got = fail_bad(m, err); /* read whole and in order, so settled */
-    if (got < 0 || (uint64_t)got != m->size) {
-        sk_pages_free(buffer, (size_t)m->size + 1);
-        return sk_fail(err, "member '%s': short read", m->name);
-    }
-    buffer[m->size] = '\0';
-    *data = buffer;
-    *length = (size_t)m->size;
-    return 0;
-}
-
-void sk_archive_free_member(char *data, size_t length)
-{
-    sk_pages_free(data, length + 1);
-}
-
 int sk_archive_verify(struct sk_archive *archive, uint64_t index, struct sk_error *err)
 {
     struct sk_reader *reader;
@@ -722,12 +694,12 @@ int sk_archive_verify(struct sk_archive *archive, uint64_t index, struct sk_erro
     if (atomic_load(&m->state) == MEMBER_UNKNOWN) {
         buffer = malloc(SK_VERIFY_CHUNK);
         if (buffer == NULL)
-            result = sk_fail(err, "out of memory");
+            result = sk_fail_code(err, ENOMEM, "out of memory");
         /* In order from the start: the readers check on the way. */
         for (uint64_t offset = 0; result == 0 && offset < m->size;) {
             ssize_t got = sk_reader_pread(reader, buffer, SK_VERIFY_CHUNK, offset, err);
             if (got <= 0)
-                result = got < 0 ? -1 : sk_fail(err, "member '%s': short read", m->name);
+                result = got < 0 ? -1 : sk_fail_code(err, EIO, "member '%s': short read", m->name);
             offset += got > 0 ? (uint64_t)got : 0;
         }
         if (result == 0 && m->size == 0)
@@ -739,3 +711,132 @@ int sk_archive_verify(struct sk_archive *archive, uint64_t index, struct sk_erro
     sk_reader_close(reader);
     return result;
 }
+
+/* The archive as a store: the functions above, behind source.h's tables. */
+
+static const struct sk_archive *archive_of(const struct sk_store *store)
+{
+    return (const struct sk_archive *)store;
+}
+
+static uint64_t store_member_count(const struct sk_store *store)
+{
+    return sk_archive_member_count(archive_of(store));
+}
+
+static int store_find(const struct sk_store *store, const char *name, uint64_t *index)
+{
+    return sk_archive_find(archive_of(store), name, index);
+}
+
+static void store_member_info(const struct sk_store *store, uint64_t index,
+                              struct sk_member_info *info)
+{
+    sk_archive_member_info(archive_of(store), index, info);
+}
+
+static int store_check_member(const struct sk_store *store, uint64_t index, struct sk_error *err)
+{
+    return sk_archive_check_member(archive_of(store), index, err);
+}
+
+static int store_open(struct sk_store *store, uint64_t index, bool verified, struct sk_source **out,
+                      struct sk_error *err)
+{
+    struct sk_archive *archive = (struct sk_archive *)store;
+    struct sk_reader *reader;
+    *out = NULL;
+    int rc = verified ? sk_reader_open(archive, index, &reader, err)
+                      : sk_reader_open_unverified(archive, index, &reader, err);
+    if (rc == 0)
+        *out = &reader->source;
+    return rc;
+}
+
+static int store_verify(struct sk_store *store, uint64_t index, struct sk_error *err)
+{
+    return sk_archive_verify((struct sk_archive *)store, index, err);
+}
+
+static int store_check_unchanged(const struct sk_store *store, struct sk_error *err)
+{
+    return sk_archive_check_unchanged(archive_of(store), err);
+}
+
+static struct timespec store_mtime(const struct sk_store *store)
+{
+    return sk_archive_mtime(archive_of(store));
+}
+
+static uint64_t store_file_size(const struct sk_store *store)
+{
+    return sk_archive_file_size(archive_of(store));
+}
+
+static void store_close(struct sk_store *store)
+{
+    sk_archive_close((struct sk_archive *)store);
+}
+
+static const struct sk_store_ops zip_store_ops = {
+    .member_count = store_member_count,
+    .find = store_find,
+    .member_info = store_member_info,
+    .check_member = store_check_member,
+    .open = store_open,
+    .verify = store_verify,
+    .check_unchanged = store_check_unchanged,
+    .mtime = store_mtime,
+    .file_size = store_file_size,
+    .close = store_close,
+};
+
+struct sk_store *sk_archive_store(struct sk_archive *archive)
+{
+    return &archive->store;
+}
+
+int sk_zip_store_open(const char *path, struct sk_store **out, struct sk_error *err)
+{
+    struct sk_archive *archive;
+    *out = NULL;
+    if (sk_archive_open(path, &archive, err) != 0)
+        return -1;
+    *out = &archive->store;
+    return 0;
+}
+
+static ssize_t source_pread(struct sk_source *source, void *buffer, size_t length, uint64_t offset,
+                            struct sk_error *err)
+{
+    return sk_reader_pread((struct sk_reader *)source, buffer, length, offset, err);
+}
+
+static bool source_extent(const struct sk_source *source, uint64_t offset, int *fd,
+                          uint64_t *file_offset)
+{
+    uint64_t start;
+    if (!sk_reader_stored_extent((const struct sk_reader *)source, fd, &start))
+        return false;
+    *file_offset = start + offset;
+    return true;
+}
+
+static int source_verify(struct sk_source *source, struct sk_error *err)
+{
+    struct sk_reader *reader = (struct sk_reader *)source;
+    return sk_archive_verify(reader->archive, (uint64_t)(reader->member - reader->archive->members),
+                             err);
+}
+
+static void source_close(struct sk_source *source)
+{
+    sk_reader_close((struct sk_reader *)source);
+}
+
+static const struct sk_source_ops zip_source_ops = {
+    .pread = source_pread,
+    .extent = source_extent,
+    .verify = source_verify,
+    .close = source_close,
+};

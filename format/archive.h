@@ -7,7 +7,11 @@
  * DEFLATE members are inflated with zlib from saved seek points, so random
  * access costs at most one seek-point spacing of inflation, never a pass
  * from the member's start. A member never yields more than the size its
- * central directory entry declares. */
+ * central directory entry declares.
+ *
+ * Everything above this module sees the archive as a store and its readers
+ * as sources (source.h, sk_zip_store_open); the sk_archive_ and sk_reader_
+ * calls below are the zip-specific side, for its own tests and fuzzing. */
 #ifndef SKOPSFS_ARCHIVE_H
 #define SKOPSFS_ARCHIVE_H
 
@@ -18,16 +22,16 @@
 #include <time.h>
 
 #include "sk_error.h"
+#include "source.h"
 
 struct sk_archive;
 struct sk_reader;
 
-struct sk_member_info {
-    const char *name;
-    uint64_t size;      /* uncompressed, as declared */
-    uint64_t comp_size; /* as declared */
-    bool compressed;
-};
+/* The archive as a store (source.h), for everything above this module:
+ * members are found by name and served as sources (a reader each), whose
+ * extent is a stored member's bytes in the archive file. Closing the store
+ * closes the archive. */
+int sk_zip_store_open(const char *path, struct sk_store **out, struct sk_error *err);
 
 /* Opens PATH. Fails with a message naming PATH on anything that is not a
  * readable regular file holding one unambiguous zip archive within the
@@ -57,11 +61,9 @@ void sk_archive_member_info(const struct sk_archive *archive, uint64_t index,
  * not encrypted, stored or DEFLATE, sizes within the limits. */
 int sk_archive_check_member(const struct sk_archive *archive, uint64_t index, struct sk_error *err);
 
-/* Reads a whole member of at most MAX_BYTES into a new NUL-terminated buffer,
- * to be freed with sk_archive_free_member. */
-int sk_archive_read_member(struct sk_archive *archive, uint64_t index, size_t max_bytes,
-                           char **data, size_t *length, struct sk_error *err);
-void sk_archive_free_member(char *data, size_t length);
+/* The archive as a store (sk_store_read_member and the rest of source.h);
+ * it stays the archive's: close the archive, not the store. */
+struct sk_store *sk_archive_store(struct sk_archive *archive);
 
 /* Reads the whole member and checks its CRC-32, its length and (DEFLATE)
  * that its stream ends exactly at the declared sizes. The verdict is kept:

@@ -17,7 +17,7 @@
 #define WALK_MAX_DEPTH (2 * SK_MAX_NODE_DEPTH + 2)
 
 struct walker {
-    struct sk_archive *archive;
+    struct sk_store *store;
     const struct sk_schema *schema;
     struct sk_content_report *report;
     struct sk_error *err;
@@ -140,7 +140,7 @@ static const struct sk_node *nearest_object(const struct walker *w, size_t depth
 /* ---- arrays, read in place ---- */
 
 struct array {
-    struct sk_reader *reader;
+    struct sk_source *reader;
     struct sk_npy_header header;
     struct sk_npy_fields fields;
     uint64_t records; /* elements, over every dimension */
@@ -148,18 +148,18 @@ struct array {
 
 static void array_close(struct array *a)
 {
-    sk_reader_close(a->reader);
+    sk_source_close(a->reader);
     sk_npy_header_free(&a->header);
     sk_npy_fields_free(&a->fields);
     memset(a, 0, sizeof *a);
 }
 
-static bool read_exactly(struct sk_reader *reader, void *buffer, size_t length, uint64_t offset,
+static bool read_exactly(struct sk_source *reader, void *buffer, size_t length, uint64_t offset,
                          struct sk_error *err)
 {
     for (size_t done = 0; done < length;) {
         ssize_t got =
-            sk_reader_pread(reader, (char *)buffer + done, length - done, offset + done, err);
+            sk_source_pread(reader, (char *)buffer + done, length - done, offset + done, err);
         if (got <= 0)
             return false;
         done += (size_t)got;
@@ -174,17 +174,17 @@ static bool array_open(struct walker *w, const struct sk_node *node, struct arra
     memset(a, 0, sizeof *a);
     if (node == NULL || node->loader != SK_LOADER_NDARRAY || !node->has_member)
         return false;
-    struct sk_error local = {{0}};
+    struct sk_error local = {0};
     unsigned char preamble[SK_NPY_PREAMBLE_BYTES];
     uint64_t header_length;
     unsigned char *header = NULL;
     bool ok =
-        sk_reader_open(w->archive, node->member, &a->reader, &local) == 0 &&
+        sk_store_open(w->store, node->member, true, &a->reader, &local) == 0 &&
         read_exactly(a->reader, preamble, sizeof preamble, 0, &local) &&
         sk_npy_header_length(preamble, sizeof preamble, &header_length, &local) == 0 &&
         (header = malloc(header_length)) != NULL &&
         read_exactly(a->reader, header, header_length, 0, &local) &&
-        sk_npy_parse(header, header_length, sk_reader_size(a->reader), &a->header, &local) == 0 &&
+        sk_npy_parse(header, header_length, sk_source_size(a->reader), &a->header, &local) == 0 &&
         !a->header.object_dtype && sk_npy_fields(a->header.descr, &a->fields, &local) == 0;
     free(header);
     if (!ok) {
@@ -233,7 +233,7 @@ static bool read_small_ints(struct walker *w, const struct sk_node *node, int64_
               a.records <= SK_MAX_CHECKED_TREE_NODES;
     unsigned char *bytes = ok ? malloc(a.records * field->size + 1) : NULL;
     *values = ok ? malloc((a.records + 1) * sizeof **values) : NULL;
-    struct sk_error local = {{0}};
+    struct sk_error local = {0};
     ok = ok && bytes != NULL && *values != NULL &&
          read_exactly(a.reader, bytes, a.records * field->size, a.header.data_offset, &local);
     for (uint64_t i = 0; ok && i < a.records; i++)
@@ -448,7 +448,7 @@ static int each_record(struct walker *w, struct array *a,
     int rc = 0;
     for (uint64_t first = 0; first < a->records && rc == 0; first += per_chunk) {
         uint64_t n = a->records - first < per_chunk ? a->records - first : per_chunk;
-        struct sk_error local = {{0}};
+        struct sk_error local = {0};
         if (!read_exactly(a->reader, buffer, n * itemsize, a->header.data_offset + first * itemsize,
                           &local)) {
             *readable = false;
@@ -719,7 +719,7 @@ static int check_predictor(struct walker *w, const struct sk_node *predictor, si
 static int check_sparse(struct walker *w, const struct sk_node *matrix)
 {
     struct sk_sparse_findings found;
-    if (!matrix->has_member || sk_sparse_check(w->archive, matrix->member, &found, w->err) != 0)
+    if (!matrix->has_member || sk_sparse_check(w->store, matrix->member, &found, w->err) != 0)
         return matrix->has_member ? -1 : 0;
     if (found.count == 0)
         return 0;
@@ -831,11 +831,11 @@ static int visit(struct walker *w, const struct sk_node *node, const struct sk_n
     return 0;
 }
 
-int sk_content_check(struct sk_archive *archive, const struct sk_schema *schema,
+int sk_content_check(struct sk_store *store, const struct sk_schema *schema,
                      struct sk_content_report **out, struct sk_error *err)
 {
     *out = NULL;
-    struct walker w = {.archive = archive, .schema = schema, .err = err};
+    struct walker w = {.store = store, .schema = schema, .err = err};
     w.report = calloc(1, sizeof *w.report);
     w.seen = calloc(schema->node_count ? schema->node_count : 1, 1);
     w.path = malloc(64);

@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "archive.h"
-#include "sk_error.h"
 #include "schema.h"
+#include "sk_error.h"
+#include "source.h"
 
 struct sk_content_problem {
     const struct sk_node *object; /* the Tree, predictor or container it is on */
@@ -35,7 +35,7 @@ struct sk_content_report {
 /* Checks every Tree and HGB predictor of SCHEMA (and every aliased node).
  * Bad contents are problems in *OUT, not errors; -1 only when the archive
  * cannot be read or memory runs out. */
-int sk_content_check(struct sk_archive *archive, const struct sk_schema *schema,
+int sk_content_check(struct sk_store *store, const struct sk_schema *schema,
                      struct sk_content_report **out, struct sk_error *err);
 void sk_content_report_free(struct sk_content_report *report);
 

@@ -1,18 +1,40 @@
 #include "sk_error.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-int sk_fail(struct sk_error *err, const char *fmt, ...)
+static int fail_with(struct sk_error *err, int code, const char *fmt, va_list ap)
 {
     if (err == NULL || err->message[0] != '\0')
         return -1;
+    err->code = code;
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    return -1;
+}
+
+int sk_fail(struct sk_error *err, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    fail_with(err, 0, fmt, ap);
     va_end(ap);
     return -1;
+}
+
+int sk_fail_code(struct sk_error *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fail_with(err, code, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int sk_error_errno(const struct sk_error *err)
+{
+    return err == NULL || err->code == 0 ? EIO : err->code;
 }
 
 void sk_error_prefix(struct sk_error *err, const char *fmt, ...)
@@ -31,6 +53,8 @@ void sk_error_prefix(struct sk_error *err, const char *fmt, ...)
 
 void sk_error_clear(struct sk_error *err)
 {
-    if (err != NULL)
+    if (err != NULL) {
+        err->code = 0;
         err->message[0] = '\0';
+    }
 }

@@ -146,10 +146,10 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
     unsigned long long limit = b->options->max_entries ? b->options->max_entries : SK_MAX_ENTRIES;
     if (layout->entry_count >= limit) {
         free(name);
-        sk_fail(b->err,
-                "the archive lays out to more than %llu entries (the max_entries limit, "
-                "SK_MAX_ENTRIES; raise it with -o max_entries=N or --max-entries N)",
-                limit);
+        sk_fail_code(b->err, E2BIG,
+                     "the archive lays out to more than %llu entries (the max_entries limit, "
+                     "SK_MAX_ENTRIES; raise it with -o max_entries=N or --max-entries N)",
+                     limit);
         return NULL;
     }
     if (sk_grow(&layout->entries, &layout->capacity, layout->entry_count + 1,
@@ -241,19 +241,19 @@ static int set_owned_text(struct build *b, struct sk_entry *entry, const char *t
     return set_text(b, entry, copy, length);
 }
 
-static int read_npy_header(struct sk_archive *archive, uint64_t member, struct sk_npy_header **out,
+static int read_npy_header(struct sk_store *store, uint64_t member, struct sk_npy_header **out,
                            char **error_text)
 {
-    struct sk_error err = {{0}};
-    struct sk_reader *reader = NULL;
+    struct sk_error err = {0};
+    struct sk_source *reader = NULL;
     unsigned char *bytes = NULL;
     *out = NULL;
     *error_text = NULL;
     struct sk_npy_header *header = calloc(1, sizeof *header);
-    if (header == NULL || sk_reader_open_unverified(archive, member, &reader, &err) != 0)
+    if (header == NULL || sk_store_open(store, member, false, &reader, &err) != 0)
         goto fail;
     unsigned char preamble[SK_NPY_PREAMBLE_BYTES];
-    ssize_t got = sk_reader_pread(reader, preamble, sizeof preamble, 0, &err);
+    ssize_t got = sk_source_pread(reader, preamble, sizeof preamble, 0, &err);
     if (got < 0)
         goto fail;
     uint64_t header_length;
@@ -262,19 +262,19 @@ static int read_npy_header(struct sk_archive *archive, uint64_t member, struct s
     bytes = malloc((size_t)header_length);
     if (bytes == NULL)
         goto fail;
-    got = sk_reader_pread(reader, bytes, (size_t)header_length, 0, &err);
+    got = sk_source_pread(reader, bytes, (size_t)header_length, 0, &err);
     if (got < 0)
         goto fail;
-    if (sk_npy_parse(bytes, (size_t)got, sk_reader_size(reader), header, &err) != 0)
+    if (sk_npy_parse(bytes, (size_t)got, sk_source_size(reader), header, &err) != 0)
         goto fail;
     free(bytes);
-    sk_reader_close(reader);
+    sk_source_close(reader);
     *out = header;
     return 0;
 fail:
     free(bytes);
     free(header);
-    sk_reader_close(reader);
+    sk_source_close(reader);
     *error_text = strdup(err.message[0] ? err.message : "out of memory");
     return -1;
 }
@@ -288,7 +288,7 @@ static int dtype_text(struct build *b, struct sk_entry *entry, const struct sk_n
         return set_text(b, entry, strdup("|O\n"), 3);
     struct sk_npy_header *header;
     char *why;
-    if (read_npy_header(b->layout->archive, array->member, &header, &why) != 0) {
+    if (read_npy_header(b->layout->store, array->member, &header, &why) != 0) {
         sk_fail(b->err, "schema.json: the array of a DTypeNode: %s", why ? why : "out of memory");
         free(why);
         return -1;
@@ -304,18 +304,18 @@ static int file_content(struct build *b, struct sk_entry *entry, const struct sk
 {
     if (node->has_member) {
         struct sk_member_info info;
-        sk_archive_member_info(b->layout->archive, node->member, &info);
-        entry->from_member = true;
+        sk_store_member_info(b->layout->store, node->member, &info);
+        entry->in_store = true;
         entry->member = node->member;
         entry->size = info.size;
         if (b->options->open_members) {
-            struct sk_reader *reader;
-            if (sk_reader_open_unverified(b->layout->archive, node->member, &reader, b->err) != 0)
+            struct sk_source *source;
+            if (sk_store_open(b->layout->store, node->member, false, &source, b->err) != 0)
                 return -1;
-            sk_reader_close(reader);
+            sk_source_close(source);
         }
         if (node->loader == SK_LOADER_NDARRAY && b->options->read_npy_headers)
-            read_npy_header(b->layout->archive, node->member, &entry->npy, &entry->npy_error);
+            read_npy_header(b->layout->store, node->member, &entry->npy, &entry->npy_error);
         return 0;
     }
     if (node->text != NULL) /* JsonNode, SliceNode, old FunctionNode: rendered by the reader */
@@ -589,11 +589,11 @@ static int add_meta(struct build *b, struct sk_entry *root)
     if (schema_file == NULL)
         return -1;
     uint64_t index;
-    if (sk_archive_find(layout->archive, "schema.json", &index) != 0)
+    if (sk_store_find(layout->store, "schema.json", &index) != 0)
         return sk_fail(b->err, "the archive has no schema.json");
     struct sk_member_info info;
-    sk_archive_member_info(layout->archive, index, &info);
-    schema_file->from_member = true;
+    sk_store_member_info(layout->store, index, &info);
+    schema_file->in_store = true;
     schema_file->member = index;
     schema_file->size = info.size;
 
@@ -684,7 +684,21 @@ static char *relative_link(const struct sk_entry *from, const struct sk_entry *t
     return text;
 }
 
-int sk_layout_build(struct sk_archive *archive, struct sk_schema *schema,
+/* A directory's link count, as stat shows it: itself, its name in its
+ * parent, and each subdirectory's "..". Once, so getattr does not count. */
+static void count_links(struct sk_layout *layout)
+{
+    for (size_t i = 0; i < layout->entry_count; i++) {
+        struct sk_entry *entry = layout->entries[i];
+        if (entry->kind != SK_ENTRY_DIR)
+            continue;
+        entry->links = 2;
+        for (size_t k = 0; k < entry->child_count; k++)
+            entry->links += entry->children[k]->kind == SK_ENTRY_DIR;
+    }
+}
+
+int sk_layout_build(struct sk_store *store, struct sk_schema *schema,
                     const struct sk_layout_options *options, struct sk_layout **out,
                     struct sk_error *err)
 {
@@ -692,7 +706,7 @@ int sk_layout_build(struct sk_archive *archive, struct sk_schema *schema,
     struct sk_layout *layout = calloc(1, sizeof *layout);
     if (layout == NULL)
         return sk_fail(err, "out of memory");
-    layout->archive = archive;
+    layout->store = store;
     layout->schema = schema;
     layout->first_entry =
         calloc(schema->node_count ? schema->node_count : 1, sizeof *layout->first_entry);
@@ -740,6 +754,7 @@ int sk_layout_build(struct sk_archive *archive, struct sk_schema *schema,
     b.refused_by = NULL;
     if (mark_problems(&b) != 0)
         goto fail;
+    count_links(layout);
     *out = layout;
     return 0;
 fail:
@@ -873,26 +888,33 @@ int sk_layout_resolve(const struct sk_layout *layout, const char *path, bool fol
     return rc;
 }
 
-int sk_entry_open_reader(const struct sk_layout *layout, const struct sk_entry *entry,
-                         struct sk_reader **reader, struct sk_error *err)
+int sk_entry_open(const struct sk_layout *layout, const struct sk_entry *entry,
+                  struct sk_source **out, struct sk_error *err)
 {
-    *reader = NULL;
-    if (!entry->from_member)
-        return 0;
-    return sk_reader_open(layout->archive, entry->member, reader, err);
+    *out = NULL;
+    if (entry->kind != SK_ENTRY_FILE)
+        return sk_fail_code(err, EISDIR, "not a file");
+    if (entry->in_store)
+        return sk_store_open(layout->store, entry->member, true, out, err);
+    return sk_source_memory(entry->text, (size_t)entry->size, false, out, err);
 }
 
-ssize_t sk_entry_read(const struct sk_entry *entry, struct sk_reader *reader, void *buffer,
-                      size_t length, uint64_t offset, struct sk_error *err)
+/* Directories show one block, as most file systems do; files and links
+ * their length, except a refused file, whose length is not shown. */
+void sk_entry_stat(const struct sk_entry *entry, struct sk_entry_stat *st)
 {
-    if (entry->from_member)
-        return sk_reader_pread(reader, buffer, length, offset, err);
-    if (offset >= entry->size)
-        return 0;
-    if (length > entry->size - offset)
-        length = (size_t)(entry->size - offset);
-    memcpy(buffer, entry->text + offset, length);
-    return (ssize_t)length;
+    static const mode_t type_bits[] = {
+        [SK_ENTRY_DIR] = S_IFDIR, [SK_ENTRY_FILE] = S_IFREG, [SK_ENTRY_SYMLINK] = S_IFLNK};
+    static const mode_t shown_bits[] = {
+        [SK_ENTRY_DIR] = 0555, [SK_ENTRY_FILE] = 0444, [SK_ENTRY_SYMLINK] = 0777};
+    bool hidden = entry->refused && entry->kind != SK_ENTRY_SYMLINK;
+    st->mode = type_bits[entry->kind] | (hidden ? 0 : shown_bits[entry->kind]);
+    st->nlink = entry->kind == SK_ENTRY_DIR ? entry->links : 1;
+    if (entry->kind == SK_ENTRY_DIR)
+        st->size = SK_DIRECTORY_SIZE;
+    else
+        st->size = entry->refused && entry->kind == SK_ENTRY_FILE ? 0 : entry->size;
+    st->blocks = (st->size + 511) / 512;
 }
 
 static int put_xattr(struct sk_xattr *xattrs, int *count, const char *name, const char *value,

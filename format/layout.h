@@ -11,11 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "archive.h"
+#include <sys/stat.h>
+
 #include "content.h"
-#include "sk_error.h"
 #include "npy.h"
 #include "schema.h"
+#include "sk_error.h"
+#include "source.h"
 #include "trust.h"
 
 enum sk_entry_kind { SK_ENTRY_DIR, SK_ENTRY_FILE, SK_ENTRY_SYMLINK };
@@ -49,8 +51,9 @@ struct sk_entry {
     size_t child_capacity;
     struct sk_strmap *child_index;
 
-    /* files: either text or an archive member */
-    bool from_member;
+    /* files: either text or a member of the layout's store, by the store's
+     * own index (opaque here) */
+    bool in_store;
     uint64_t member;
     char *text;
     uint64_t size;
@@ -66,6 +69,9 @@ struct sk_entry {
     /* content problems on this node, one a line (user.skops.problems) */
     char *problems;
     size_t problems_length;
+
+    /* directories: 2 + subdirectories, counted once the tree is built */
+    unsigned long links;
 };
 
 struct sk_layout_options {
@@ -78,7 +84,7 @@ struct sk_layout_options {
 };
 
 struct sk_layout {
-    struct sk_archive *archive;
+    struct sk_store *store;
     struct sk_schema *schema;
     struct sk_entry *root;
     struct sk_entry **entries; /* by id */
@@ -90,7 +96,7 @@ struct sk_layout {
     size_t capacity;
 };
 
-int sk_layout_build(struct sk_archive *archive, struct sk_schema *schema,
+int sk_layout_build(struct sk_store *store, struct sk_schema *schema,
                     const struct sk_layout_options *options, struct sk_layout **out,
                     struct sk_error *err);
 void sk_layout_free(struct sk_layout *layout);
@@ -110,13 +116,26 @@ int sk_layout_resolve(const struct sk_layout *layout, const char *path, bool fol
 /* The entry's path from the root, e.g. "estimators_/0/coef_.npy". */
 char *sk_entry_path(const struct sk_entry *entry);
 
-/* Copies up to LENGTH bytes of a file entry's content at OFFSET. Text is
- * served from memory; members through a reader the caller opened with
- * sk_entry_open_reader (NULL for text). Returns the count or -1. */
-ssize_t sk_entry_read(const struct sk_entry *entry, struct sk_reader *reader, void *buffer,
-                      size_t length, uint64_t offset, struct sk_error *err);
-int sk_entry_open_reader(const struct sk_layout *layout, const struct sk_entry *entry,
-                         struct sk_reader **reader, struct sk_error *err);
+/* A new source of a file entry's bytes (close with sk_source_close): its
+ * text, borrowed from the layout, or its member, opened verified from the
+ * store. A source serves one thread at a time; open one per reader.
+ * Refusal is the caller's to enforce: this opens a refused entry too. */
+int sk_entry_open(const struct sk_layout *layout, const struct sk_entry *entry,
+                  struct sk_source **out, struct sk_error *err);
+
+/* A directory's st_size, as most file systems show it: one block. */
+#define SK_DIRECTORY_SIZE 4096u
+
+/* What every front-end shows of an entry (stat(2), ls -l): the daemon's
+ * getattr and the CLI agree by using this. A refused file shows size 0 and
+ * mode 000: it is never materialized, not even its length (docs/layout.md). */
+struct sk_entry_stat {
+    mode_t mode; /* type and permission bits */
+    unsigned long nlink;
+    uint64_t size;
+    uint64_t blocks; /* of 512 bytes */
+};
+void sk_entry_stat(const struct sk_entry *entry, struct sk_entry_stat *st);
 
 /* Extended attributes (user.skops.*). Symbolic links have none. */
 #define SK_XATTR_MAX 9

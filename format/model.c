@@ -1,7 +1,9 @@
 #include "model.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
+#include "archive.h" /* the one store kind so far (sk_model_open_store) */
 #include "sk_limits.h"
 #include "sniff.h"
 
@@ -18,46 +20,53 @@ static void explain_not_an_archive(const char *path, struct sk_error *err)
     }
 }
 
+int sk_model_open_store(const char *path, struct sk_store **out, struct sk_error *err)
+{
+    return sk_zip_store_open(path, out, err);
+}
+
 int sk_model_open(const char *path, const struct sk_model_options *options, struct sk_model **out,
                   struct sk_error *err)
 {
     *out = NULL;
     struct sk_model *model = calloc(1, sizeof *model);
     if (model == NULL)
-        return sk_fail(err, "%s: out of memory", path);
-    if (sk_archive_open(path, &model->archive, err) != 0) {
+        return sk_fail_code(err, ENOMEM, "%s: out of memory", path);
+    if (sk_model_open_store(path, &model->store, err) != 0) {
         explain_not_an_archive(path, err);
         goto fail; /* the message names the path already */
     }
     uint64_t index;
     char *text = NULL;
     size_t length = 0;
-    if (sk_archive_find(model->archive, "schema.json", &index) != 0) {
+    if (sk_store_find(model->store, "schema.json", &index) != 0) {
         sk_fail(err, "no schema.json in the archive: not a .skops file");
         goto fail_prefixed;
     }
     unsigned long long max_schema =
         options->limits.schema_bytes ? options->limits.schema_bytes : SK_MAX_SCHEMA_BYTES;
     struct sk_member_info info;
-    sk_archive_member_info(model->archive, index, &info);
+    sk_store_member_info(model->store, index, &info);
     if (info.size > max_schema) {
-        sk_fail(err,
-                "schema.json is %llu bytes, more than %llu (SK_MAX_SCHEMA_BYTES; raise it with "
-                "-o max_schema_mb=N or --max-schema-mb N)",
-                (unsigned long long)info.size, max_schema);
+        sk_fail_code(err, E2BIG,
+                     "schema.json is %llu bytes, more than %llu (the max_schema_mb limit, "
+                     "SK_MAX_SCHEMA_BYTES; "
+                     "raise it with "
+                     "-o max_schema_mb=N or --max-schema-mb N)",
+                     (unsigned long long)info.size, max_schema);
         goto fail_prefixed;
     }
-    if (sk_archive_read_member(model->archive, index, (size_t)max_schema, &text, &length, err) != 0)
+    if (sk_store_read_member(model->store, index, (size_t)max_schema, &text, &length, err) != 0)
         goto fail_prefixed;
-    int rc = sk_schema_load(text, length, model->archive, &options->limits, &model->schema, err);
-    sk_archive_free_member(text, length);
+    int rc = sk_schema_load(text, length, model->store, &options->limits, &model->schema, err);
+    sk_store_free_member(text, length);
     if (rc != 0)
         goto fail_prefixed;
     if (options->check_content &&
-        sk_content_check(model->archive, model->schema, &model->content, err) != 0)
+        sk_content_check(model->store, model->schema, &model->content, err) != 0)
         goto fail_prefixed;
     if (options->build_layout &&
-        sk_layout_build(model->archive, model->schema,
+        sk_layout_build(model->store, model->schema,
                         &(struct sk_layout_options){.allowlist = options->allowlist,
                                                     .read_npy_headers = options->read_npy_headers,
                                                     .open_members = options->open_members,
@@ -81,6 +90,6 @@ void sk_model_close(struct sk_model *model)
     sk_layout_free(model->layout);
     sk_content_report_free(model->content);
     sk_schema_free(model->schema);
-    sk_archive_close(model->archive);
+    sk_store_close(model->store);
     free(model);
 }

@@ -1,19 +1,19 @@
-/* A model file opened for reading: its archive, its schema's node graph and,
+/* A model file opened for reading: its store, its schema's node graph and,
  * where asked for, its layout. The one call the CLI and the daemon make. */
 #ifndef SKOPSFS_MODEL_H
 #define SKOPSFS_MODEL_H
 
 #include <stdbool.h>
 
-#include "archive.h"
 #include "content.h"
-#include "sk_error.h"
 #include "layout.h"
 #include "schema.h"
+#include "sk_error.h"
+#include "source.h"
 #include "trust.h"
 
 struct sk_model {
-    struct sk_archive *archive;
+    struct sk_store *store; /* the members the schema names */
     struct sk_schema *schema;
     struct sk_layout *layout; /* NULL unless asked for */
     /* NULL unless asked for */
@@ -28,6 +28,11 @@ struct sk_model_options {
     bool check_content;    /* judge the trees' arrays (content.h) */
     struct sk_limits limits;
 };
+
+/* Opens PATH as the store its kind calls for: the one place that knows the
+ * kinds (a .skops zip archive today). For a caller that needs the members
+ * only, e.g. to verify them. Errors name PATH. */
+int sk_model_open_store(const char *path, struct sk_store **out, struct sk_error *err);
 
 /* Errors start with PATH: "m.skops: schema.json: node at x: ...". */
 int sk_model_open(const char *path, const struct sk_model_options *options, struct sk_model **out,

@@ -24,7 +24,7 @@
 #define SK_CURRENT_PROTOCOL 2
 
 struct builder {
-    struct sk_archive *archive;
+    struct sk_store *store;
     struct sk_schema *schema;
     struct sk_strmap *memo;
     json_t **states; /* each node's state, by index: aliases are compared with it */
@@ -334,10 +334,10 @@ static int member_of(struct builder *b, struct sk_node *node, json_t *state)
         return -1;
     const char *name = json_string_value(file);
     if (strlen(name) != json_string_length(file) ||
-        sk_archive_find(b->archive, name, &node->member) != 0)
+        sk_store_find(b->store, name, &node->member) != 0)
         return node_fail(b, "no member '%s' in the archive", name);
     node->has_member = true;
-    if (sk_archive_check_member(b->archive, node->member, b->err) != 0) {
+    if (sk_store_check_member(b->store, node->member, b->err) != 0) {
         char inner[SK_ERROR_MESSAGE_MAX];
         memcpy(inner, b->err->message, sizeof inner);
         sk_error_clear(b->err);
@@ -870,7 +870,7 @@ static void free_arena(void *arena)
     sk_json_arena_free(arena);
 }
 
-int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
+int sk_schema_load(const char *text, size_t length, struct sk_store *store,
                    const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err)
 {
     *out = NULL;
@@ -887,7 +887,7 @@ int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
     /* Names, keys and JSON texts of the graph point into the parsed document. */
     sk_graph_keep(schema, arena, free_arena);
     struct builder b = {
-        .archive = archive,
+        .store = store,
         .schema = schema,
         .err = err,
         .protocol = -1,

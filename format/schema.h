@@ -7,17 +7,17 @@
 
 #include <stddef.h>
 
-#include "archive.h"
 #include "graph.h"
 #include "sk_error.h"
 #include "sk_limits.h"
+#include "source.h"
 
 /* Parses TEXT (schema.json) and builds the node graph, checking every
- * member it names in ARCHIVE. LIMITS (may be NULL) raises the defaults of
+ * member it names in STORE. LIMITS (may be NULL) raises the defaults of
  * nodes, children and key_bytes. Names (__loader__, __module__,
  * __class__, function names) holding NUL are refused. Errors read
  * "schema.json: node at PATH: ...". */
-int sk_schema_load(const char *text, size_t length, struct sk_archive *archive,
+int sk_schema_load(const char *text, size_t length, struct sk_store *store,
                    const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err);
 
 #endif

@@ -33,8 +33,7 @@ struct sk_source_ops {
     /* Optional (NULL: never). Where bytes [OFFSET, size) of the source lie
      * contiguously in a file: its descriptor and the file offset of byte
      * OFFSET. False where they do not (inflated, synthesized, known bad). */
-    bool (*extent)(const struct sk_source *source, uint64_t offset, int *fd,
-                   uint64_t *file_offset);
+    bool (*extent)(const struct sk_source *source, uint64_t offset, int *fd, uint64_t *file_offset);
     /* Optional (NULL: nothing to check). Reads everything and checks it. */
     int (*verify)(struct sk_source *source, struct sk_error *err);
     void (*close)(struct sk_source *source);
@@ -64,6 +63,11 @@ static inline bool sk_source_extent(const struct sk_source *source, uint64_t off
 }
 
 void sk_source_close(struct sk_source *source);
+
+/* Reads exactly LENGTH bytes of FD at OFFSET, retrying interrupted and short
+ * reads; the file ending first is an error (EIO), never a short count. For
+ * sources and stores that read a file by offset. */
+int sk_pread_exact(int fd, void *buffer, size_t length, uint64_t offset, struct sk_error *err);
 
 /* Bytes in memory. The source copies them (COPY) or borrows them for its
  * lifetime. */

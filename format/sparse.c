@@ -40,7 +40,7 @@ static bool stream_open(const struct npz *n, const char *name, struct stream *s)
 {
     memset(s, 0, sizeof *s);
     uint64_t index, data_offset;
-    struct sk_error local = {{0}};
+    struct sk_error local = {0};
     if (sk_zipdir_find(&n->dir, name, strlen(name), &index) != 0)
         return false;
     const struct sk_zip_entry *e = &n->dir.entries[index];
@@ -123,7 +123,7 @@ static bool array_open(const struct npz *n, const char *name, struct array *a)
     if (!stream_open(n, name, &a->stream))
         return false;
     uint64_t member_size = a->stream.out_left;
-    struct sk_error local = {{0}};
+    struct sk_error local = {0};
     unsigned char preamble[SK_NPY_PREAMBLE_BYTES];
     uint64_t header_length = 0;
     unsigned char *header = NULL;
@@ -339,7 +339,7 @@ int sk_sparse_check_npz(const unsigned char *bytes, size_t length, struct sk_spa
         close(n.fd);
         return sk_fail(err, "out of memory");
     }
-    struct sk_error local = {{0}};
+    struct sk_error local = {0};
     if (sk_zipdir_read(n.fd, length, &n.dir, &local) != 0) {
         add(out, BAD_NPZ);
     } else {
@@ -351,25 +351,25 @@ int sk_sparse_check_npz(const unsigned char *bytes, size_t length, struct sk_spa
     return 0;
 }
 
-int sk_sparse_check(struct sk_archive *archive, uint64_t member, struct sk_sparse_findings *out,
+int sk_sparse_check(struct sk_store *store, uint64_t member, struct sk_sparse_findings *out,
                     struct sk_error *err)
 {
     memset(out, 0, sizeof *out);
     struct sk_member_info info;
-    sk_archive_member_info(archive, member, &info);
+    sk_store_member_info(store, member, &info);
     if (info.size > SK_MAX_CHECKED_NPZ_BYTES) {
         add(out, "sparse.too_large");
         return 0;
     }
     char *data = NULL;
     size_t length = 0;
-    struct sk_error local = {{0}};
-    if (sk_archive_read_member(archive, member, SK_MAX_CHECKED_NPZ_BYTES, &data, &length, &local) !=
+    struct sk_error local = {0};
+    if (sk_store_read_member(store, member, SK_MAX_CHECKED_NPZ_BYTES, &data, &length, &local) !=
         0) {
         add(out, "content.array_unreadable");
         return 0;
     }
     int rc = sk_sparse_check_npz((const unsigned char *)data, length, out, err);
-    sk_archive_free_member(data, length);
+    sk_store_free_member(data, length);
     return rc;
 }

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "archive.h"
 #include "sk_error.h"
+#include "source.h"
 
 #define SK_SPARSE_MAX_FINDINGS 8
 
@@ -19,10 +19,10 @@ struct sk_sparse_findings {
     size_t count;
 };
 
-/* Judges the .npz in MEMBER of ARCHIVE: each broken rule is one code in
+/* Judges the .npz in MEMBER of STORE: each broken rule is one code in
  * *OUT (none for a good matrix or one that is not CSR/CSC). -1 only when
  * memory or a memfd runs out. */
-int sk_sparse_check(struct sk_archive *archive, uint64_t member, struct sk_sparse_findings *out,
+int sk_sparse_check(struct sk_store *store, uint64_t member, struct sk_sparse_findings *out,
                     struct sk_error *err);
 
 /* As sk_sparse_check, on the LENGTH bytes of a .npz already in memory. */

@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include "sk_limits.h"
+#include "source.h"
 
 /* Record sizes and signatures (APPNOTE 4.3). */
 #define END_BYTES 22u
@@ -50,22 +51,6 @@ static uint32_t le32(const unsigned char *p)
 static uint64_t le64(const unsigned char *p)
 {
     return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
-static int read_exact(int fd, void *buffer, size_t length, uint64_t offset, struct sk_error *err)
-{
-    size_t done = 0;
-    while (done < length) {
-        ssize_t got = pread(fd, (char *)buffer + done, length - done, (off_t)(offset + done));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            return sk_fail(err, "read error: %s", strerror(errno));
-        if (got == 0)
-            return sk_fail(err, "the archive ends early (truncated while being read?)");
-        done += (size_t)got;
-    }
-    return 0;
 }
 
 /* What the end records say, after ZIP64 values replaced 0xFFFF ones. */
@@ -140,7 +125,7 @@ static int find_end_record(int fd, uint64_t file_size, struct end_record *end, s
     if (end->tail == NULL)
         return sk_fail(err, "out of memory");
     size_t last = 0;
-    if (read_exact(fd, end->tail, end->tail_length, end->tail_start, err) != 0 ||
+    if (sk_pread_exact(fd, end->tail, end->tail_length, end->tail_start, err) != 0 ||
         choose_end_record(end->tail, end->tail_length, &last, err) != 0)
         return -1;
     const unsigned char *tail = end->tail;
@@ -160,7 +145,7 @@ static int find_end_record(int fd, uint64_t file_size, struct end_record *end, s
                        entries_here, entries);
     unsigned char locator[LOCATOR_BYTES];
     if (end->position >= LOCATOR_BYTES &&
-        read_exact(fd, locator, LOCATOR_BYTES, end->position - LOCATOR_BYTES, err) != 0)
+        sk_pread_exact(fd, locator, LOCATOR_BYTES, end->position - LOCATOR_BYTES, err) != 0)
         return -1;
     if (end->position < LOCATOR_BYTES || memcmp(locator, LOCATOR_SIGNATURE, 4) != 0) {
         if (disk != 0 || disk_start != 0)
@@ -185,7 +170,7 @@ static int find_end_record(int fd, uint64_t file_size, struct end_record *end, s
                        (unsigned long long)le64(locator + 8),
                        (unsigned long long)record64_position);
     unsigned char record64[END64_BYTES];
-    if (read_exact(fd, record64, END64_BYTES, record64_position, err) != 0)
+    if (sk_pread_exact(fd, record64, END64_BYTES, record64_position, err) != 0)
         return -1;
     if (memcmp(record64, END64_SIGNATURE, 4) != 0)
         return sk_fail(err, "a ZIP64 locator without a ZIP64 end record before it: zipfile would "
@@ -504,8 +489,9 @@ static int locate_directory(const struct end_record *end, struct sk_error *err)
                             "prepended to the archive, or a gap before the end record): readers "
                             "disagree how to shift the offsets");
     if (end->entries > SK_MAX_MEMBERS)
-        return sk_fail(err, "archive has %llu members, more than the limit of %u (SK_MAX_MEMBERS)",
-                       (unsigned long long)end->entries, SK_MAX_MEMBERS);
+        return sk_fail_code(err, E2BIG,
+                            "archive has %llu members, more than the limit of %u (SK_MAX_MEMBERS)",
+                            (unsigned long long)end->entries, SK_MAX_MEMBERS);
     if (end->entries > end->directory_size / CENTRAL_BYTES)
         return sk_fail(err,
                        "the end record counts %llu entries, more than its %llu-byte "
@@ -526,7 +512,8 @@ static int read_directory(int fd, const struct end_record *end, struct sk_zip_di
     int result = -1;
     if (dir->entries == NULL || dir->by_name == NULL || data == NULL)
         sk_fail(err, "out of memory");
-    else if (read_exact(fd, data, (size_t)end->directory_size, end->directory_offset, err) == 0 &&
+    else if (sk_pread_exact(fd, data, (size_t)end->directory_size, end->directory_offset, err) ==
+                 0 &&
              parse_directory(data, end->directory_size, dir, end->entries, err) == 0) {
         sort_indices(dir->by_name, dir, by_name);
         if (check_duplicates(dir, err) == 0 && check_extents(dir, err) == 0)
@@ -595,7 +582,7 @@ int sk_zipdir_local_header(int fd, const struct sk_zip_entry *e, uint64_t *data_
                            struct sk_error *err)
 {
     unsigned char header[LOCAL_BYTES];
-    if (read_exact(fd, header, LOCAL_BYTES, e->header_offset, err) != 0)
+    if (sk_pread_exact(fd, header, LOCAL_BYTES, e->header_offset, err) != 0)
         return -1;
     if (memcmp(header, LOCAL_SIGNATURE, 4) != 0)
         return sk_fail(err, "member '%s': bad signature for its local header", e->name);
@@ -619,7 +606,7 @@ int sk_zipdir_local_header(int fd, const struct sk_zip_entry *e, uint64_t *data_
         char *local = malloc(name_length);
         if (local == NULL)
             return sk_fail(err, "out of memory");
-        if (read_exact(fd, local, name_length, e->header_offset + LOCAL_BYTES, err) != 0) {
+        if (sk_pread_exact(fd, local, name_length, e->header_offset + LOCAL_BYTES, err) != 0) {
             free(local);
             return -1;
         }

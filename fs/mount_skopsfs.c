@@ -4,7 +4,8 @@
  * Inode numbers are entry ids + 1, fixed for the life of the mount, so the
  * kernel may cache entries, attributes and pages for as long as it likes:
  * the archive never changes while mounted. Stored members are read from the
- * archive file by offset; DEFLATE members are inflated from seek points.
+ * archive file by offset, or spliced where the source says where its
+ * bytes lie in a file; DEFLATE members are inflated from seek points.
  * Refusal is the daemon's own decision, not the mode bits': root is refused
  * too. */
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
@@ -67,11 +68,11 @@ struct skopsfs {
     atomic_bool stopping; /* tells the background check to stop */
 };
 
-/* What open() hands to read(): a member reader, serialized because a
- * DEFLATE reader keeps inflate state. */
+/* What open() hands to read(): the entry's source, serialized because a
+ * source may keep state (a DEFLATE member's inflater). */
 struct open_file {
     const struct sk_entry *entry;
-    struct sk_reader *reader;
+    struct sk_source *source;
     pthread_mutex_t lock;
     struct open_file *previous, *next; /* in open_files */
 };
@@ -106,7 +107,7 @@ static void forget_open_file(struct open_file *file)
 
 static void close_open_file(struct open_file *file)
 {
-    sk_reader_close(file->reader);
+    sk_source_close(file->source);
     pthread_mutex_destroy(&file->lock);
     free(file);
 }
@@ -130,11 +131,11 @@ static struct skopsfs *fs_of(fuse_req_t req)
  * cut in place since then are never served (EIO). */
 static int archive_unchanged(fuse_req_t req)
 {
-    struct sk_error err = {{0}};
-    if (sk_archive_check_unchanged(fs_of(req)->model->archive, &err) == 0)
+    struct sk_error err = {0};
+    if (sk_store_check_unchanged(fs_of(req)->model->store, &err) == 0)
         return 0;
     fuse_log(FUSE_LOG_ERR, "%s: %s\n", program, err.message);
-    return EIO;
+    return sk_error_errno(&err);
 }
 
 /* The entry behind an inode. Entries below a refused directory cannot be
@@ -153,27 +154,12 @@ static void fill_attr(const struct skopsfs *fs, const struct sk_entry *entry, st
     st->st_gid = fs->gid;
     st->st_atim = st->st_mtim = st->st_ctim = fs->mtime;
     st->st_blksize = BLOCK_SIZE;
-    switch (entry->kind) {
-    case SK_ENTRY_DIR:
-        st->st_mode = S_IFDIR | (entry->refused ? 0 : 0555);
-        st->st_nlink = 2;
-        for (size_t i = 0; i < entry->child_count; i++)
-            st->st_nlink += entry->children[i]->kind == SK_ENTRY_DIR;
-        st->st_size = BLOCK_SIZE;
-        break;
-    case SK_ENTRY_FILE:
-        st->st_mode = S_IFREG | (entry->refused ? 0 : 0444);
-        st->st_nlink = 1;
-        /* a refused file is never materialized, not even its length */
-        st->st_size = entry->refused ? 0 : (off_t)entry->size;
-        break;
-    case SK_ENTRY_SYMLINK:
-        st->st_mode = S_IFLNK | 0777;
-        st->st_nlink = 1;
-        st->st_size = (off_t)entry->size;
-        break;
-    }
-    st->st_blocks = (st->st_size + 511) / 512;
+    struct sk_entry_stat shown;
+    sk_entry_stat(entry, &shown);
+    st->st_mode = shown.mode;
+    st->st_nlink = shown.nlink;
+    st->st_size = (off_t)shown.size;
+    st->st_blocks = (blkcnt_t)shown.blocks;
 }
 
 /* The directory behind INO, if its entries may be looked up or listed;
@@ -365,19 +351,22 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     struct open_file *file = calloc(1, sizeof *file);
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     if (file == NULL) {
         fuse_reply_err(req, ENOMEM);
         return;
     }
     file->entry = entry;
     pthread_mutex_init(&file->lock, NULL);
-    int changed = entry->from_member ? archive_unchanged(req) : 0;
-    if (changed != 0 || sk_entry_open_reader(fs_of(req)->layout, entry, &file->reader, &err) != 0) {
+    int error = entry->in_store ? archive_unchanged(req) : 0;
+    if (error == 0 && sk_entry_open(fs_of(req)->layout, entry, &file->source, &err) != 0) {
         fuse_log(FUSE_LOG_ERR, "%s: %s\n", program, err.message);
+        error = sk_error_errno(&err);
+    }
+    if (error != 0) {
         pthread_mutex_destroy(&file->lock);
         free(file);
-        fuse_reply_err(req, EIO);
+        fuse_reply_err(req, error);
         return;
     }
     remember_open_file(file);
@@ -439,43 +428,39 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
     }
     if (size > entry->size - (uint64_t)offset)
         size = (size_t)(entry->size - (uint64_t)offset);
-    if (!entry->from_member) {
-        fuse_reply_buf(req, entry->text + offset, size);
-        return;
-    }
-    int changed = archive_unchanged(req);
+    int changed = entry->in_store ? archive_unchanged(req) : 0;
     if (changed != 0) {
         fuse_reply_err(req, changed);
         return;
     }
-    int archive_fd;
-    uint64_t member_offset;
-    if (sk_reader_stored_extent(file->reader, &archive_fd, &member_offset)) {
-        /* The kernel moves the archive's cached pages into the reply: no
-         * copy through this process. The archive was checked unchanged just
-         * above, and a member known bad is not spliced (its reads fail). */
+    int fd;
+    uint64_t file_offset;
+    if (sk_source_extent(file->source, (uint64_t)offset, &fd, &file_offset)) {
+        /* The kernel moves the file's cached pages into the reply: no copy
+         * through this process. The archive was checked unchanged just
+         * above, and a member known bad has no extent (its reads fail). */
         struct fuse_bufvec extent = FUSE_BUFVEC_INIT(size);
         extent.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-        extent.buf[0].fd = archive_fd;
-        extent.buf[0].pos = (off_t)(member_offset + (uint64_t)offset);
+        extent.buf[0].fd = fd;
+        extent.buf[0].pos = (off_t)file_offset;
         fuse_reply_data(req, &extent, 0);
         return;
     }
-    /* A DEFLATE member is inflated into a buffer per worker thread: requests
-     * come up to 1 MiB, and a fresh allocation each time would cost a page
-     * fault every 4 KiB. */
+    /* Other bytes (inflated, in memory) are copied into a buffer per worker
+     * thread: requests come up to 1 MiB, and a fresh allocation each time
+     * would cost a page fault every 4 KiB. */
     char *buffer = thread_buffer(size);
     if (buffer == NULL) {
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    struct sk_error err = {{0}};
-    pthread_mutex_lock(&file->lock); /* the reader's inflate state is one per open file */
-    ssize_t got = sk_entry_read(entry, file->reader, buffer, size, (uint64_t)offset, &err);
+    struct sk_error err = {0};
+    pthread_mutex_lock(&file->lock); /* a source's state is one per open file */
+    ssize_t got = sk_source_pread(file->source, buffer, size, (uint64_t)offset, &err);
     pthread_mutex_unlock(&file->lock);
     if (got < 0) {
         fuse_log(FUSE_LOG_ERR, "%s: %s\n", program, err.message);
-        fuse_reply_err(req, EIO);
+        fuse_reply_err(req, sk_error_errno(&err));
     } else {
         fuse_reply_buf(req, buffer, (size_t)got);
     }
@@ -498,7 +483,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
     memset(&st, 0, sizeof st);
     st.f_bsize = BLOCK_SIZE;
     st.f_frsize = BLOCK_SIZE;
-    st.f_blocks = (sk_archive_file_size(fs->model->archive) + BLOCK_SIZE - 1) / BLOCK_SIZE;
+    st.f_blocks = (sk_store_file_size(fs->model->store) + BLOCK_SIZE - 1) / BLOCK_SIZE;
     st.f_files = fs->layout->entry_count;
     st.f_namemax = SK_MAX_NAME_BYTES;
     st.f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
@@ -902,11 +887,11 @@ static char *fsname_argument(const char *archive)
 }
 
 /* -o verify: every member read and checked before the mount appears. */
-static int verify_all(const char *path, struct sk_archive *archive)
+static int verify_all(const char *path, struct sk_store *store)
 {
-    for (uint64_t i = 0; i < sk_archive_member_count(archive); i++) {
-        struct sk_error err = {{0}};
-        if (sk_archive_verify(archive, i, &err) != 0) {
+    for (uint64_t i = 0; i < sk_store_member_count(store); i++) {
+        struct sk_error err = {0};
+        if (sk_store_verify(store, i, &err) != 0) {
             fprintf(stderr, "%s: %s: not mounted: %s\n", program, path, err.message);
             return -1;
         }
@@ -922,11 +907,11 @@ static bool checked_in_background(const struct sk_member_info *info)
     return !info->compressed && info->size > SK_VERIFY_AT_OPEN_BYTES;
 }
 
-static bool has_members_to_check(struct sk_archive *archive)
+static bool has_members_to_check(const struct sk_store *store)
 {
     struct sk_member_info info;
-    for (uint64_t i = 0; i < sk_archive_member_count(archive); i++) {
-        sk_archive_member_info(archive, i, &info);
+    for (uint64_t i = 0; i < sk_store_member_count(store); i++) {
+        sk_store_member_info(store, i, &info);
         if (checked_in_background(&info))
             return true;
     }
@@ -938,26 +923,25 @@ static void *check_large_members(void *data)
     struct skopsfs *fs = data;
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
     syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT);
-    struct sk_archive *archive = fs->model->archive;
+    struct sk_store *store = fs->model->store;
     char *buffer = malloc(BACKGROUND_CHUNK);
-    for (uint64_t i = 0; buffer != NULL && i < sk_archive_member_count(archive); i++) {
+    for (uint64_t i = 0; buffer != NULL && i < sk_store_member_count(store); i++) {
         struct sk_member_info info;
-        sk_archive_member_info(archive, i, &info);
-        struct sk_reader *reader;
-        struct sk_error err = {{0}};
-        if (!checked_in_background(&info) ||
-            sk_reader_open_unverified(archive, i, &reader, &err) != 0)
+        sk_store_member_info(store, i, &info);
+        struct sk_source *reader;
+        struct sk_error err = {0};
+        if (!checked_in_background(&info) || sk_store_open(store, i, false, &reader, &err) != 0)
             continue;
         uint64_t offset = 0;
         while (offset < info.size && !atomic_load(&fs->stopping)) {
-            ssize_t got = sk_reader_pread(reader, buffer, BACKGROUND_CHUNK, offset, &err);
+            ssize_t got = sk_source_pread(reader, buffer, BACKGROUND_CHUNK, offset, &err);
             if (got <= 0)
                 break;
             offset += (uint64_t)got;
         }
         if (err.message[0] != '\0')
             fuse_log(FUSE_LOG_ERR, "%s: %s\n", program, err.message);
-        sk_reader_close(reader);
+        sk_source_close(reader);
     }
     free(buffer);
     return NULL;
@@ -1059,7 +1043,7 @@ int main(int argc, char **argv)
     struct skopsfs fs = {0};
     struct fuse_session *session = NULL;
     struct fuse_loop_config *loop_config = NULL;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     pthread_t checker;
     bool checking = false;
     int status = 1;
@@ -1132,10 +1116,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", program, err.message);
         goto out;
     }
-    if (options.verify && verify_all(options.archive, fs.model->archive) != 0)
+    if (options.verify && verify_all(options.archive, fs.model->store) != 0)
         goto out;
     fs.layout = fs.model->layout;
-    fs.mtime = sk_archive_mtime(fs.model->archive);
+    fs.mtime = sk_store_mtime(fs.model->store);
     fs.uid = getuid();
     fs.gid = getgid();
 
@@ -1155,7 +1139,7 @@ int main(int argc, char **argv)
     if (fuse_daemonize(cmdline.foreground) != 0)
         goto out_unmount;
     /* After daemonizing: a fork keeps only the calling thread. */
-    checking = !options.verify && has_members_to_check(fs.model->archive) &&
+    checking = !options.verify && has_members_to_check(fs.model->store) &&
                pthread_create(&checker, NULL, check_large_members, &fs) == 0;
     if (cmdline.singlethread) {
         status = loop_exit_status(fuse_session_loop(session));

@@ -12,7 +12,7 @@
 /* The zip layer alone: every member verified and read, whatever the schema. */
 static void read_every_member(const char *path)
 {
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     struct sk_archive *archive;
     if (sk_archive_open(path, &archive, &err) != 0)
         return;
@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     read_every_member(path);
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     struct sk_model *model;
     struct sk_model_options options = {
         .build_layout = true, .read_npy_headers = true, .check_content = true};

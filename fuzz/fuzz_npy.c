@@ -6,7 +6,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     uint64_t header_length;
     if (sk_npy_header_length(data, size, &header_length, &err) != 0)
         return 0;

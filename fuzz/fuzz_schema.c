@@ -11,7 +11,7 @@
 #include "model.h"
 #include "walk.h"
 
-static struct sk_archive *archive;
+static struct sk_store *archive;
 static struct sk_allowlist *allowlist;
 
 /* A valid .npy of two float64 values: 64 bytes of header, 16 of data. */
@@ -45,8 +45,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                                  0);
     }
     zip_close(zip);
-    struct sk_error err = {{0}};
-    if (sk_archive_open(path, &archive, &err) != 0)
+    struct sk_error err = {0};
+    if (sk_model_open_store(path, &archive, &err) != 0)
         abort();
     unlink(path);
     allowlist = sk_allowlist_new();
@@ -56,7 +56,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     struct sk_schema *schema;
     if (sk_schema_load((const char *)data, size, archive, NULL, &schema, &err) != 0)
         return 0;

@@ -7,7 +7,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     struct sk_sparse_findings findings;
     sk_sparse_check_npz(data, size, &findings, &err);
     return 0;

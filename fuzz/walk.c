@@ -20,17 +20,17 @@ void fuzz_walk_layout(const struct sk_layout *layout)
         free(path);
         if (entry->kind != SK_ENTRY_FILE || entry->refused)
             continue;
-        struct sk_error err = {{0}};
-        struct sk_reader *reader;
-        if (sk_entry_open_reader(layout, entry, &reader, &err) != 0)
+        struct sk_error err = {0};
+        struct sk_source *source;
+        if (sk_entry_open(layout, entry, &source, &err) != 0)
             continue;
         /* the start, the end and a middle: a bomb must not cost a full pass */
         uint64_t offsets[3] = {0, entry->size / 2,
                                entry->size > READ_CHUNK ? entry->size - READ_CHUNK : 0};
         for (int k = 0; k < 3; k++)
-            if (sk_entry_read(entry, reader, buffer, READ_CHUNK, offsets[k], &err) < 0)
+            if (sk_source_pread(source, buffer, READ_CHUNK, offsets[k], &err) < 0)
                 break;
-        sk_reader_close(reader);
+        sk_source_close(source);
     }
     free(buffer);
 }

@@ -13,6 +13,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 import tempfile
@@ -232,6 +233,43 @@ def check_xattrs(view, e):
           f"{e['path']}: user.skops.trusted")
 
 
+def long_listing(mount_dir, relative, shown):
+    """What `skopsfs ls -laR` must print for the directory RELATIVE of the
+    mount (SHOWN as its heading), built from lstat(2) in the mount."""
+    directory = os.path.join(mount_dir, relative)
+    out = f"{shown}:\n"
+    try:
+        names = sorted(os.listdir(directory), key=os.fsencode)
+    except PermissionError:
+        return ""  # a refused directory: the CLI says so on stderr
+    for name in names:
+        st = os.lstat(os.path.join(directory, name))
+        out += f"{stat.filemode(st.st_mode)} {st.st_nlink} {st.st_size:10} {name}"
+        if stat.S_ISLNK(st.st_mode):
+            out += " -> " + os.readlink(os.path.join(directory, name))
+        out += "\n"
+    for name in names:
+        if stat.S_ISDIR(os.lstat(os.path.join(directory, name)).st_mode):
+            out += "\n" + long_listing(mount_dir, os.path.join(relative, name), f"{shown}/{name}")
+    return out
+
+
+def check_ls_long_agrees(args, archive, trust_file, view, problems):
+    """`skopsfs ls -laR` and stat(2) in the mount show every entry alike:
+    mode, link count and size (a refused file included: mode 000, size 0)."""
+    trust = ["--trust-file", trust_file] if trust_file else []
+    r = subprocess.run([args.skopsfs, "ls", "-laR", *trust, archive, "/"], capture_output=True)
+    got = os.fsdecode(r.stdout).split("\n")
+    want = long_listing(view.dir, "", "/").split("\n")
+    for line, (a, b) in enumerate(zip(got, want)):
+        if a != b:
+            problems.append(f"ls -laR line {line + 1}: skopsfs ls shows {a!r}, stat in the "
+                            f"mount {b!r}")
+            return
+    if len(got) != len(want):
+        problems.append(f"ls -laR: {len(got)} lines, the mount {len(want)}")
+
+
 def audit(skopsfs, archive, trust_file=None):
     args = [skopsfs, "audit"] + (["--trust-file", trust_file] if trust_file else []) + [archive]
     return subprocess.run(args, capture_output=True)
@@ -284,6 +322,8 @@ def check_fixture(args, manifest_path, problems):
         try:
             local = []
             check_entries(view, manifest, entries, args.backend == "mount", local)
+            if args.backend == "mount":
+                check_ls_long_agrees(args, archive, trust_file, view, local)
             problems.extend(("trusted: " if trusted else "") + p for p in local)
         finally:
             view.close()

@@ -42,7 +42,7 @@ static void reads_stored_and_deflated_members(void **state)
     };
     char *path = test_make_zip(members, 3);
     struct sk_archive *archive;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_archive_open(path, &archive, &err), 0);
     assert_int_equal(sk_archive_member_count(archive), 3);
     uint64_t stored, deflated, empty;
@@ -100,15 +100,17 @@ static void reads_whole_member_with_a_limit(void **state)
     struct test_member members[] = {{"schema.json", "{\"a\": 1}", 8, true}};
     char *path = test_make_zip(members, 1);
     struct sk_archive *archive;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_archive_open(path, &archive, &err), 0);
     char *data;
     size_t length;
-    assert_int_equal(sk_archive_read_member(archive, 0, 100, &data, &length, &err), 0);
+    assert_int_equal(sk_store_read_member(sk_archive_store(archive), 0, 100, &data, &length, &err),
+                     0);
     assert_int_equal(length, 8);
     assert_string_equal(data, "{\"a\": 1}");
-    sk_archive_free_member(data, length);
-    assert_int_equal(sk_archive_read_member(archive, 0, 4, &data, &length, &err), -1);
+    sk_store_free_member(data, length);
+    assert_int_equal(sk_store_read_member(sk_archive_store(archive), 0, 4, &data, &length, &err),
+                     -1);
     assert_non_null(strstr(err.message, "more than the limit"));
     sk_archive_close(archive);
     unlink(path);
@@ -123,7 +125,7 @@ static void rejects_what_is_not_a_zip(void **state)
     assert_int_equal(write(fd, "plain text, not a zip\n", 22), 22);
     close(fd);
     struct sk_archive *archive;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_archive_open(path, &archive, &err), -1);
     assert_non_null(strstr(err.message, "not a zip archive"));
     assert_non_null(strstr(err.message, path));
@@ -141,7 +143,7 @@ static void rejects_truncated_archive(void **state)
     char *path = test_make_zip(members, 1);
     assert_int_equal(truncate(path, 6000), 0);
     struct sk_archive *archive;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_archive_open(path, &archive, &err), -1);
     assert_true(strlen(err.message) > 0);
     unlink(path);
@@ -331,7 +333,7 @@ static unsigned char *deflate_raw(const void *data, size_t length, size_t *compr
 static void expect_refused(char *path, const char *what)
 {
     struct sk_archive *archive = NULL;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     int rc = sk_archive_open(path, &archive, &err);
     if (rc == 0 || strstr(err.message, what) == NULL)
         fail_msg("%s: wanted a refusal with '%s', got %d '%s'", path, what, rc, err.message);
@@ -343,7 +345,7 @@ static void expect_refused(char *path, const char *what)
 static struct sk_archive *expect_opens(const char *path)
 {
     struct sk_archive *archive = NULL;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     if (sk_archive_open(path, &archive, &err) != 0)
         fail_msg("%s: refused: %s", path, err.message);
     return archive;
@@ -361,13 +363,14 @@ static void reads_hand_built_archives_as_zipfile_does(void **state)
         struct sk_archive *archive = expect_opens(path);
         uint64_t index;
         assert_int_equal(sk_archive_find(archive, "a.npy", &index), 0);
-        struct sk_error err = {{0}};
+        struct sk_error err = {0};
         assert_int_equal(sk_archive_verify(archive, index, &err), 0);
         char *data;
         size_t length;
-        assert_int_equal(sk_archive_read_member(archive, index, 100, &data, &length, &err), 0);
+        assert_int_equal(
+            sk_store_read_member(sk_archive_store(archive), index, 100, &data, &length, &err), 0);
         assert_string_equal(data, "hello");
-        sk_archive_free_member(data, length);
+        sk_store_free_member(data, length);
         sk_archive_close(archive);
         unlink(path);
         free(path);
@@ -482,7 +485,7 @@ static void refuses_a_local_header_that_disagrees(void **state)
     char *path = write_raw_zip(&m, 1, &(struct raw_options){0});
     struct sk_archive *archive = expect_opens(path);
     struct sk_reader *reader;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_reader_open(archive, 0, &reader, &err), -1);
     assert_non_null(strstr(err.message, "local header differs"));
     sk_archive_close(archive);
@@ -498,7 +501,7 @@ static void refuses_unsupported_members(void **state)
     m[1].method = 12;
     char *path = write_raw_zip(m, 2, &(struct raw_options){0});
     struct sk_archive *archive = expect_opens(path);
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_archive_check_member(archive, 0, &err), -1);
     assert_non_null(strstr(err.message, "encrypted"));
     sk_error_clear(&err);
@@ -515,7 +518,7 @@ static void expect_bad_member(const struct raw_member *m)
     char *path = write_raw_zip(m, 1, &(struct raw_options){0});
     struct sk_archive *archive = expect_opens(path);
     struct sk_reader *reader;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     if (sk_reader_open(archive, 0, &reader, &err) != -1)
         fail_msg("%s: a bad member opened", m->name);
     assert_non_null(strstr(err.message, "integrity"));
@@ -526,7 +529,8 @@ static void expect_bad_member(const struct raw_member *m)
     char *data;
     size_t length;
     sk_error_clear(&err);
-    assert_int_equal(sk_archive_read_member(archive, 0, 1 << 20, &data, &length, &err), -1);
+    assert_int_equal(
+        sk_store_read_member(sk_archive_store(archive), 0, 1 << 20, &data, &length, &err), -1);
     sk_archive_close(archive);
     unlink(path);
     free(path);
@@ -563,7 +567,7 @@ static void never_serves_a_member_with_bad_bytes(void **state)
     m.data_length = packed_length; /* all right after all */
     char *path = write_raw_zip(&m, 1, &(struct raw_options){0});
     struct sk_archive *archive = expect_opens(path);
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_archive_verify(archive, 0, &err), 0);
     sk_archive_close(archive);
     unlink(path);
@@ -584,7 +588,7 @@ static void finds_a_large_bad_member_by_reading_it(void **state)
     char *path = write_raw_zip(&m, 1, &(struct raw_options){0});
     struct sk_archive *archive = expect_opens(path);
     struct sk_reader *reader;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_reader_open(archive, 0, &reader, &err), 0);
     unsigned char *buffer = malloc(1 << 20);
     ssize_t got = 0;
@@ -614,7 +618,7 @@ static void notices_the_archive_rewritten_in_place(void **state)
     struct raw_member m = stored("a.npy", "hello");
     char *path = write_raw_zip(&m, 1, &(struct raw_options){0});
     struct sk_archive *archive = expect_opens(path);
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_archive_check_unchanged(archive, &err), 0);
     struct timespec pause = {0, 20 * 1000 * 1000};
     nanosleep(&pause, NULL);

@@ -16,7 +16,7 @@
 static struct sk_node *add(struct sk_schema *g, enum sk_loader loader, const char *module,
                            const char *class_name)
 {
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     struct sk_node *node;
     assert_int_equal(sk_graph_add_node(g, loader, 2, module, class_name, &node, &err), 0);
     return node;
@@ -24,14 +24,14 @@ static struct sk_node *add(struct sk_schema *g, enum sk_loader loader, const cha
 
 static void contribute(struct sk_node *node, unsigned inherited)
 {
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_node_contribute(node, inherited, NULL, &err), 0);
 }
 
 static void attach(struct sk_schema *g, struct sk_node *parent, enum sk_slot_kind kind,
                    const char *key, struct sk_node *child)
 {
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_node_add_slot(g, parent, kind, key, strlen(key), false, child, NULL, &err),
                      0);
 }
@@ -60,7 +60,7 @@ static void builder_makes_a_graph_that_audits(void **state)
     assert_int_equal(root->contribution_count, 0);
     assert_int_equal(tree->contribution_count, 0);
 
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     char **names;
     size_t count;
     assert_int_equal(sk_schema_untrusted(g, &names, &count, &err), 0);
@@ -88,7 +88,7 @@ static void builder_limits_name_themselves(void **state)
     struct sk_schema *g = sk_graph_new(&limits);
     struct sk_node *a = add(g, SK_LOADER_LIST, "builtins", "list");
     struct sk_node *b = add(g, SK_LOADER_LIST, "builtins", "list");
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     struct sk_node *c;
     assert_int_equal(sk_graph_add_node(g, SK_LOADER_LIST, 2, "builtins", "list", &c, &err),
                      SK_GRAPH_LIMIT);

@@ -100,14 +100,14 @@ static void lays_out_a_model(void **state)
         "\"\\\"id\\\"\"}}}}}}";
     char *path = test_make_skops(schema, members, 1);
     struct sk_model *model;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     struct sk_model_options options = {.build_layout = true, .read_npy_headers = true};
     assert_int_equal(sk_model_open(path, &options, &model, &err), 0);
     const struct sk_layout *layout = model->layout;
     const struct sk_entry *e;
 
     assert_int_equal(sk_layout_resolve(layout, "/w.npy", true, &e), 0);
-    assert_true(e->from_member);
+    assert_true(e->in_store);
     assert_int_equal(e->size, npy_length);
     assert_non_null(e->npy);
     assert_string_equal(e->npy->descr, "<f8");

@@ -35,7 +35,7 @@ static void parses_plain_array(void **state)
     unsigned char *b =
         with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }", 96, 1, &length);
     struct sk_npy_header h;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_npy_parse(b, length, length, &h, &err), 0);
     assert_string_equal(h.descr, "<f8");
     assert_int_equal(h.ndim, 2);
@@ -56,7 +56,7 @@ static void parses_scalar_fortran_and_version_2(void **state)
     unsigned char *b =
         with_header("{'descr': '<U4', 'fortran_order': True, 'shape': (), }", 16, 2, &length);
     struct sk_npy_header h;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_npy_parse(b, length, length, &h, &err), 0);
     assert_string_equal(h.descr, "<U4");
     assert_int_equal(h.ndim, 0);
@@ -75,7 +75,7 @@ static void parses_structured_descr(void **state)
                        "'fortran_order': False, 'shape': (5,), }";
     unsigned char *b = with_header(dict, 5 * (8 + 16 + 1), 1, &length);
     struct sk_npy_header h;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_npy_parse(b, length, length, &h, &err), 0);
     assert_string_equal(h.descr, "[('left', '<i8'), ('w', '<f8', (2,)), ('b', '|b1')]");
     sk_npy_header_free(&h);
@@ -89,7 +89,7 @@ static void rejects_shape_larger_than_data(void **state)
     unsigned char *b =
         with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (1000,), }", 80, 1, &length);
     struct sk_npy_header h;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_npy_parse(b, length, length, &h, &err), -1);
     assert_non_null(strstr(err.message, "need 8000"));
     free(b);
@@ -103,7 +103,7 @@ static void rejects_overflowing_shape(void **state)
         with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",
                     0, 1, &length);
     struct sk_npy_header h;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_npy_parse(b, length, length, &h, &err), -1);
     free(b);
 }
@@ -115,7 +115,7 @@ static void object_dtype_is_flagged(void **state)
     unsigned char *b =
         with_header("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", 40, 1, &length);
     struct sk_npy_header h;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_npy_parse(b, length, length, &h, &err), 0);
     assert_true(h.object_dtype);
     sk_npy_header_free(&h);
@@ -125,7 +125,7 @@ static void object_dtype_is_flagged(void **state)
 static void rejects_bad_magic_and_huge_headers(void **state)
 {
     (void)state;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     uint64_t header_length;
     const unsigned char not_npy[12] = "PK\3\4nothing";
     assert_int_equal(sk_npy_header_length(not_npy, sizeof not_npy, &header_length, &err), -1);
@@ -149,7 +149,7 @@ static void reads_numpy_written_header(void **state)
     size_t length;
     unsigned char *b = test_make_npy(7, &length);
     struct sk_npy_header h;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_npy_parse(b, length, length, &h, &err), 0);
     assert_int_equal(h.data_offset % 64, 0);
     assert_int_equal(h.shape[0], 7);

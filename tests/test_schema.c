@@ -55,7 +55,7 @@ static char *untrusted_of(struct sk_model *model)
 {
     char **names;
     size_t count;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_schema_untrusted(model->schema, &names, &count, &err), 0);
     char *joined = calloc(1, 4096);
     for (size_t i = 0; i < count; i++) {
@@ -69,7 +69,7 @@ static char *untrusted_of(struct sk_model *model)
 static void shared_ids_are_one_node_and_later_states_are_ignored(void **state)
 {
     (void)state;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     struct sk_model *model = open_schema(
         "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
         " '__id__': 1, " STR_TYPES ", 'content': {"
@@ -93,7 +93,7 @@ static void shared_ids_are_one_node_and_later_states_are_ignored(void **state)
 static void unknown_loader_error_names_its_path(void **state)
 {
     (void)state;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     struct sk_model *model = open_schema(
         "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
         " " STR_TYPES ", 'content': {'estimators_': {'__class__': 'list', '__module__': 'builtins',"
@@ -108,7 +108,7 @@ static void unknown_loader_error_names_its_path(void **state)
 static void trust_follows_each_loader(void **state)
 {
     (void)state;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     struct sk_model *model = open_schema(
         "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
         " " STR_TYPES ", 'content': {"
@@ -156,7 +156,7 @@ static void trust_follows_each_loader(void **state)
 static void tree_and_loss_nodes_hand_trust_down(void **state)
 {
     (void)state;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     /* An object of class Tree is trusted below a TreeNode, not elsewhere. */
     struct sk_model *model = open_schema(
         "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
@@ -197,7 +197,7 @@ static void tree_and_loss_nodes_hand_trust_down(void **state)
 static void protocol_0_functions_use_their_content(void **state)
 {
     (void)state;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     struct sk_model *model = open_schema(
         "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 0,"
         " " STR_TYPES ", 'content': {"
@@ -219,7 +219,7 @@ static void protocol_0_functions_use_their_content(void **state)
 static void corrupt_states_fail_clearly(void **state)
 {
     (void)state;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_null(open_schema(
         "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
         " " STR_TYPES
@@ -244,7 +244,7 @@ static void corrupt_states_fail_clearly(void **state)
 static void cycles_terminate(void **state)
 {
     (void)state;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     struct sk_model *model = open_schema(
         "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
         " '__id__': 1, " STR_TYPES ", 'content': {"
@@ -266,7 +266,7 @@ static void cycles_terminate(void **state)
 static void json_text_keeps_what_jansson_cannot(void **state)
 {
     (void)state;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     json_t *root;
     struct sk_json_arena *arena;
     const char *text = "{\"a\\u0000b\": [123456789012345678901234567890, -1, 2.5], \"c\": 1}";
@@ -346,7 +346,7 @@ static int one_node(const char *a, const char *b, struct sk_error *err)
 static void ids_are_one_object_exactly_when_python_says_equal(void **state)
 {
     (void)state;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     /* strings compare whole: long ones equal in their first 300 bytes */
     char long_a[400], long_b[400];
     snprintf(long_a, sizeof long_a, "\"%0300d%s\"", 0, "a");
@@ -423,7 +423,7 @@ static struct sk_model *open_entry(const char *entry, struct sk_error *err)
 static void names_with_nul_are_refused(void **state)
 {
     (void)state;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     static const char *const with_nul[] = {
         "{'__class__': 'LinearRegression', '__module__': 'sklearn.linear_model._base\\u0000.os', "
         "'__loader__': 'ObjectNode'}",
@@ -466,7 +466,7 @@ static void names_with_nul_are_refused(void **state)
 static void loaders_and_modules_compare_whole(void **state)
 {
     (void)state;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_null(open_entry("{'__class__': 'list', '__module__': 'builtins', '__loader__': "
                            "'ListNodeX', 'content': []}",
                            &err));
@@ -497,7 +497,7 @@ static void loaders_and_modules_compare_whole(void **state)
 static void nodes_first_read_in_refused_parts_are_refused(void **state)
 {
     (void)state;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     struct sk_model *model = open_schema(
         "{'__class__': 'dict', '__module__': 'builtins', '__loader__': 'DictNode', 'protocol': 2,"
         " " STR_TYPES ", 'content': {"

@@ -116,7 +116,7 @@ static void model_open_names_a_pickle(void **state)
     close(fd);
     struct sk_model_options options = {0};
     struct sk_model *model;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_model_open(path, &options, &model, &err), -1);
     char expected[SK_ERROR_MESSAGE_MAX];
     snprintf(expected, sizeof expected,

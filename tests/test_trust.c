@@ -38,7 +38,7 @@ static void allowlist_takes_names_lists_and_files(void **state)
 {
     (void)state;
     struct sk_allowlist *a = sk_allowlist_new();
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_allowlist_add(a, "  numpy.dtype \n", &err), 0);
     assert_int_equal(sk_allowlist_add_list(a, "a.B::c.D", ':', &err), 0);
     char path[] = "/tmp/skopsfs-trust-XXXXXX";
@@ -64,7 +64,7 @@ static void missing_trust_file_is_a_clear_error(void **state)
 {
     (void)state;
     struct sk_allowlist *a = sk_allowlist_new();
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_allowlist_load_file(a, "/nonexistent/trusted", &err), -1);
     assert_string_equal(err.message, "trust file /nonexistent/trusted: No such file or directory");
     sk_allowlist_free(a);
@@ -93,7 +93,7 @@ static void write_trust_file(char *path, const char *text, size_t length)
 static void trust_file_that_is_not_regular_is_refused_at_once(void **state)
 {
     (void)state;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     char expected[256];
     char dir[] = "/tmp/skopsfs-trust-dir-XXXXXX";
     assert_non_null(mkdtemp(dir));
@@ -127,7 +127,7 @@ static void trust_file_that_is_not_regular_is_refused_at_once(void **state)
 static void trust_file_limits_name_the_limit_file_and_line(void **state)
 {
     (void)state;
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     char expected[256];
     char path[] = "/tmp/skopsfs-trust-XXXXXX";
     write_trust_file(path, "", 0);
@@ -176,7 +176,7 @@ static void trust_file_lines_end_as_they_may(void **state)
 {
     (void)state;
     struct sk_allowlist *a = sk_allowlist_new();
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     char path[] = "/tmp/skopsfs-trust-XXXXXX";
     write_trust_file(path, "a.B\r\n#c\r\nc.D", 12); /* CRLF, no final newline */
     assert_int_equal(sk_allowlist_load_file(a, path, &err), 0);
@@ -196,7 +196,7 @@ static void trust_file_entry_with_nul_is_refused(void **state)
 {
     (void)state;
     struct sk_allowlist *a = sk_allowlist_new();
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     char path[] = "/tmp/skopsfs-trust-XXXXXX";
     int fd = mkstemp(path);
     FILE *f = fdopen(fd, "w");
@@ -249,7 +249,7 @@ static void hint_round_trips(void **state)
     assert_string_equal(hint, "-o 'trust=sklearn.Foo:x.<y>:z.W'");
     hint[strlen(hint) - 1] = '\0'; /* the shell's work: drop the quotes */
     struct sk_allowlist *a = sk_allowlist_new();
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     assert_int_equal(sk_allowlist_add_list(a, hint + strlen("-o 'trust="), ':', &err), 0);
     for (size_t i = 0; i < 3; i++)
         assert_true(sk_allowlist_contains(a, names[i]));

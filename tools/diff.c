@@ -108,14 +108,13 @@ static void shape_text(const struct sk_npy_header *header, char *buffer, size_t 
 }
 
 /* Reads exactly LENGTH bytes at OFFSET, or fails. */
-static int read_fully(struct diff *d, const struct sk_entry *entry, struct sk_reader *reader,
-                      unsigned char *buffer, size_t length, uint64_t offset, const char *path)
+static int read_fully(struct diff *d, struct sk_source *source, unsigned char *buffer,
+                      size_t length, uint64_t offset, const char *path)
 {
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     size_t done = 0;
     while (done < length) {
-        ssize_t got =
-            sk_entry_read(entry, reader, buffer + done, length - done, offset + done, &err);
+        ssize_t got = sk_source_pread(source, buffer + done, length - done, offset + done, &err);
         if (got <= 0) {
             progress_end(&d->progress);
             fprintf(stderr, "%s: diff: %s: %s\n", program, path,
@@ -132,13 +131,13 @@ static int read_fully(struct diff *d, const struct sk_entry *entry, struct sk_re
 
 struct pair {
     const struct sk_entry *a, *b;
-    struct sk_reader *reader_a, *reader_b;
+    struct sk_source *source_a, *source_b;
     unsigned char *buffer_a, *buffer_b;
 };
 
 static int open_pair(struct diff *d, struct pair *p, size_t size_a, size_t size_b, const char *path)
 {
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     p->buffer_a = malloc(size_a ? size_a : 1);
     p->buffer_b = malloc(size_b ? size_b : 1);
     if (p->buffer_a == NULL || p->buffer_b == NULL) {
@@ -146,8 +145,8 @@ static int open_pair(struct diff *d, struct pair *p, size_t size_a, size_t size_
         d->failed = true;
         return -1;
     }
-    if (sk_entry_open_reader(d->a, p->a, &p->reader_a, &err) != 0 ||
-        sk_entry_open_reader(d->b, p->b, &p->reader_b, &err) != 0) {
+    if (sk_entry_open(d->a, p->a, &p->source_a, &err) != 0 ||
+        sk_entry_open(d->b, p->b, &p->source_b, &err) != 0) {
         fprintf(stderr, "%s: diff: %s: %s\n", program, path, err.message);
         d->failed = true;
         return -1;
@@ -157,8 +156,8 @@ static int open_pair(struct diff *d, struct pair *p, size_t size_a, size_t size_
 
 static void close_pair(struct pair *p)
 {
-    sk_reader_close(p->reader_a);
-    sk_reader_close(p->reader_b);
+    sk_source_close(p->source_a);
+    sk_source_close(p->source_b);
     free(p->buffer_a);
     free(p->buffer_b);
 }
@@ -171,8 +170,8 @@ static int same_bytes(struct diff *d, struct pair *p, uint64_t offset_a, uint64_
         return -1;
     for (uint64_t done = 0; done < length;) {
         size_t step = length - done < DIFF_CHUNK_BYTES ? (size_t)(length - done) : DIFF_CHUNK_BYTES;
-        if (read_fully(d, p->a, p->reader_a, p->buffer_a, step, offset_a + done, path) != 0 ||
-            read_fully(d, p->b, p->reader_b, p->buffer_b, step, offset_b + done, path) != 0)
+        if (read_fully(d, p->source_a, p->buffer_a, step, offset_a + done, path) != 0 ||
+            read_fully(d, p->source_b, p->buffer_b, step, offset_b + done, path) != 0)
             return -1;
         if (memcmp(p->buffer_a, p->buffer_b, step) != 0)
             return 0;
@@ -202,9 +201,9 @@ static void compare_numbers(struct diff *d, struct pair *p, const struct sk_numb
     for (uint64_t done = 0; done < count;) {
         size_t step =
             count - done < DIFF_CHUNK_ELEMENTS ? (size_t)(count - done) : DIFF_CHUNK_ELEMENTS;
-        if (read_fully(d, p->a, p->reader_a, p->buffer_a, step * fa->size,
+        if (read_fully(d, p->source_a, p->buffer_a, step * fa->size,
                        ha->data_offset + done * fa->size, path) != 0 ||
-            read_fully(d, p->b, p->reader_b, p->buffer_b, step * fb->size,
+            read_fully(d, p->source_b, p->buffer_b, step * fb->size,
                        hb->data_offset + done * fb->size, path) != 0)
             return;
         for (size_t k = 0; k < step; k++) {
@@ -288,9 +287,7 @@ static void compare_files(struct diff *d, const struct sk_entry *a, const struct
         return;
     }
     struct pair p = {.a = a, .b = b};
-    int same = a->from_member && b->from_member && a->size == b->size
-                   ? same_bytes(d, &p, 0, 0, a->size, path)
-                   : 0;
+    int same = a->size == b->size ? same_bytes(d, &p, 0, 0, a->size, path) : 0;
     close_pair(&p);
     if (same == 0)
         report(d, path, "bytes", NULL, NULL, "bytes differ", NULL);
@@ -418,7 +415,7 @@ static uint64_t array_bytes(const struct sk_model *model)
         if (!node->has_member)
             continue;
         struct sk_member_info info;
-        sk_archive_member_info(model->archive, node->member, &info);
+        sk_store_member_info(model->store, node->member, &info);
         total += info.size;
     }
     return total;

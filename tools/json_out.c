@@ -100,7 +100,9 @@ static json_t *entry_object(const struct sk_layout *layout, const struct sk_entr
         set(object, "type", json_string(node->type_name));
         set(object, "loader", json_string(sk_loader_name(node->loader)));
     }
-    set(object, "size", json_integer((json_int_t)entry->size));
+    struct sk_entry_stat st;
+    sk_entry_stat(entry, &st);
+    set(object, "size", json_integer((json_int_t)st.size));
     if (entry->kind == SK_ENTRY_SYMLINK) {
         set(object, "target", json_string(entry->link_text));
         return object;

@@ -197,12 +197,12 @@ static void print_sizes(const struct sk_model *model)
             node->loader == SK_LOADER_BYTEARRAY)
             continue;
         struct sk_member_info info;
-        sk_archive_member_info(model->archive, node->member, &info);
+        sk_store_member_info(model->store, node->member, &info);
         array_bytes += info.size;
         arrays++;
     }
     printf("size: %llu bytes archive, %zu arrays of %llu bytes, %zu nodes\n",
-           (unsigned long long)sk_archive_file_size(model->archive), arrays,
+           (unsigned long long)sk_store_file_size(model->store), arrays,
            (unsigned long long)array_bytes, model->schema->node_count);
 }
 

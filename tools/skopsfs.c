@@ -161,7 +161,7 @@ static int set_number(struct cli_options *options, int code, const char *spellin
 /* Sets one option the command accepts. */
 static int set_option(struct cli_options *options, int code, const char *spelling)
 {
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     switch (code) {
     case 't':
         if (sk_allowlist_add(options->allowlist, optarg, &err) != 0)
@@ -249,7 +249,7 @@ static int parse_options(const struct command *command, int argc, char **argv,
 struct sk_model *cli_open_model(const char *path, const struct cli_options *options, bool layout,
                                 bool npy_headers)
 {
-    struct sk_error err = {{0}};
+    struct sk_error err = {0};
     struct sk_model *model;
     struct sk_model_options model_options = {.allowlist = options->allowlist,
                                              .build_layout = layout,
@@ -320,7 +320,7 @@ static int audit(struct cli_options *options, int files, char **operands)
         }
         char **names;
         size_t count;
-        struct sk_error err = {{0}};
+        struct sk_error err = {0};
         if (sk_schema_untrusted(model->schema, &names, &count, &err) != 0) {
             fprintf(stderr, "%s: %s: %s\n", program, path, err.message);
             sk_model_close(model);
@@ -377,18 +377,18 @@ int cli_text_length(const struct sk_entry *entry)
 bool cli_scalar_text(const struct sk_layout *layout, const struct sk_entry *entry, char *buffer,
                      size_t size)
 {
-    if (entry->npy == NULL || entry->npy->ndim != 0 || !entry->from_member)
+    if (entry->npy == NULL || entry->npy->ndim != 0)
         return false;
     size_t item = sk_npy_item_size(entry->npy->descr);
     if (item == 0 || item > MAX_SCALAR_BYTES)
         return false;
     unsigned char bytes[MAX_SCALAR_BYTES];
-    struct sk_error err = {{0}};
-    struct sk_reader *reader;
-    if (sk_entry_open_reader(layout, entry, &reader, &err) != 0)
+    struct sk_error err = {0};
+    struct sk_source *source;
+    if (sk_entry_open(layout, entry, &source, &err) != 0)
         return false;
-    ssize_t got = sk_entry_read(entry, reader, bytes, item, entry->npy->data_offset, &err);
-    sk_reader_close(reader);
+    ssize_t got = sk_source_pread(source, bytes, item, entry->npy->data_offset, &err);
+    sk_source_close(source);
     return got == (ssize_t)item &&
            sk_npy_scalar_text(entry->npy, bytes, (size_t)got, buffer, size) >= 0;
 }
@@ -467,10 +467,10 @@ static void describe(const struct sk_layout *layout, const struct sk_entry *entr
                 print_value(scalar, (int)strlen(scalar));
         } else if (entry->npy_error != NULL) {
             printf("  (no dtype: %s)", entry->npy_error);
-        } else if (entry->from_member) {
-            printf("  %llu bytes", (unsigned long long)entry->size);
         } else if (entry->text != NULL) {
             print_value(entry->text, cli_text_length(entry));
+        } else {
+            printf("  %llu bytes", (unsigned long long)entry->size);
         }
     }
     if (entry->refused)
@@ -577,22 +577,22 @@ static int compare_entries(const void *a, const void *b)
                   (*(const struct sk_entry *const *)b)->name);
 }
 
+/* MODE as ls -l shows it: "dr-xr-xr-x". */
+static void mode_text(mode_t mode, char text[11])
+{
+    text[0] = S_ISDIR(mode) ? 'd' : S_ISLNK(mode) ? 'l' : '-';
+    for (int bit = 0; bit < 9; bit++)
+        text[1 + bit] = mode & (0400u >> bit) ? "rwx"[bit % 3] : '-';
+    text[10] = '\0';
+}
+
 static void print_long(const struct sk_entry *entry)
 {
-    const char *mode;
-    if (entry->kind == SK_ENTRY_SYMLINK)
-        mode = "lrwxrwxrwx";
-    else if (entry->refused)
-        mode = entry->kind == SK_ENTRY_DIR ? "d---------" : "----------";
-    else
-        mode = entry->kind == SK_ENTRY_DIR ? "dr-xr-xr-x" : "-r--r--r--";
-    size_t links = 1;
-    if (entry->kind == SK_ENTRY_DIR) {
-        links = 2;
-        for (size_t i = 0; i < entry->child_count; i++)
-            links += entry->children[i]->kind == SK_ENTRY_DIR;
-    }
-    printf("%s %zu %10llu %s", mode, links, (unsigned long long)entry->size, entry->name);
+    struct sk_entry_stat st;
+    sk_entry_stat(entry, &st);
+    char mode[11];
+    mode_text(st.mode, mode);
+    printf("%s %lu %10llu %s", mode, st.nlink, (unsigned long long)st.size, entry->name);
     if (entry->kind == SK_ENTRY_SYMLINK)
         printf(" -> %s", entry->link_text);
     printf("\n");
@@ -681,15 +681,15 @@ static int cat_one(const struct sk_layout *layout, const char *path, char *buffe
         error = EACCES;
     if (error != 0)
         return report("cat", path, error);
-    struct sk_error err = {{0}};
-    struct sk_reader *reader = NULL;
-    if (sk_entry_open_reader(layout, entry, &reader, &err) != 0) {
+    struct sk_error err = {0};
+    struct sk_source *source;
+    if (sk_entry_open(layout, entry, &source, &err) != 0) {
         fprintf(stderr, "%s: cat: %s: %s\n", program, path, err.message);
         return EXIT_UNREADABLE;
     }
     int status = 0;
     for (uint64_t offset = 0;;) {
-        ssize_t got = sk_entry_read(entry, reader, buffer, COPY_CHUNK, offset, &err);
+        ssize_t got = sk_source_pread(source, buffer, COPY_CHUNK, offset, &err);
         if (got < 0) {
             fprintf(stderr, "%s: cat: %s: %s\n", program, path, err.message);
             status = EXIT_UNREADABLE;
@@ -704,7 +704,7 @@ static int cat_one(const struct sk_layout *layout, const char *path, char *buffe
         }
         offset += (uint64_t)got;
     }
-    sk_reader_close(reader);
+    sk_source_close(source);
     return status;
 }
 
@@ -730,16 +730,16 @@ static int cat(struct cli_options *options, int count, char **operands)
 /* Checks every member of one archive, like unzip -t; returns an exit status. */
 static int verify_one(const char *path)
 {
-    struct sk_error err = {{0}};
-    struct sk_archive *archive;
-    if (sk_archive_open(path, &archive, &err) != 0) {
+    struct sk_error err = {0};
+    struct sk_store *store;
+    if (sk_model_open_store(path, &store, &err) != 0) {
         fprintf(stderr, "%s: %s\n", program, err.message);
         return EXIT_UNREADABLE;
     }
-    uint64_t count = sk_archive_member_count(archive), total = 0, done = 0;
+    uint64_t count = sk_store_member_count(store), total = 0, done = 0;
     struct sk_member_info info;
     for (uint64_t i = 0; i < count; i++) {
-        sk_archive_member_info(archive, i, &info);
+        sk_store_member_info(store, i, &info);
         total += info.size;
     }
     struct progress progress;
@@ -747,17 +747,17 @@ static int verify_one(const char *path)
     int status = 0;
     for (uint64_t i = 0; i < count; i++) {
         sk_error_clear(&err);
-        if (sk_archive_verify(archive, i, &err) != 0) {
+        if (sk_store_verify(store, i, &err) != 0) {
             progress_end(&progress);
             printf("%s: %s\n", path, err.message);
             status = EXIT_ENTRY_ERROR;
         }
-        sk_archive_member_info(archive, i, &info);
+        sk_store_member_info(store, i, &info);
         done += info.size;
         progress_update(&progress, done);
     }
     progress_end(&progress);
-    sk_archive_close(archive);
+    sk_store_close(store);
     return status;
 }
 
