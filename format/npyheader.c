@@ -61,8 +61,8 @@ static void put_u64(struct text *t, uint64_t value)
 static const struct range {
     uint32_t first, last;
 } printable_ranges[] = {
-    {0xA1, 0xAC},     {0xAE, 0x377},    {0x37A, 0x37F},   {0x384, 0x38A},   {0x38C, 0x38C},
-    {0x38E, 0x3A1},   {0x3A3, 0x52F},   {0x3041, 0x3096}, {0x30A1, 0x30FA}, {0x4E00, 0x9FFF},
+    {0xA1, 0xAC},   {0xAE, 0x377},  {0x37A, 0x37F},   {0x384, 0x38A},   {0x38C, 0x38C},
+    {0x38E, 0x3A1}, {0x3A3, 0x52F}, {0x3041, 0x3096}, {0x30A1, 0x30FA}, {0x4E00, 0x9FFF},
 };
 
 static bool printable(uint32_t cp)
@@ -80,7 +80,9 @@ static size_t utf8_decode(const unsigned char *s, size_t left, uint32_t *cp)
         unsigned char mask, lead;
         size_t length;
         uint32_t minimum;
-    } forms[] = {{0x80, 0x00, 1, 0}, {0xE0, 0xC0, 2, 0x80}, {0xF0, 0xE0, 3, 0x800},
+    } forms[] = {{0x80, 0x00, 1, 0},
+                 {0xE0, 0xC0, 2, 0x80},
+                 {0xF0, 0xE0, 3, 0x800},
                  {0xF8, 0xF0, 4, 0x10000}};
     for (size_t f = 0; f < sizeof forms / sizeof *forms; f++) {
         if ((s[0] & forms[f].mask) != forms[f].lead)
@@ -156,16 +158,24 @@ static const struct kind {
     const char *sizes; /* allowed sizes, or NULL: any count ('S', 'U', 'V') */
     uint64_t unit;     /* bytes per counted unit */
 } kinds[] = {
-    {'b', " 1 ", 1},     {'i', " 1 2 4 8 ", 1}, {'u', " 1 2 4 8 ", 1}, {'f', " 2 4 8 16 12 ", 1},
-    {'c', " 8 16 32 24 ", 1}, {'S', NULL, 1},   {'U', NULL, 4},       {'V', NULL, 1},
-    {'M', " 8 ", 1},     {'m', " 8 ", 1},       {'O', "", 1},
+    {'b', " 1 ", 1},
+    {'i', " 1 2 4 8 ", 1},
+    {'u', " 1 2 4 8 ", 1},
+    {'f', " 2 4 8 16 12 ", 1},
+    {'c', " 8 16 32 24 ", 1},
+    {'S', NULL, 1},
+    {'U', NULL, 4},
+    {'V', NULL, 1},
+    {'M', " 8 ", 1},
+    {'m', " 8 ", 1},
+    {'O', "", 1},
 };
 
 /* numpy's datetime units, with an optional count: '<M8[ns]', '<m8[10s]'. */
 static bool valid_time_unit(const char *s)
 {
-    static const char *const units[] = {"Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns",
-                                        "ps", "fs", "as"};
+    static const char *const units[] = {"Y",  "M",  "W",  "D",  "h",  "m", "s",
+                                        "ms", "us", "ns", "ps", "fs", "as"};
     if (*s == '\0')
         return true;
     if (*s++ != '[')
@@ -335,9 +345,8 @@ static bool to_latin1(struct text *t)
     return true;
 }
 
-int sk_npy_header_build(const struct sk_npy_dtype *dtype, bool fortran_order,
-                        const uint64_t *shape, size_t ndim, char **header, size_t *length,
-                        struct sk_error *err)
+int sk_npy_header_build(const struct sk_npy_dtype *dtype, bool fortran_order, const uint64_t *shape,
+                        size_t ndim, char **header, size_t *length, struct sk_error *err)
 {
     *header = NULL;
     if (ndim > SK_MAX_NPY_DIMS)

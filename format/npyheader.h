@@ -48,8 +48,7 @@ int sk_npy_dtype_itemsize(const struct sk_npy_dtype *dtype, uint64_t *itemsize,
 
 /* The whole header (magic to newline) in a new buffer (free()), its length
  * a multiple of 64. */
-int sk_npy_header_build(const struct sk_npy_dtype *dtype, bool fortran_order,
-                        const uint64_t *shape, size_t ndim, char **header, size_t *length,
-                        struct sk_error *err);
+int sk_npy_header_build(const struct sk_npy_dtype *dtype, bool fortran_order, const uint64_t *shape,
+                        size_t ndim, char **header, size_t *length, struct sk_error *err);
 
 #endif

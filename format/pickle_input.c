@@ -191,8 +191,8 @@ static int run_lzma(lzma_stream *lz, const unsigned char *in, uint64_t in_size, 
         lz->next_out = out;
         lz->avail_out = sizeof out;
         rc = lzma_code(lz, action);
-        if (rc == LZMA_BUF_ERROR || (action == LZMA_FINISH && rc == LZMA_OK &&
-                                     lz->avail_out == sizeof out))
+        if (rc == LZMA_BUF_ERROR ||
+            (action == LZMA_FINISH && rc == LZMA_OK && lz->avail_out == sizeof out))
             result = truncated(sink->compression, err);
         else if (rc != LZMA_OK && rc != LZMA_STREAM_END)
             result = sk_fail(err, "the %s stream cannot be read: %s", sink->compression,
@@ -260,9 +260,9 @@ static const struct compressor {
     const char *name;
     decompress_fn decompress;
 } compressors[] = {
-    {SK_PICKLE_UNCOMPRESSED, "none", NULL},       {SK_PICKLE_ZLIB, "zlib", decompress_zlib},
-    {SK_PICKLE_GZIP, "gzip", decompress_gzip},     {SK_PICKLE_BZ2, "bz2", decompress_bz2},
-    {SK_PICKLE_XZ, "xz", decompress_xz},           {SK_PICKLE_LZMA, "lzma", decompress_lzma},
+    {SK_PICKLE_UNCOMPRESSED, "none", NULL},    {SK_PICKLE_ZLIB, "zlib", decompress_zlib},
+    {SK_PICKLE_GZIP, "gzip", decompress_gzip}, {SK_PICKLE_BZ2, "bz2", decompress_bz2},
+    {SK_PICKLE_XZ, "xz", decompress_xz},       {SK_PICKLE_LZMA, "lzma", decompress_lzma},
     {SK_PICKLE_LZ4, "lz4", decompress_lz4},
 };
 
@@ -282,8 +282,7 @@ static const struct compressor *find_compressor(const char *name)
     return NULL;
 }
 
-static int open_regular_file(const char *path, struct sk_pickle_input *input,
-                             struct sk_error *err)
+static int open_regular_file(const char *path, struct sk_pickle_input *input, struct sk_error *err)
 {
     input->file_fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (input->file_fd < 0)
@@ -312,8 +311,7 @@ static int map_fd(int fd, uint64_t size, const unsigned char **out, struct sk_er
 }
 
 static int decompress_to_memfd(struct sk_pickle_input *input, const struct compressor *compressor,
-                               const struct sk_pickle_input_options *options,
-                               struct sk_error *err)
+                               const struct sk_pickle_input_options *options, struct sk_error *err)
 {
     const unsigned char *compressed;
     uint64_t compressed_size = (uint64_t)input->file_stat.st_size;
@@ -327,9 +325,9 @@ static int decompress_to_memfd(struct sk_pickle_input *input, const struct compr
     };
     input->fd = sink.fd;
     uint64_t consumed = 0;
-    int result = sink.fd < 0 ? sk_fail(err, "memfd_create: %s", strerror(errno))
-                             : compressor->decompress(compressed, compressed_size, &sink,
-                                                      &consumed, err);
+    int result = sink.fd < 0
+                     ? sk_fail(err, "memfd_create: %s", strerror(errno))
+                     : compressor->decompress(compressed, compressed_size, &sink, &consumed, err);
     munmap((void *)compressed, (size_t)compressed_size);
     if (result != 0)
         return -1;
@@ -366,8 +364,7 @@ static int recognize(struct sk_pickle_input *input, const struct compressor **co
     case SK_FILE_JOBLIB_COMPRESSED:
         *compressor = find_compressor(sniff.compression);
         if (*compressor == NULL)
-            return sk_fail(err, "%s-compressed joblib files are not supported",
-                           sniff.compression);
+            return sk_fail(err, "%s-compressed joblib files are not supported", sniff.compression);
         return 0;
     case SK_FILE_JOBLIB_OLD:
         return sk_fail(err, "a joblib file from before joblib 0.9.3 (\"ZF\" and zlib) is not "

@@ -75,8 +75,8 @@ static int read_latin1(struct pickle_source *source, unsigned char *buffer, size
 {
     (void)err;
     uint64_t k = data_offset / SK_LATIN1_CHECKPOINT_BYTES;
-    decode_latin1(source->text, source->checkpoints[k], k * SK_LATIN1_CHECKPOINT_BYTES,
-                  data_offset, data_offset + length, buffer);
+    decode_latin1(source->text, source->checkpoints[k], k * SK_LATIN1_CHECKPOINT_BYTES, data_offset,
+                  data_offset + length, buffer);
     return 0;
 }
 
@@ -211,8 +211,7 @@ int sk_pickle_source_range(const void *header, size_t header_length, int fd, uin
 
 /* Checks that TEXT is UTF-8 of code points <= U+00FF only, decoding to
  * exactly DECODED bytes, and notes where each checkpoint's output begins. */
-static int build_checkpoints(struct pickle_source *source, uint64_t decoded,
-                             struct sk_error *err)
+static int build_checkpoints(struct pickle_source *source, uint64_t decoded, struct sk_error *err)
 {
     uint64_t count = decoded / SK_LATIN1_CHECKPOINT_BYTES + 1;
     if (count > SIZE_MAX / sizeof(uint64_t) ||
@@ -240,8 +239,9 @@ static int build_checkpoints(struct pickle_source *source, uint64_t decoded,
         out++;
     }
     if (in < n || out != decoded)
-        return sk_fail(err, "latin-1 array text decodes to %s%llu bytes, not the %llu its "
-                            "dtype and shape need",
+        return sk_fail(err,
+                       "latin-1 array text decodes to %s%llu bytes, not the %llu its "
+                       "dtype and shape need",
                        in < n ? "more than " : "", (unsigned long long)out,
                        (unsigned long long)decoded);
     return 0;

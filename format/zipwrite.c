@@ -127,8 +127,7 @@ static int copy_data(struct writer *w, struct entry *e, struct sk_error *err)
 
 /* The local header goes out with CRC 0 and is patched once the data (read
  * once) has given its CRC-32. */
-static int write_member(struct writer *w, struct entry *e, bool force_zip64,
-                        struct sk_error *err)
+static int write_member(struct writer *w, struct entry *e, bool force_zip64, struct sk_error *err)
 {
     e->offset = w->position;
     e->zip64 = force_zip64 || e->size >= MAX32;
@@ -186,12 +185,12 @@ static int write_central(struct writer *w, const struct entry *e, struct sk_erro
     return 0;
 }
 
-static int write_end(struct writer *w, uint64_t count, uint64_t directory_offset,
-                     bool force_zip64, struct sk_error *err)
+static int write_end(struct writer *w, uint64_t count, uint64_t directory_offset, bool force_zip64,
+                     struct sk_error *err)
 {
     uint64_t directory_size = w->position - directory_offset;
-    bool zip64 = force_zip64 || count >= MAX16 || directory_offset >= MAX32 ||
-                 directory_size >= MAX32;
+    bool zip64 =
+        force_zip64 || count >= MAX16 || directory_offset >= MAX32 || directory_size >= MAX32;
     if (zip64) {
         uint64_t record = w->position;
         unsigned char z[ZIP64_END_BYTES + ZIP64_LOCATOR_BYTES] = {0};
@@ -239,8 +238,8 @@ static int check_names(const struct entry *entries, size_t count, struct sk_erro
     return 0;
 }
 
-static int write_archive(struct writer *w, struct entry *entries, size_t count,
-                         bool force_zip64, struct sk_error *err)
+static int write_archive(struct writer *w, struct entry *entries, size_t count, bool force_zip64,
+                         struct sk_error *err)
 {
     for (size_t i = 0; i < count; i++)
         if (write_member(w, &entries[i], force_zip64, err) != 0)
@@ -268,8 +267,8 @@ int sk_convert_write(const char *out_path, const char *schema_text, size_t lengt
         sk_fail(err, "out of memory");
         goto done;
     }
-    entries[0] = (struct entry){.name = "schema.json", .name_length = 11, .text = schema_text,
-                                .size = length};
+    entries[0] = (struct entry){
+        .name = "schema.json", .name_length = 11, .text = schema_text, .size = length};
     for (size_t i = 0; i < count; i++)
         entries[i + 1] = (struct entry){.name = members[i].name,
                                         .name_length = strlen(members[i].name),

@@ -15,7 +15,7 @@
 #include "source.h"
 
 struct sk_source_named {
-    const char *name; /* a member name: UTF-8, no NUL, no backslash */
+    const char *name;         /* a member name: UTF-8, no NUL, no backslash */
     struct sk_source *source; /* read from offset 0 to its size; not closed here */
 };
 
