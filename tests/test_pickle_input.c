@@ -243,6 +243,10 @@ static void files_that_are_no_pickle_are_refused(void **state)
     refused("ZF0x00001234", 12, NULL, "before joblib 0.9.3");
     refused("", 0, NULL, "empty");
     refused("\x78\x9c", 2, NULL, "truncated");
+    struct blob nothing = {(unsigned char *)"", 0};
+    struct blob empty = compress_gzip(nothing);
+    refused(empty.bytes, empty.length, NULL, "the gzip stream is empty");
+    free(empty.bytes);
     struct sk_pickle_input *input;
     struct sk_error err = {0};
     assert_int_equal(sk_pickle_input_open("/tmp", NULL, &input, &err), -1);
