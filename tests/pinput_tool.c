@@ -58,7 +58,17 @@ static int decompress(int argc, char **argv)
     return 0;
 }
 
-/* Builds dtypes from JSON; everything lives until the process exits. */
+static void free_dtype(struct sk_npy_dtype *dtype)
+{
+    for (size_t i = 0; i < dtype->field_count; i++) {
+        free_dtype((struct sk_npy_dtype *)dtype->fields[i].dtype);
+        free((struct sk_npy_dtype *)dtype->fields[i].dtype);
+        free((uint64_t *)dtype->fields[i].shape);
+    }
+    free((struct sk_npy_field *)dtype->fields);
+}
+
+/* Builds dtypes from JSON (strings borrowed from it); free_dtype frees. */
 static int parse_dtype(json_t *spec, struct sk_npy_dtype *dtype)
 {
     memset(dtype, 0, sizeof *dtype);
@@ -115,12 +125,14 @@ static int npyheader(void)
         if (sk_npy_header_build(&dtype, json_is_true(json_object_get(spec, "fortran")), dims, ndim,
                                 &header, &length, &err) != 0) {
             printf("error: %s\n", err.message);
+            free_dtype(&dtype);
             continue;
         }
         for (size_t i = 0; i < length; i++)
             printf("%02x", (unsigned char)header[i]);
         printf("\n");
         free(header);
+        free_dtype(&dtype);
     }
     json_decref(cases);
     return 0;
