@@ -50,23 +50,32 @@ static int read_memory(struct pickle_source *source, unsigned char *buffer, size
     return 0;
 }
 
+/* One output byte of validated text at IN, and how many input bytes it
+ * took; branch-free, since array bytes are high or low at random. A high
+ * byte is always followed by its continuation byte (validated). */
+static inline unsigned char latin1_at(const unsigned char *text, uint64_t in, uint64_t *used)
+{
+    unsigned c = text[in];
+    unsigned high = c >> 7;
+    unsigned next = text[in + high]; /* c itself when c is ASCII: stays in bounds */
+    unsigned mask = 0u - high;       /* all ones for a two-byte character */
+    *used = 1 + high;
+    return (unsigned char)((c & ~mask) | (((c & 0x03) << 6 | (next & 0x3F)) & mask));
+}
+
 /* Decodes validated text from input position IN (output position OUT) up to
  * output END, writing what lies at or after output START into BUFFER. */
 static void decode_latin1(const unsigned char *text, uint64_t in, uint64_t out, uint64_t start,
                           uint64_t end, unsigned char *buffer)
 {
-    while (out < end) {
-        unsigned char c = text[in];
-        unsigned char value = c;
-        if (c >= 0x80) {
-            value = (unsigned char)((c & 0x03) << 6 | (text[in + 1] & 0x3F));
-            in += 2;
-        } else {
-            in += 1;
-        }
-        if (out >= start)
-            buffer[out - start] = value;
-        out++;
+    uint64_t used;
+    for (; out < start; out++) {
+        latin1_at(text, in, &used);
+        in += used;
+    }
+    for (unsigned char *p = buffer; out < end; out++, p++) {
+        *p = latin1_at(text, in, &used);
+        in += used;
     }
 }
 
@@ -209,6 +218,18 @@ int sk_pickle_source_range(const void *header, size_t header_length, int fd, uin
     return 0;
 }
 
+/* Whether the character at IN is ASCII or a two-byte code point U+0080 to
+ * U+00FF whose second byte lies before N; its length in *USED. */
+static inline bool latin1_valid_at(const unsigned char *text, uint64_t in, uint64_t n,
+                                   uint64_t *used)
+{
+    unsigned c = text[in];
+    unsigned high = c >> 7;
+    uint64_t second = in + high < n ? in + high : in; /* c itself when ASCII */
+    *used = 1 + high;
+    return (high == 0) | (((c & 0xFE) == 0xC2) & (in + 1 < n) & ((text[second] & 0xC0) == 0x80));
+}
+
 /* Checks that TEXT is UTF-8 of code points <= U+00FF only, decoding to
  * exactly DECODED bytes, and notes where each checkpoint's output begins. */
 static int build_checkpoints(struct pickle_source *source, uint64_t decoded, struct sk_error *err)
@@ -219,24 +240,17 @@ static int build_checkpoints(struct pickle_source *source, uint64_t decoded, str
         return sk_fail(err, "out of memory for the checkpoints of a latin-1 array");
     const unsigned char *text = source->text;
     uint64_t in = 0, out = 0, n = source->text_length;
-    while (in < n) {
-        if (out % SK_LATIN1_CHECKPOINT_BYTES == 0) {
-            if (out / SK_LATIN1_CHECKPOINT_BYTES >= count)
-                break; /* more output than declared: reported below */
-            source->checkpoints[out / SK_LATIN1_CHECKPOINT_BYTES] = in;
+    for (uint64_t k = 0; k < count && in < n; k++) {
+        source->checkpoints[k] = in;
+        for (uint64_t j = 0; j < SK_LATIN1_CHECKPOINT_BYTES && in < n; j++, out++) {
+            uint64_t used;
+            if (!latin1_valid_at(text, in, n, &used))
+                return sk_fail(err,
+                               "latin-1 array text at byte %llu is not a code point <= U+00FF "
+                               "in UTF-8 (_codecs.encode(..., 'latin1') would fail)",
+                               (unsigned long long)in);
+            in += used;
         }
-        unsigned char c = text[in];
-        if (c < 0x80) {
-            in++;
-        } else if ((c == 0xC2 || c == 0xC3) && in + 1 < n && (text[in + 1] & 0xC0) == 0x80) {
-            in += 2;
-        } else {
-            return sk_fail(err,
-                           "latin-1 array text at byte %llu is not a code point <= U+00FF in "
-                           "UTF-8 (_codecs.encode(..., 'latin1') would fail)",
-                           (unsigned long long)in);
-        }
-        out++;
     }
     if (in < n || out != decoded)
         return sk_fail(err,
