@@ -219,19 +219,30 @@ int sk_pickle_source_range(const void *header, size_t header_length, int fd, uin
 }
 
 /* Whether the character at IN is ASCII or a two-byte code point U+0080 to
- * U+00FF whose second byte lies before N; its length in *USED. */
-static inline bool latin1_valid_at(const unsigned char *text, uint64_t in, uint64_t n,
-                                   uint64_t *used)
+ * U+00FF; its length in *USED. IN + 1 < N, or IN is the last byte. */
+static inline unsigned latin1_valid_at(const unsigned char *text, uint64_t in, uint64_t n,
+                                       uint64_t *used)
 {
     unsigned c = text[in];
     unsigned high = c >> 7;
-    uint64_t second = in + high < n ? in + high : in; /* c itself when ASCII */
+    unsigned has_next = in + 1 < n;
+    unsigned next = text[in + (high & has_next)]; /* c itself when ASCII or last */
     *used = 1 + high;
-    return (high == 0) | (((c & 0xFE) == 0xC2) & (in + 1 < n) & ((text[second] & 0xC0) == 0x80));
+    return (high == 0) | (((c & 0xFE) == 0xC2) & has_next & ((next & 0xC0) == 0x80));
+}
+
+static int latin1_error(uint64_t in, struct sk_error *err)
+{
+    return sk_fail(err,
+                   "latin-1 array text at byte %llu is not a code point <= U+00FF in UTF-8 "
+                   "(_codecs.encode(..., 'latin1') would fail)",
+                   (unsigned long long)in);
 }
 
 /* Checks that TEXT is UTF-8 of code points <= U+00FF only, decoding to
- * exactly DECODED bytes, and notes where each checkpoint's output begins. */
+ * exactly DECODED bytes, and notes where each checkpoint's output begins.
+ * A block is checked without a branch per byte, and scanned again to say
+ * where it fails. */
 static int build_checkpoints(struct pickle_source *source, uint64_t decoded, struct sk_error *err)
 {
     uint64_t count = decoded / SK_LATIN1_CHECKPOINT_BYTES + 1;
@@ -242,15 +253,17 @@ static int build_checkpoints(struct pickle_source *source, uint64_t decoded, str
     uint64_t in = 0, out = 0, n = source->text_length;
     for (uint64_t k = 0; k < count && in < n; k++) {
         source->checkpoints[k] = in;
+        uint64_t block_in = in, block_out = out, used;
+        unsigned valid = 1;
         for (uint64_t j = 0; j < SK_LATIN1_CHECKPOINT_BYTES && in < n; j++, out++) {
-            uint64_t used;
-            if (!latin1_valid_at(text, in, n, &used))
-                return sk_fail(err,
-                               "latin-1 array text at byte %llu is not a code point <= U+00FF "
-                               "in UTF-8 (_codecs.encode(..., 'latin1') would fail)",
-                               (unsigned long long)in);
+            valid &= latin1_valid_at(text, in, n, &used);
             in += used;
         }
+        if (valid)
+            continue;
+        for (in = block_in, out = block_out; latin1_valid_at(text, in, n, &used); out++)
+            in += used;
+        return latin1_error(in, err);
     }
     if (in < n || out != decoded)
         return sk_fail(err,
