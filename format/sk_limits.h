@@ -25,6 +25,14 @@
 #define SK_VERIFY_AT_OPEN_BYTES (64ull << 20)
 /* DEFLATE can expand at most ~1032:1; a larger declared ratio is a lie. */
 #define SK_MAX_COMPRESSION_RATIO 1100u
+/* A compressed joblib file is decompressed whole into memory (a memfd). */
+#define SK_MAX_PICKLE_BYTES (4ull << 30)
+/* A ratio limit on decompression (an option) counts only past this much
+ * output, so that a small pickle's header does not trip it. */
+#define SK_PICKLE_RATIO_FLOOR_BYTES (1u << 20)
+/* liblzma's memory for one decoder (xz -9 needs 65 MiB, LZMA_alone's
+ * dictionary may claim up to 4 GiB). */
+#define SK_MAX_PICKLE_DECODER_MEMORY (512ull << 20)
 /* numpy writes headers of a few hundred bytes; it reads at most 10000. */
 #define SK_MAX_NPY_HEADER_BYTES 65536u
 #define SK_MAX_NPY_DIMS 64u
