@@ -345,16 +345,20 @@ static bool to_latin1(struct text *t)
     return true;
 }
 
-int sk_npy_header_build(const struct sk_npy_dtype *dtype, bool fortran_order, const uint64_t *shape,
-                        size_t ndim, char **header, size_t *length, struct sk_error *err)
+/* The header around a descr already written as Python's repr: the rest of
+ * the dict, numpy's padding and the version it picks. */
+static int build_header(const char *descr, size_t descr_length, bool fortran_order,
+                        const uint64_t *shape, size_t ndim, char **header, size_t *length,
+                        struct sk_error *err)
 {
     *header = NULL;
     if (ndim > SK_MAX_NPY_DIMS)
         return sk_fail(err, "an array of %zu dimensions (SK_MAX_NPY_DIMS: %u)", ndim,
                        SK_MAX_NPY_DIMS);
     struct text dict = {0};
+    int result = 0;
     puts_text(&dict, "{'descr': ");
-    int result = repr_descr(&dict, dtype, 0, err);
+    put(&dict, descr, descr_length);
     puts_text(&dict, fortran_order ? ", 'fortran_order': True, 'shape': "
                                    : ", 'fortran_order': False, 'shape': ");
     repr_shape(&dict, shape, ndim);
@@ -366,7 +370,7 @@ int sk_npy_header_build(const struct sk_npy_dtype *dtype, bool fortran_order, co
         for (int i = n; i < GROWTH_AXIS_MAX_DIGITS; i++)
             puts_text(&dict, " ");
     }
-    if (result == 0 && dict.failed)
+    if (dict.failed)
         result = sk_fail(err, "out of memory");
     /* numpy tries 1.0 (latin-1, 16-bit length), then 2.0 (latin-1, 32-bit),
      * then 3.0 (UTF-8, 32-bit). */
@@ -408,4 +412,26 @@ int sk_npy_header_build(const struct sk_npy_dtype *dtype, bool fortran_order, co
     *header = out.bytes;
     *length = out.length;
     return 0;
+}
+
+int sk_npy_header_build(const struct sk_npy_dtype *dtype, bool fortran_order, const uint64_t *shape,
+                        size_t ndim, char **header, size_t *length, struct sk_error *err)
+{
+    *header = NULL;
+    struct text descr = {0};
+    int result = repr_descr(&descr, dtype, 0, err);
+    if (result == 0 && descr.failed)
+        result = sk_fail(err, "out of memory");
+    if (result == 0)
+        result = build_header(descr.bytes, descr.length, fortran_order, shape, ndim, header, length,
+                              err);
+    free(descr.bytes);
+    return result;
+}
+
+int sk_npy_header_from_descr(const char *descr, size_t descr_length, bool fortran_order,
+                             const uint64_t *shape, size_t ndim, char **header, size_t *length,
+                             struct sk_error *err)
+{
+    return build_header(descr, descr_length, fortran_order, shape, ndim, header, length, err);
 }

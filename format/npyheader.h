@@ -51,4 +51,10 @@ int sk_npy_dtype_itemsize(const struct sk_npy_dtype *dtype, uint64_t *itemsize,
 int sk_npy_header_build(const struct sk_npy_dtype *dtype, bool fortran_order, const uint64_t *shape,
                         size_t ndim, char **header, size_t *length, struct sk_error *err);
 
+/* The same from a descr already written as Python's repr ("'<f8'", or a
+ * structured dtype's list), as the pickle reader renders it. */
+int sk_npy_header_from_descr(const char *descr, size_t descr_length, bool fortran_order,
+                             const uint64_t *shape, size_t ndim, char **header, size_t *length,
+                             struct sk_error *err);
+
 #endif
