@@ -34,6 +34,7 @@ static const char *const loader_names[SK_LOADER_COUNT] = {
     [SK_LOADER_TREE] = "TreeNode",
     [SK_LOADER_LOSS] = "LossNode",
     [SK_LOADER_CACHED] = "CachedNode",
+    [SK_LOADER_UNREPRESENTABLE] = "UnrepresentableNode",
 };
 
 const char *sk_loader_name(enum sk_loader loader)
@@ -282,6 +283,19 @@ static int contribute_method(struct sk_node *node, unsigned inherited, const cha
     return rc;
 }
 
+static int contribute_unrepresentable(struct sk_node *node, struct sk_error *err)
+{
+    size_t length = strlen(node->type_name);
+    char *marked = malloc(length + 2);
+    if (marked == NULL)
+        return sk_fail(err, "out of memory");
+    marked[0] = SK_UNREPRESENTABLE_MARK;
+    memcpy(marked + 1, node->type_name, length + 1);
+    int rc = sk_node_add_contribution(node, marked, err);
+    free(marked);
+    return rc;
+}
+
 int sk_node_contribute(struct sk_node *node, unsigned inherited, const char *called,
                        struct sk_error *err)
 {
@@ -290,6 +304,8 @@ int sk_node_contribute(struct sk_node *node, unsigned inherited, const char *cal
     case SK_LOADER_JSON:
     case SK_LOADER_SLICE:
         return 0;
+    case SK_LOADER_UNREPRESENTABLE:
+        return contribute_unrepresentable(node, err);
     case SK_LOADER_FUNCTION:
         if (node->protocol_form == 0)
             return contribute_old_function(node, inherited, called, err);

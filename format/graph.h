@@ -46,10 +46,19 @@ enum sk_loader {
     SK_LOADER_TREE,
     SK_LOADER_LOSS,
     SK_LOADER_CACHED,
+    /* Not skops's: what a pickle holds that no skops node stands for
+     * (os.system, a getattr chain...). Only the pickle reader makes one; a
+     * .skops file naming it names an unknown loader. It needs the
+     * never-trustable name SK_UNREPRESENTABLE_MARK + module.name. */
+    SK_LOADER_UNREPRESENTABLE,
     SK_LOADER_COUNT
 };
 
 /* skops's name of a loader, e.g. "ObjectNode". */
+/* Starts what an unrepresentable node needs: no type name starts so (a
+ * Python identifier cannot), and a trust list holding it is refused. */
+#define SK_UNREPRESENTABLE_MARK '!'
+
 const char *sk_loader_name(enum sk_loader loader);
 /* The loader skops calls NAME; false where there is none. */
 bool sk_loader_named(const char *name, enum sk_loader *loader);

@@ -36,6 +36,7 @@ struct builder {
     char path[4096]; /* of the node being read, for messages */
     size_t path_length;
     unsigned depth;
+    bool from_pickle; /* UnrepresentableNode is the pickle reader's own */
     struct sk_error *err;
 };
 
@@ -201,6 +202,9 @@ static bool copy_specific(const char *key, size_t length)
 /* Equal JSON but for the copy_specific values. */
 static bool same_content(const json_t *a, const json_t *b)
 {
+    /* A pickle's shared object is one value: never walked twice. */
+    if (a == b)
+        return true;
     if (json_typeof(a) != json_typeof(b))
         return false;
     if (json_is_array(a)) {
@@ -729,6 +733,7 @@ static const loader_reader loader_readers[SK_LOADER_COUNT] = {
     [SK_LOADER_TREE] = read_reduced,
     [SK_LOADER_LOSS] = read_reduced,
     [SK_LOADER_CACHED] = read_nothing,
+    [SK_LOADER_UNREPRESENTABLE] = read_nothing,
 };
 
 /* What NODE adds to get_untrusted_types, once its children are read. */
@@ -752,7 +757,8 @@ static int contribute(struct builder *b, struct sk_node *node, json_t *state, un
 
 static int resolve_loader(struct builder *b, const char *name, enum sk_loader *loader, int *form)
 {
-    if (!sk_loader_named(name, loader))
+    if (!sk_loader_named(name, loader) ||
+        (*loader == SK_LOADER_UNREPRESENTABLE && !b->from_pickle))
         return -1;
     *form = SK_CURRENT_PROTOCOL;
     if (*loader == SK_LOADER_FUNCTION && b->protocol == 0)
@@ -870,6 +876,46 @@ static void free_arena(void *arena)
     sk_json_arena_free(arena);
 }
 
+/* Builds the graph of ROOT_STATE, whose storage SCHEMA already keeps. */
+static int load_root(json_t *root_state, struct sk_store *store, const struct sk_limits *limits,
+                     bool from_pickle, struct sk_schema *schema, struct sk_error *err)
+{
+    struct builder b = {
+        .store = store,
+        .schema = schema,
+        .err = err,
+        .protocol = -1,
+        .max_key_bytes = limits && limits->key_bytes ? limits->key_bytes : SK_MAX_KEY_BYTES,
+        .from_pickle = from_pickle,
+    };
+    int rc = -1;
+    b.memo = sk_strmap_new();
+    if (b.memo == NULL) {
+        sk_fail(err, "out of memory");
+        goto done;
+    }
+    if (!json_is_object(root_state)) {
+        sk_fail(err, "schema.json: the top level is not a JSON object");
+        goto done;
+    }
+    json_t *protocol = json_object_get(root_state, "protocol");
+    if (protocol == NULL) {
+        sk_fail(err, "schema.json: no 'protocol' at the top level");
+        goto done;
+    }
+    if (json_is_integer(protocol))
+        b.protocol = json_integer_value(protocol);
+    if (read_versions(schema, protocol, json_object_get(root_state, "_skops_version"), err) != 0)
+        goto done;
+    bool fresh;
+    rc = get_tree(&b, root_state, 0, &schema->root, &fresh);
+done:
+    sk_strmap_free(b.memo);
+    free(b.memo_key);
+    free(b.states);
+    return rc;
+}
+
 int sk_schema_load(const char *text, size_t length, struct sk_store *store,
                    const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err)
 {
@@ -886,43 +932,32 @@ int sk_schema_load(const char *text, size_t length, struct sk_store *store,
     }
     /* Names, keys and JSON texts of the graph point into the parsed document. */
     sk_graph_keep(schema, arena, free_arena);
-    struct builder b = {
-        .store = store,
-        .schema = schema,
-        .err = err,
-        .protocol = -1,
-        .max_key_bytes = limits && limits->key_bytes ? limits->key_bytes : SK_MAX_KEY_BYTES,
-    };
-    b.memo = sk_strmap_new();
-    if (b.memo == NULL) {
-        sk_fail(err, "out of memory");
-        goto fail;
+    if (load_root(root_state, store, limits, false, schema, err) != 0) {
+        sk_schema_free(schema);
+        return -1;
     }
-    if (!json_is_object(root_state)) {
-        sk_fail(err, "schema.json: the top level is not a JSON object");
-        goto fail;
-    }
-    json_t *protocol = json_object_get(root_state, "protocol");
-    if (protocol == NULL) {
-        sk_fail(err, "schema.json: no 'protocol' at the top level");
-        goto fail;
-    }
-    if (json_is_integer(protocol))
-        b.protocol = json_integer_value(protocol);
-    if (read_versions(schema, protocol, json_object_get(root_state, "_skops_version"), err) != 0)
-        goto fail;
-    bool fresh;
-    if (get_tree(&b, root_state, 0, &schema->root, &fresh) != 0)
-        goto fail;
-    sk_strmap_free(b.memo);
-    free(b.memo_key);
-    free(b.states);
     *out = schema;
     return 0;
-fail:
-    sk_strmap_free(b.memo);
-    free(b.memo_key);
-    free(b.states);
-    sk_schema_free(schema);
-    return -1;
+}
+
+static void release_json(void *root)
+{
+    json_decref(root);
+}
+
+int sk_schema_load_pickled(json_t *root_state, struct sk_store *store,
+                           const struct sk_limits *limits, struct sk_schema **out,
+                           struct sk_error *err)
+{
+    *out = NULL;
+    struct sk_schema *schema = sk_graph_new(limits);
+    if (schema == NULL)
+        return sk_fail(err, "out of memory");
+    sk_graph_keep(schema, json_incref(root_state), release_json);
+    if (load_root(root_state, store, limits, true, schema, err) != 0) {
+        sk_schema_free(schema);
+        return -1;
+    }
+    *out = schema;
+    return 0;
 }

@@ -20,4 +20,12 @@
 int sk_schema_load(const char *text, size_t length, struct sk_store *store,
                    const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err);
 
+/* The same from a state that the pickle reader made (pickle_map.h): shared
+ * objects are one json_t referenced from each place, and its
+ * UnrepresentableNode is accepted. The graph holds a reference to ROOT. */
+typedef struct json_t json_t;
+int sk_schema_load_pickled(json_t *root_state, struct sk_store *store,
+                           const struct sk_limits *limits, struct sk_schema **out,
+                           struct sk_error *err);
+
 #endif

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "graph.h"
 #include "grow.h"
 #include "sk_limits.h"
 
@@ -58,6 +59,12 @@ static int add_span(struct sk_allowlist *allowlist, const char *start, size_t le
     /* a name cut at a NUL would trust a shorter name than the one written */
     if (memchr(start, '\0', length) != NULL)
         return sk_fail(err, "a trusted type name holds a NUL character");
+    /* what an audit marks unrepresentable can never be let through */
+    if (start[0] == SK_UNREPRESENTABLE_MARK)
+        return sk_fail(err,
+                       "'%.*s' is a part of a pickle that skops cannot represent, as audit marks "
+                       "it: no trust lets it through",
+                       (int)(length > 200 ? 200 : length), start);
     if (length > SK_MAX_TYPE_NAME_BYTES)
         return sk_fail(err,
                        "trusted type name of %zu bytes is longer than %u (SK_MAX_TYPE_NAME_BYTES)",

@@ -471,6 +471,11 @@ static void loaders_and_modules_compare_whole(void **state)
                            "'ListNodeX', 'content': []}",
                            &err));
     assert_non_null(strstr(err.message, "unknown loader 'ListNodeX'"));
+    /* the pickle reader's own loader is unknown in a .skops file */
+    assert_null(open_entry("{'__class__': 'system', '__module__': 'os', '__loader__': "
+                           "'UnrepresentableNode'}",
+                           &err));
+    assert_non_null(strstr(err.message, "unknown loader 'UnrepresentableNode'"));
     /* skops compares a method's module and class apart */
     assert_null(open_entry("{'__class__': 'c', '__module__': 'a.b', '__loader__': 'MethodNode', "
                            "'content': {'func': 'f', 'obj': " OBJ("a", "b.c", 7) "}}",

@@ -209,6 +209,18 @@ static void trust_file_entry_with_nul_is_refused(void **state)
     sk_allowlist_free(a);
 }
 
+/* audit marks a pickle's unrepresentable parts with '!': never trustable */
+static void unrepresentable_mark_is_refused(void **state)
+{
+    (void)state;
+    struct sk_allowlist *a = sk_allowlist_new();
+    struct sk_error err = {0};
+    assert_int_equal(sk_allowlist_add_list(a, "a.B,!os.system", ',', &err), -1);
+    assert_non_null(strstr(err.message, "'!os.system' is a part of a pickle"));
+    assert_false(sk_allowlist_contains(a, "!os.system"));
+    sk_allowlist_free(a);
+}
+
 static void expect_hint(const char *const *names, size_t count, enum sk_trust_hint_form form,
                         const char *expected, size_t expected_left_out)
 {
@@ -268,6 +280,7 @@ int main(void)
         cmocka_unit_test(trust_file_limits_name_the_limit_file_and_line),
         cmocka_unit_test(trust_file_lines_end_as_they_may),
         cmocka_unit_test(trust_file_entry_with_nul_is_refused),
+        cmocka_unit_test(unrepresentable_mark_is_refused),
         cmocka_unit_test(hint_trusts_all_in_one_option),
         cmocka_unit_test(hint_round_trips),
     };
