@@ -5,6 +5,7 @@
 #include "pickle_map.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@ struct mapper {
     uint64_t nodes;
     struct sk_error *err;
     bool failed;
+    bool skops_copies;
 };
 
 static json_t *state_of(struct mapper *mp, uint32_t index);
@@ -501,6 +503,29 @@ static bool bytes_source(struct mapper *mp, uint32_t index, struct sk_pickle_mem
         }
     }
     return false;
+}
+
+/* A new member with NAME's content (a bytes value written again). */
+static json_t *copy_member(struct mapper *mp, const char *name)
+{
+    char *end;
+    unsigned long long at = name ? strtoull(name, &end, 10) : ULLONG_MAX;
+    if (at >= mp->map->member_count || strcmp(mp->map->members[at].name, name) != 0)
+        return NULL;
+    struct sk_pickle_member *m = new_member(mp, ".bin");
+    if (!m)
+        return NULL;
+    struct sk_pickle_member *from = &mp->map->members[at];
+    char *new_name = m->name;
+    *m = *from;
+    m->name = new_name;
+    if (from->bytes) {
+        m->bytes = malloc(from->bytes_length + 1);
+        if (!m->bytes)
+            return NULL;
+        memcpy(m->bytes, from->bytes, from->bytes_length);
+    }
+    return json_string(new_name);
 }
 
 /* ------------------------------------------------------------ nodes */
@@ -1485,6 +1510,58 @@ static bool per_reference(const struct sk_pk_value *v)
     return v->kind == SK_PK_BYTES || v->kind == SK_PK_BYTEARRAY;
 }
 
+/* skops writes a full copy for each reference of a shared object: the
+ * objects it makes while writing (state dicts, key_types lists) are new
+ * each time, so their ids are too, and bytes get a new member each time. */
+static json_t *skops_copy(struct mapper *mp, json_t *value, unsigned depth)
+{
+    if (++mp->nodes > SK_MAX_NODES || depth > 2 * SK_MAX_NODE_DEPTH) {
+        if (!mp->failed)
+            sk_fail(mp->err, "pickle: copies of shared objects exceed SK_MAX_NODES (%u)",
+                    SK_MAX_NODES);
+        mp->failed = true;
+        return NULL;
+    }
+    if (json_is_array(value)) {
+        json_t *copy = json_array();
+        size_t i;
+        json_t *item;
+        json_array_foreach(value, i, item)
+        {
+            json_t *c = skops_copy(mp, item, depth + 1);
+            if (!c || !copy || json_array_append_new(copy, c) != 0) {
+                json_decref(copy);
+                mp->failed = true;
+                return NULL;
+            }
+        }
+        return copy;
+    }
+    if (!json_is_object(value))
+        return json_incref(value);
+    json_t *copy = json_object();
+    const char *key;
+    json_t *item;
+    const char *loader = json_string_value(json_object_get(value, "__loader__"));
+    bool bytes = loader && (!strcmp(loader, "BytesNode") || !strcmp(loader, "BytearrayNode"));
+    json_object_foreach(value, key, item)
+    {
+        json_t *c;
+        if (!strcmp(key, "__id__") && json_integer_value(item) > ID_FRESH)
+            c = json_integer(fresh_id(mp));
+        else if (!strcmp(key, "file") && bytes)
+            c = copy_member(mp, json_string_value(item));
+        else
+            c = skops_copy(mp, item, depth + 1);
+        if (!c || !copy || json_object_set_new(copy, key, c) != 0) {
+            json_decref(copy);
+            mp->failed = true;
+            return NULL;
+        }
+    }
+    return copy;
+}
+
 /* The cycle stub: the back-reference's class and id, so the graph links. */
 static json_t *cycle_stub(struct mapper *mp, uint32_t index)
 {
@@ -1516,7 +1593,8 @@ static json_t *state_of(struct mapper *mp, uint32_t index)
     if (mp->progress[index] == ACTIVE)
         return cycle_stub(mp, index);
     if (mp->progress[index] == DONE && mp->cache[index])
-        return json_incref(mp->cache[index]);
+        return mp->skops_copies ? skops_copy(mp, mp->cache[index], 0)
+                                : json_incref(mp->cache[index]);
     if (++mp->nodes > SK_MAX_NODES) {
         mp->failed = true;
         sk_fail(mp->err, "pickle: more than SK_MAX_NODES (%u) nodes", SK_MAX_NODES);
@@ -1538,10 +1616,12 @@ static json_t *state_of(struct mapper *mp, uint32_t index)
     return result;
 }
 
-int sk_pickle_map(const struct sk_pickle *p, struct sk_pickle_map *map, struct sk_error *err)
+int sk_pickle_map(const struct sk_pickle *p, const struct sk_pickle_map_options *options,
+                  struct sk_pickle_map *map, struct sk_error *err)
 {
     memset(map, 0, sizeof *map);
-    struct mapper mp = {.p = p, .map = map, .err = err};
+    struct mapper mp = {
+        .p = p, .map = map, .err = err, .skops_copies = options && options->skops_copies};
     mp.cache = calloc(p->value_count + 1, sizeof *mp.cache);
     mp.progress = calloc(p->value_count + 1, 1);
     mp.global_ids = sk_strmap_new();

@@ -68,11 +68,20 @@ struct sk_pickle_map {
     size_t finding_count;
 };
 
+struct sk_pickle_map_options {
+    /* Write each later reference of a shared object as skops's dumps does:
+     * a full copy (bounded by SK_MAX_NODES) whose write-time objects (state
+     * dicts, key_types lists, bytes members) are new. Conversion wants this;
+     * the mount and the audit want the DAG (false). */
+    bool skops_copies;
+};
+
 /* Maps P's root. Unrepresentable parts become findings (and, in the schema,
  * a node with "__loader__": "UnrepresentableNode" that no loader accepts);
  * the machine's own findings are copied in. Returns -1 with ERR set only
  * for resource limits and out of memory; the map must be freed either way. */
-int sk_pickle_map(const struct sk_pickle *p, struct sk_pickle_map *map, struct sk_error *err);
+int sk_pickle_map(const struct sk_pickle *p, const struct sk_pickle_map_options *options,
+                  struct sk_pickle_map *map, struct sk_error *err);
 void sk_pickle_map_free(struct sk_pickle_map *map);
 
 #endif

@@ -41,7 +41,7 @@ def canonical_sha256(schema):
 
 
 def dump(pickledump, path):
-    proc = subprocess.run([pickledump, path], capture_output=True, timeout=300)
+    proc = subprocess.run([pickledump, "--skops-copies", path], capture_output=True, timeout=300)
     if proc.returncode not in (0, 2):
         raise RuntimeError("%s: pickledump crashed (%d): %s" % (path, proc.returncode,
                                                                proc.stderr.decode()[-500:]))

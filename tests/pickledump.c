@@ -2,7 +2,8 @@
  * (uncompressed) joblib file and prints, in sections, the mapped schema
  * (JSON, insertion order), the member table, the globals (as the stream
  * spells them) and the unrepresentable findings. Exit 0 when it mapped
- * (findings or not), 2 when the machine refused the file. */
+ * (findings or not), 2 when the machine refused the file. --skops-copies:
+ * write shared objects as skops does (sk_pickle_map_options). */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,8 +40,14 @@ static void print_member(const struct sk_pickle_member *m, const char *indent)
 
 int main(int argc, char **argv)
 {
+    struct sk_pickle_map_options map_options = {0};
+    if (argc == 3 && !strcmp(argv[1], "--skops-copies")) {
+        map_options.skops_copies = true;
+        argv++;
+        argc--;
+    }
     if (argc != 2) {
-        fprintf(stderr, "usage: pickledump FILE\n");
+        fprintf(stderr, "usage: pickledump [--skops-copies] FILE\n");
         return 2;
     }
     int fd = open(argv[1], O_RDONLY);
@@ -63,7 +70,7 @@ int main(int argc, char **argv)
     struct sk_pickle_options options = {.joblib = true};
     int rc = sk_pickle_run(input, (uint64_t)st.st_size, &options, &p, &err);
     struct sk_pickle_map map = {0};
-    if (rc == 0 && sk_pickle_map(&p, &map, &err) != 0)
+    if (rc == 0 && sk_pickle_map(&p, &map_options, &map, &err) != 0)
         rc = -1;
     printf("== schema\n");
     if (map.schema) {
