@@ -193,16 +193,22 @@ static int read_dtype(const struct sk_pickle *p, uint32_t value, struct sk_pk_dt
     }
     char buffer[64];
     if (dt->kind == 'M' || dt->kind == 'm') {
+        /* version 4 metadata: ({}, (unit, count, 1, 1)) */
         const struct sk_pk_value *metadata = item(p, state, 8);
-        const struct sk_pk_value *unit = item(p, metadata, 0);
-        if (!is_text(unit) || unit->u.s.text.length > 8)
+        const struct sk_pk_value *unit_tuple = item(p, metadata, 1);
+        const struct sk_pk_value *unit = item(p, unit_tuple, 0), *num = item(p, unit_tuple, 1);
+        if (!is_text(unit) || unit->u.s.text.length > 8 || !num || num->kind != SK_PK_INT ||
+            num->u.integer < 1)
             return sk_fail(err, "pickle: datetime dtype without a unit");
         dt->item_size = 8;
         if (unit->u.s.text.length == 7 && memcmp(unit->u.s.text.bytes, "generic", 7) == 0)
             snprintf(buffer, sizeof buffer, "%c%c8", order, dt->kind);
-        else
+        else if (num->u.integer == 1)
             snprintf(buffer, sizeof buffer, "%c%c8[%.*s]", order, dt->kind,
                      (int)unit->u.s.text.length, unit->u.s.text.bytes);
+        else
+            snprintf(buffer, sizeof buffer, "%c%c8[%lld%.*s]", order, dt->kind,
+                     (long long)num->u.integer, (int)unit->u.s.text.length, unit->u.s.text.bytes);
     } else if (dt->kind == 'S' || dt->kind == 'U' || dt->kind == 'V') {
         if (elsize->u.integer < 0 || (dt->kind == 'U' && elsize->u.integer % 4))
             return sk_fail(err, "pickle: dtype %c has a bad element size", dt->kind);

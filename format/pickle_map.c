@@ -878,8 +878,11 @@ static json_t *reconstruct_node(struct mapper *mp, uint32_t index, const struct 
     const struct sk_pickle *p = mp->p;
     const struct sk_pk_value *args = sk_pickle_value(p, call->u.call.args);
     const struct sk_pk_value *state = sk_pickle_value(p, call->u.call.state);
-    if (!args || args->kind != SK_PK_TUPLE || args->u.items.count != 3 ||
-        !sk_pickle_is_global(p, args->u.items.items[0], "numpy", "ndarray"))
+    if (args && args->kind == SK_PK_TUPLE && args->u.items.count == 3 &&
+        sk_pickle_is_global(p, args->u.items.items[0], "numpy", "matrix"))
+        cls = "matrix"; /* skops writes np.matrix as an array of that class */
+    else if (!args || args->kind != SK_PK_TUPLE || args->u.items.count != 3 ||
+             !sk_pickle_is_global(p, args->u.items.items[0], "numpy", "ndarray"))
         return part ? NULL
                     : unrepresentable(mp, index, sk_pickle_value(p, call->u.call.func),
                                       "an ndarray subclass, or unknown _reconstruct arguments");
@@ -958,11 +961,38 @@ static const char *scalar_name(char kind, uint64_t size)
         {'i', 8, "int64"},    {'u', 1, "uint8"},    {'u', 2, "uint16"},      {'u', 4, "uint32"},
         {'u', 8, "uint64"},   {'f', 2, "float16"},  {'f', 4, "float32"},     {'f', 8, "float64"},
         {'f', 16, "longdouble"}, {'c', 8, "complex64"}, {'c', 16, "complex128"},
+        {'M', 8, "datetime64"}, {'m', 8, "timedelta64"},
     };
+    if (kind == 'U')
+        return "str_";
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i].kind == kind && names[i].size == size)
             return names[i].name;
     return NULL;
+}
+
+static json_t *bytes_scalar(struct mapper *mp, uint32_t index, struct sk_pickle_member *source)
+{
+    const unsigned char *data = source->kind == SK_PICKLE_MEMBER_BYTES
+                                    ? source->bytes
+                                    : mp->p->input + source->offset;
+    uint64_t *length = source->kind == SK_PICKLE_MEMBER_BYTES ? (uint64_t[]){source->bytes_length}
+                                                              : &source->length;
+    while (*length && data[*length - 1] == 0)
+        --*length;
+    if (source->kind == SK_PICKLE_MEMBER_BYTES)
+        source->bytes_length = (size_t)*length;
+    struct sk_pickle_member *m = new_member(mp, ".bin");
+    if (!m)
+        return NULL;
+    char *name = m->name;
+    *m = *source;
+    source->bytes = NULL;
+    m->name = name;
+    m->item_size = 1;
+    json_t *n = node("bytes_", "numpy", "BytesNode");
+    n = put(mp, n, "file", json_string(name));
+    return with_id(mp, n, id_of(mp, index));
 }
 
 /* numpy.core.multiarray.scalar(dtype, raw bytes): a 0-d array member. */
@@ -976,6 +1006,12 @@ static json_t *scalar_node(struct mapper *mp, uint32_t index, const struct sk_pk
     struct sk_error dtype_err = {{0}};
     if (args && args->kind == SK_PK_TUPLE && args->u.items.count == 2 && !call->u.call.builds &&
         sk_pk_dtype_read(p, args->u.items.items[0], &spec.dtype, &dtype_err) == 0 &&
+        spec.dtype.kind == 'S' && bytes_source(mp, args->u.items.items[1], &source)) {
+        /* numpy.bytes_ is a bytes: skops writes it as one, without numpy's
+         * trailing NULs */
+        result = bytes_scalar(mp, index, &source);
+    } else if (args && args->kind == SK_PK_TUPLE && args->u.items.count == 2 &&
+        !call->u.call.builds && spec.dtype.kind &&
         scalar_name(spec.dtype.kind, spec.dtype.item_size) &&
         bytes_source(mp, args->u.items.items[1], &source)) {
         spec.shape = calloc(1, sizeof *spec.shape);
@@ -1020,14 +1056,16 @@ static json_t *joblib_array_node(struct mapper *mp, uint32_t index, struct sk_pi
     struct array_spec spec = {.native = true};
     struct sk_error dtype_err = {{0}};
     json_t *result = NULL;
-    if (sk_pickle_is_global(p, subclass, "numpy", "ndarray") && order &&
+    bool matrix = sk_pickle_is_global(p, subclass, "numpy", "matrix");
+    if ((matrix || sk_pickle_is_global(p, subclass, "numpy", "ndarray")) && order &&
         order->kind == SK_PK_STR && read_shape(p, shape, &spec) == 0 &&
         sk_pk_dtype_read(p, dtype, &spec.dtype, &dtype_err) == 0) {
         spec.fortran = sk_pk_text_is(order->u.s.text, "F");
         struct sk_pickle_member source = {.kind = SK_PICKLE_MEMBER_RANGE,
                                           .offset = v->u.joblib.data_offset,
                                           .length = v->u.joblib.data_length};
-        result = npy_member(mp, &spec, &source, "ndarray", id_of(mp, index), part);
+        result = npy_member(mp, &spec, &source, matrix ? "matrix" : "ndarray", id_of(mp, index),
+                            part);
     }
     spec_free(&spec);
     if (!result && !part && !mp->failed)
@@ -1069,8 +1107,13 @@ static json_t *object_content(struct mapper *mp, const struct sk_pk_value *call)
         j = put(mp, j, "is_json", json_true());
         return with_id(mp, j, ID_NONE);
     }
-    /* __getstate__ gives a new dict each time: a fresh id */
-    return dict_node(mp, "dict", "builtins", &state->u.items, fresh_id(mp), call->u.call.state);
+    /* __getstate__ gives a new dict or tuple each time: a fresh id */
+    if (state->kind == SK_PK_DICT)
+        return dict_node(mp, "dict", "builtins", &state->u.items, fresh_id(mp),
+                         call->u.call.state);
+    if (state->kind == SK_PK_TUPLE && state->u.items.count)
+        return sequence_node(mp, "tuple", "TupleNode", &state->u.items, fresh_id(mp));
+    return state_of(mp, call->u.call.state);
 }
 
 static json_t *object_node(struct mapper *mp, uint32_t index, const struct sk_pk_value *cls,
@@ -1078,10 +1121,23 @@ static json_t *object_node(struct mapper *mp, uint32_t index, const struct sk_pk
 {
     const struct sk_pk_value *state = sk_pickle_value(mp->p, call->u.call.state);
     if (call->u.call.builds > 1 || call->u.call.list_items.count ||
-        call->u.call.dict_items.count || (state && state->kind != SK_PK_DICT))
+        (state && state->kind != SK_PK_DICT && state->kind != SK_PK_TUPLE))
         return unrepresentable(mp, index, cls,
-                               "an object whose state is not a plain dict (its __setstate__ "
-                               "would run)");
+                               "an object whose state skops cannot write");
+    if (call->u.call.dict_items.count) {
+        /* a dict subclass (Bunch): skops writes its items, not a state */
+        if (state && (state->kind != SK_PK_DICT || state->u.items.count))
+            return unrepresentable(mp, index, cls, "a dict subclass with attributes");
+        json_t *d = dict_node(mp, "dict", "builtins", &call->u.call.dict_items, id_of(mp, index),
+                              index);
+        if (d) {
+            json_object_set_new(d, "__class__", json_stringn(cls->u.s.text2.bytes,
+                                                             cls->u.s.text2.length));
+            json_object_set_new(d, "__module__", json_stringn(cls->u.s.text.bytes,
+                                                              cls->u.s.text.length));
+        }
+        return d;
+    }
     if (memchr(cls->u.s.text2.bytes, '.', cls->u.s.text2.length))
         return unrepresentable(mp, index, cls, "a dotted class name");
     json_t *n = node_n(cls->u.s.text2, cls->u.s.text, "ObjectNode");
@@ -1334,7 +1390,8 @@ static json_t *defaultdict_node(struct mapper *mp, uint32_t index, const struct 
         factory = with_id(mp, factory, ID_NONE);
     }
     content = put(mp, content, "default_factory", factory);
-    json_t *n = node("defaultdict", "collections", "DefaultDictNode");
+    const struct sk_pk_value *f = sk_pickle_value(mp->p, call->u.call.func);
+    json_t *n = node_n(f->u.s.text2, f->u.s.text, "DefaultDictNode");
     n = put(mp, n, "content", content);
     return with_id(mp, n, id_of(mp, index));
 }
@@ -1370,6 +1427,66 @@ static json_t *set_call_node(struct mapper *mp, uint32_t index, const struct sk_
     if (!items || items->kind != SK_PK_LIST || call->u.call.builds)
         return unrepresentable(mp, index, NULL, "a set skops cannot write");
     return sequence_node(mp, "set", "SetNode", &items->u.items, id_of(mp, index));
+}
+
+/* type(None): how a pickle names NoneType. */
+static json_t *type_call_node(struct mapper *mp, uint32_t index, const struct sk_pk_value *call)
+{
+    const struct sk_pk_value *none = arg(mp->p, call, 0, 1);
+    if (!none || none->kind != SK_PK_NONE || call->u.call.builds)
+        return unrepresentable(mp, index, sk_pickle_value(mp->p, call->u.call.func),
+                               "a call of type() skops cannot represent");
+    return with_id(mp, node("NoneType", "builtins", "TypeNode"),
+                   named_type_id(mp, "builtins", "NoneType"));
+}
+
+static bool plain_args(const struct sk_pickle *p, const struct sk_pk_value *call)
+{
+    const struct sk_pk_value *args = sk_pickle_value(p, call->u.call.args);
+    return args && args->kind == SK_PK_TUPLE && !call->u.call.builds &&
+           !call->u.call.list_items.count && !call->u.call.dict_items.count;
+}
+
+/* range, Decimal: skops writes their __reduce__ arguments. */
+static json_t *constructor_node(struct mapper *mp, uint32_t index, const struct sk_pk_value *call)
+{
+    const struct sk_pk_value *f = sk_pickle_value(mp->p, call->u.call.func);
+    if (!plain_args(mp->p, call))
+        return unrepresentable(mp, index, f, "a constructor call with a state");
+    const struct sk_pk_value *args = sk_pickle_value(mp->p, call->u.call.args);
+    json_t *n = node_n(f->u.s.text2, f->u.s.text, "ConstructorFromReduceNode");
+    n = put(mp, n, "content", sequence_node(mp, "tuple", "TupleNode", &args->u.items,
+                                            fresh_id(mp)));
+    return with_id(mp, n, id_of(mp, index));
+}
+
+/* operator.itemgetter/attrgetter/methodcaller(*attrs). */
+static json_t *operator_node(struct mapper *mp, uint32_t index, const struct sk_pk_value *call)
+{
+    const struct sk_pk_value *f = sk_pickle_value(mp->p, call->u.call.func);
+    const struct sk_pk_value *args = sk_pickle_value(mp->p, call->u.call.args);
+    if (!plain_args(mp->p, call) || !args->u.items.count)
+        return unrepresentable(mp, index, f, "an operator function skops cannot write");
+    for (uint32_t i = 0; i < args->u.items.count; i++) {
+        const struct sk_pk_value *a = sk_pickle_value(mp->p, args->u.items.items[i]);
+        if (a->kind != SK_PK_STR && a->kind != SK_PK_INT)
+            return unrepresentable(mp, index, f, "an operator function of non-literal items");
+    }
+    json_t *n = node_n(f->u.s.text2, f->u.s.text, "OperatorFuncNode");
+    n = put(mp, n, "attrs", sequence_node(mp, "tuple", "TupleNode", &args->u.items,
+                                          fresh_id(mp)));
+    return with_id(mp, n, id_of(mp, index));
+}
+
+/* sklearn's binary trees reduce to newObj(cls) + BUILD state. */
+static json_t *new_obj_node(struct mapper *mp, uint32_t index, const struct sk_pk_value *call)
+{
+    const struct sk_pk_value *f = sk_pickle_value(mp->p, call->u.call.func);
+    const struct sk_pk_value *cls = arg(mp->p, call, 0, 1);
+    if (!is_bare_global(cls) || cls->u.s.text.length != f->u.s.text.length ||
+        memcmp(cls->u.s.text.bytes, f->u.s.text.bytes, f->u.s.text.length) != 0)
+        return unrepresentable(mp, index, f, "newObj of a class from another module");
+    return object_node(mp, index, cls, call);
 }
 
 typedef json_t *(*call_mapper)(struct mapper *, uint32_t, const struct sk_pk_value *);
@@ -1423,7 +1540,37 @@ static const struct {
     {"collections", "defaultdict", defaultdict_node},
     {"numpy.random._pickle", "__randomstate_ctor", random_state_node},
     {"sklearn.tree._tree", "Tree", tree_node},
+    {"builtins", "type", type_call_node},
+    {"builtins", "range", constructor_node},
+    {"decimal", "Decimal", constructor_node},
+    {"operator", "itemgetter", operator_node},
+    {"operator", "attrgetter", operator_node},
+    {"operator", "methodcaller", operator_node},
+    {"sklearn.neighbors._kd_tree", "newObj", new_obj_node},
+    {"sklearn.neighbors._ball_tree", "newObj", new_obj_node},
 };
+
+static bool is_class_name(const struct sk_pk_value *g)
+{
+    return g->u.s.text2.length && g->u.s.text2.bytes[0] >= 'A' && g->u.s.text2.bytes[0] <= 'Z';
+}
+
+/* Every global a call chain (getattr(module, 'system')('id')) involves. */
+static void report_globals(struct mapper *mp, uint32_t index, unsigned depth)
+{
+    const struct sk_pk_value *v = sk_pickle_value(mp->p, index);
+    if (!v || depth > 16)
+        return;
+    if (v->kind == SK_PK_GLOBAL) {
+        finding(mp, v, v->offset, "a global in a call chain skops cannot represent");
+    } else if (v->kind == SK_PK_CALL) {
+        report_globals(mp, v->u.call.func, depth + 1);
+        report_globals(mp, v->u.call.args, depth + 1);
+    } else if (v->kind == SK_PK_TUPLE) {
+        for (uint32_t i = 0; i < v->u.items.count && i < 16; i++)
+            report_globals(mp, v->u.items.items[i], depth + 1);
+    }
+}
 
 static json_t *call_node(struct mapper *mp, uint32_t index)
 {
@@ -1431,8 +1578,11 @@ static json_t *call_node(struct mapper *mp, uint32_t index)
     const struct sk_pk_value *call = sk_pickle_value(p, index);
     const struct sk_pk_value *f = sk_pickle_value(p, call->u.call.func);
     const struct sk_pk_value *args = sk_pickle_value(p, call->u.call.args);
-    if (!is_bare_global(f))
+    if (!is_bare_global(f)) {
+        report_globals(mp, call->u.call.func, 0);
+        report_globals(mp, call->u.call.args, 0);
         return unrepresentable(mp, index, NULL, "a call of something that is not a global");
+    }
     if (call->u.call.kind == SK_PK_REDUCE) {
         for (size_t i = 0; i < sizeof reducers / sizeof reducers[0]; i++)
             if (sk_pickle_is_global(p, call->u.call.func, reducers[i].module, reducers[i].name))
@@ -1449,6 +1599,16 @@ static json_t *call_node(struct mapper *mp, uint32_t index)
             sk_pickle_is_global(p, args->u.items.items[1], "builtins", "object") && none &&
             none->kind == SK_PK_NONE)
             return object_node(mp, index, cls, call);
+        if (is_class_name(f) && args && args->kind == SK_PK_TUPLE && args->u.items.count <= 1 &&
+            !call->u.call.builds && !call->u.call.list_items.count &&
+            call->u.call.dict_items.count)
+            return defaultdict_node(mp, index, call); /* a defaultdict subclass */
+    } else if (call->u.call.kind == SK_PK_NEWOBJ && args && args->kind == SK_PK_TUPLE &&
+               args->u.items.count && plain_args(p, call) && is_class_name(f)) {
+        /* a namedtuple: __getnewargs__ gives its fields */
+        json_t *n = node_n(f->u.s.text2, f->u.s.text, "TupleNode");
+        n = put(mp, n, "content", items_array(mp, &args->u.items));
+        return with_id(mp, n, id_of(mp, index));
     } else if (call->u.call.kind == SK_PK_NEWOBJ && args && args->kind == SK_PK_TUPLE &&
                args->u.items.count == 0) {
         if (f->u.s.text.length > 13 && memcmp(f->u.s.text.bytes, "scipy.sparse.", 13) == 0)
