@@ -197,6 +197,10 @@ static int read_dtype(const struct sk_pickle *p, uint32_t value, struct sk_pk_dt
         const struct sk_pk_value *metadata = item(p, state, 8);
         const struct sk_pk_value *unit_tuple = item(p, metadata, 1);
         const struct sk_pk_value *unit = item(p, unit_tuple, 0), *num = item(p, unit_tuple, 1);
+        /* protocol 2 writes the unit bytes as _codecs.encode(text, 'latin1') */
+        if (unit && unit->kind == SK_PK_CALL &&
+            sk_pickle_is_global(p, unit->u.call.func, "_codecs", "encode"))
+            unit = item(p, sk_pickle_value(p, unit->u.call.args), 0);
         if (!is_text(unit) || unit->u.s.text.length > 8 || !num || num->kind != SK_PK_INT ||
             num->u.integer < 1)
             return sk_fail(err, "pickle: datetime dtype without a unit");

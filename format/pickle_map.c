@@ -1489,6 +1489,17 @@ static json_t *new_obj_node(struct mapper *mp, uint32_t index, const struct sk_p
     return object_node(mp, index, cls, call);
 }
 
+static json_t *namedtuple_node(struct mapper *mp, uint32_t index, const struct sk_pk_value *call)
+{
+    const struct sk_pk_value *f = sk_pickle_value(mp->p, call->u.call.func);
+    if (!plain_args(mp->p, call))
+        return unrepresentable(mp, index, f, "a namedtuple with a state");
+    const struct sk_pk_value *args = sk_pickle_value(mp->p, call->u.call.args);
+    json_t *n = node_n(f->u.s.text2, f->u.s.text, "TupleNode");
+    n = put(mp, n, "content", items_array(mp, &args->u.items));
+    return with_id(mp, n, id_of(mp, index));
+}
+
 typedef json_t *(*call_mapper)(struct mapper *, uint32_t, const struct sk_pk_value *);
 
 static json_t *bytes_call(struct mapper *mp, uint32_t index, const struct sk_pk_value *call)
@@ -1548,6 +1559,9 @@ static const struct {
     {"operator", "methodcaller", operator_node},
     {"sklearn.neighbors._kd_tree", "newObj", new_obj_node},
     {"sklearn.neighbors._ball_tree", "newObj", new_obj_node},
+    {"sklearn.metrics._dist_metrics", "newObj", new_obj_node},
+    /* namedtuples reduce to cls(*fields) */
+    {"sklearn.impute._iterative", "_ImputerTriplet", namedtuple_node},
 };
 
 static bool is_class_name(const struct sk_pk_value *g)
@@ -1603,12 +1617,10 @@ static json_t *call_node(struct mapper *mp, uint32_t index)
             !call->u.call.builds && !call->u.call.list_items.count &&
             call->u.call.dict_items.count)
             return defaultdict_node(mp, index, call); /* a defaultdict subclass */
-    } else if (call->u.call.kind == SK_PK_NEWOBJ && args && args->kind == SK_PK_TUPLE &&
-               args->u.items.count && plain_args(p, call) && is_class_name(f)) {
-        /* a namedtuple: __getnewargs__ gives its fields */
-        json_t *n = node_n(f->u.s.text2, f->u.s.text, "TupleNode");
-        n = put(mp, n, "content", items_array(mp, &args->u.items));
-        return with_id(mp, n, id_of(mp, index));
+    } else if (call->u.call.kind == SK_PK_NEWOBJ &&
+               sk_pickle_is_global(p, call->u.call.func, "sklearn.impute._iterative",
+                                   "_ImputerTriplet")) {
+        return namedtuple_node(mp, index, call);
     } else if (call->u.call.kind == SK_PK_NEWOBJ && args && args->kind == SK_PK_TUPLE &&
                args->u.items.count == 0) {
         if (f->u.s.text.length > 13 && memcmp(f->u.s.text.bytes, "scipy.sparse.", 13) == 0)
