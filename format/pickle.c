@@ -29,6 +29,7 @@ struct machine {
     struct memo_slot *memo;
     uint32_t memo_count, memo_capacity;
     unsigned nested_depth;
+    const struct sk_pickle_limits *limits; /* resolved: no zero fields */
     struct sk_error *err;
 };
 
@@ -50,9 +51,9 @@ bool sk_pickle_is_global(const struct sk_pickle *p, uint32_t value, const char *
 
 static int charge(struct machine *m, uint64_t bytes)
 {
-    if (bytes > SK_PICKLE_MAX_ARENA_BYTES - m->p->arena_bytes)
+    if (bytes > m->limits->arena_bytes - m->p->arena_bytes)
         return sk_fail(m->err, "pickle: more than SK_PICKLE_MAX_ARENA_BYTES (%llu) of values",
-                       (unsigned long long)SK_PICKLE_MAX_ARENA_BYTES);
+                       (unsigned long long)m->limits->arena_bytes);
     m->p->arena_bytes += bytes;
     return 0;
 }
@@ -103,9 +104,9 @@ static void *arena_block(struct machine *m, size_t size)
 static uint32_t new_value(struct machine *m, enum sk_pk_kind kind, uint64_t offset)
 {
     struct sk_pickle *p = m->p;
-    if (p->value_count >= SK_PICKLE_MAX_VALUES) {
-        sk_fail(m->err, "pickle: more than SK_PICKLE_MAX_VALUES (%u) values",
-                SK_PICKLE_MAX_VALUES);
+    if (p->value_count >= m->limits->values) {
+        sk_fail(m->err, "pickle: more than SK_PICKLE_MAX_VALUES (%llu) values",
+                (unsigned long long)m->limits->values);
         return SK_PK_NIL;
     }
     if (grow(m, (void **)&p->values, &p->value_capacity, p->value_count + 1,
@@ -176,9 +177,9 @@ static int memo_put(struct machine *m, uint32_t key, uint32_t value)
         slot->value = value;
         return 0;
     }
-    if (m->memo_count >= SK_PICKLE_MAX_MEMO)
-        return sk_fail(m->err, "pickle: more than SK_PICKLE_MAX_MEMO (%u) memo entries",
-                       SK_PICKLE_MAX_MEMO);
+    if (m->memo_count >= m->limits->memo)
+        return sk_fail(m->err, "pickle: more than SK_PICKLE_MAX_MEMO (%llu) memo entries",
+                       (unsigned long long)m->limits->memo);
     if ((uint64_t)(m->memo_count + 1) * 2 > m->memo_capacity) {
         uint32_t capacity = m->memo_capacity ? m->memo_capacity * 2 : 64;
         if (charge(m, (uint64_t)capacity * sizeof *m->memo) != 0)
@@ -239,14 +240,14 @@ static int read_line(struct machine *m, struct sk_pk_text *line, const char *wha
 {
     const unsigned char *start = m->p->input + m->pos;
     uint64_t left = m->p->input_length - m->pos;
-    uint64_t limit = left < SK_PICKLE_MAX_LINE_BYTES ? left : SK_PICKLE_MAX_LINE_BYTES;
+    uint64_t limit = left < m->limits->line_bytes ? left : m->limits->line_bytes;
     const unsigned char *nl = memchr(start, '\n', limit);
     if (!nl) {
-        if (left > SK_PICKLE_MAX_LINE_BYTES)
+        if (left > m->limits->line_bytes)
             return sk_fail(m->err,
                            "pickle: %s at offset %llu is longer than "
-                           "SK_PICKLE_MAX_LINE_BYTES (%u)",
-                           what, (unsigned long long)m->pos, SK_PICKLE_MAX_LINE_BYTES);
+                           "SK_PICKLE_MAX_LINE_BYTES (%llu)",
+                           what, (unsigned long long)m->pos, (unsigned long long)m->limits->line_bytes);
         return sk_fail(m->err, "pickle: %s at offset %llu has no end of line (truncated)", what,
                        (unsigned long long)m->pos);
     }
@@ -262,9 +263,9 @@ static int push(struct machine *m, uint32_t value)
 {
     if (value == SK_PK_NIL)
         return -1;
-    if (m->stack.count >= SK_PICKLE_MAX_STACK)
-        return sk_fail(m->err, "pickle: more than SK_PICKLE_MAX_STACK (%u) stack values",
-                       SK_PICKLE_MAX_STACK);
+    if (m->stack.count >= m->limits->stack)
+        return sk_fail(m->err, "pickle: more than SK_PICKLE_MAX_STACK (%llu) stack values",
+                       (unsigned long long)m->limits->stack);
     return vec_push(m, &m->stack, value);
 }
 
@@ -375,9 +376,9 @@ static uint32_t make_decimal(struct machine *m, uint64_t offset, struct sk_pk_te
     while (digits_start + 1 < n && s[digits_start] == '0')
         digits_start++;
     uint64_t digits = n - digits_start;
-    if (digits > SK_PICKLE_MAX_LONG_BYTES * 5 / 2) {
-        sk_fail(m->err, "pickle: %s at offset %llu is larger than SK_PICKLE_MAX_LONG_BYTES (%u)",
-                opcode, (unsigned long long)offset, SK_PICKLE_MAX_LONG_BYTES);
+    if (digits > m->limits->long_bytes * 5 / 2 + 1) {
+        sk_fail(m->err, "pickle: %s at offset %llu is larger than SK_PICKLE_MAX_LONG_BYTES (%llu)",
+                opcode, (unsigned long long)offset, (unsigned long long)m->limits->long_bytes);
         return SK_PK_NIL;
     }
     if (digits <= 18) {
@@ -703,6 +704,7 @@ static int joblib_array(struct machine *m, uint32_t wrapper, uint64_t offset)
         return -1;
     value_at(m, array)->u.joblib.wrapper = wrapper;
     value_at(m, array)->u.joblib.nested_root = SK_PK_NIL;
+    value_at(m, array)->u.joblib.section_start = m->pos;
     if (object) {
         uint32_t root;
         uint64_t end;
@@ -742,6 +744,7 @@ static int joblib_array(struct machine *m, uint32_t wrapper, uint64_t offset)
         value_at(m, array)->u.joblib.data_length = length;
         m->pos += length;
     }
+    value_at(m, array)->u.joblib.section_end = m->pos;
     m->stack.items[m->stack.count - 1] = array;
     return 0;
 }
@@ -956,11 +959,10 @@ static int op_long_bytes(struct machine *m, uint64_t offset, unsigned n, const c
     if (n == 4 && (length >> 31))
         return sk_fail(m->err, "pickle: LONG4 at offset %llu has a negative length",
                        (unsigned long long)offset);
-    if (length > SK_PICKLE_MAX_LONG_BYTES)
+    if (length > m->limits->long_bytes)
         return sk_fail(m->err, "pickle: %s at offset %llu has %llu bytes, more than "
-                       "SK_PICKLE_MAX_LONG_BYTES (%u)",
-                       opcode, (unsigned long long)offset, (unsigned long long)length,
-                       SK_PICKLE_MAX_LONG_BYTES);
+                       "SK_PICKLE_MAX_LONG_BYTES (%llu)",
+                       opcode, (unsigned long long)offset, (unsigned long long)length, (unsigned long long)m->limits->long_bytes);
     if (need(m, length, opcode) != 0)
         return -1;
     const unsigned char *data = m->p->input + m->pos;
@@ -1080,9 +1082,9 @@ static int step(struct machine *m)
     unsigned char op = m->p->input[m->pos++];
     switch (op) {
     case '(':
-        if (m->mark_count >= SK_PICKLE_MAX_MARKS)
-            return sk_fail(m->err, "pickle: more than SK_PICKLE_MAX_MARKS (%u) open MARKs",
-                           SK_PICKLE_MAX_MARKS);
+        if (m->mark_count >= m->limits->marks)
+            return sk_fail(m->err, "pickle: more than SK_PICKLE_MAX_MARKS (%llu) open MARKs",
+                           (unsigned long long)m->limits->marks);
         if (grow(m, (void **)&m->marks, &m->mark_capacity, m->mark_count + 1,
                  sizeof *m->marks) != 0)
             return -1;
@@ -1273,13 +1275,14 @@ static int run_stream(struct machine *parent, uint64_t start, bool joblib, unsig
                         .pos = start,
                         .opcodes = parent->opcodes,
                         .nested_depth = depth,
+                        .limits = parent->limits,
                         .err = parent->err};
     int protocol = m.p->protocol;
     int rc;
     for (;;) {
-        if (++*m.opcodes > SK_PICKLE_MAX_OPCODES) {
+        if (++*m.opcodes > m.limits->opcodes) {
             rc = sk_fail(m.err, "pickle: more than SK_PICKLE_MAX_OPCODES (%llu) opcodes",
-                         (unsigned long long)SK_PICKLE_MAX_OPCODES);
+                         (unsigned long long)m.limits->opcodes);
             break;
         }
         rc = step(&m);
@@ -1313,7 +1316,19 @@ int sk_pickle_run(const unsigned char *input, uint64_t input_length,
     result->input_length = input_length;
     result->root = SK_PK_NIL;
     uint64_t opcodes = 0;
-    struct machine outer = {.p = result, .opcodes = &opcodes, .err = err};
+    struct sk_pickle_limits limits = {SK_PICKLE_MAX_OPCODES, SK_PICKLE_MAX_MEMO,
+                                      SK_PICKLE_MAX_STACK,   SK_PICKLE_MAX_MARKS,
+                                      SK_PICKLE_MAX_LONG_BYTES, SK_PICKLE_MAX_LINE_BYTES,
+                                      SK_PICKLE_MAX_VALUES,  SK_PICKLE_MAX_ARENA_BYTES};
+    const struct sk_pickle_limits *given = options ? options->limits : NULL;
+    if (given) {
+        unsigned long long *field = &limits.opcodes;
+        const unsigned long long *from = &given->opcodes;
+        for (size_t i = 0; i < sizeof limits / sizeof limits.opcodes; i++)
+            if (from[i])
+                field[i] = from[i];
+    }
+    struct machine outer = {.p = result, .opcodes = &opcodes, .limits = &limits, .err = err};
     bool joblib = options && options->joblib;
     if (run_stream(&outer, 0, joblib, 0, &result->root, &result->end) != 0)
         return -1;
@@ -1324,7 +1339,8 @@ int sk_pickle_run(const unsigned char *input, uint64_t input_length,
     uint64_t start = result->end;
     int protocol = result->protocol;
     struct sk_error second = {{0}};
-    struct machine again = {.p = result, .opcodes = &opcodes, .err = &second};
+    struct machine again = {
+        .p = result, .opcodes = &opcodes, .limits = &limits, .err = &second};
     uint32_t root;
     uint64_t end;
     uint32_t first_global = result->global_count;

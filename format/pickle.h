@@ -85,6 +85,9 @@ struct sk_pk_value {
             uint32_t wrapper;     /* the NumpyArrayWrapper call */
             uint32_t nested_root; /* object arrays: the nested pickle's value */
             uint64_t data_offset, data_length; /* raw arrays */
+            /* the whole section after the BUILD: padding byte, padding and
+             * data, or the nested pickle */
+            uint64_t section_start, section_end;
         } joblib;
     } u;
 };
@@ -104,8 +107,15 @@ struct sk_pk_finding {
     uint64_t offset;
 };
 
+/* Each field overrides the SK_PICKLE_MAX_* limit of the same name; zero
+ * keeps the default. */
+struct sk_pickle_limits {
+    unsigned long long opcodes, memo, stack, marks, long_bytes, line_bytes, values, arena_bytes;
+};
+
 struct sk_pickle_options {
     bool joblib; /* consume joblib's raw array sections */
+    const struct sk_pickle_limits *limits; /* NULL: the defaults */
 };
 
 struct sk_pickle {

@@ -5,6 +5,7 @@ pickle fixtures' manifests (README.md of the fixture set):
   (b) the mapped schema, canonicalized like `schema_canonical_sha256`
       (each __id__ by its 1-based rank of first appearance, each `file` by
       m<rank><ext>, json.dumps(indent=2)), equals the manifest's hash;
+  (a') joblib files: each array section's start/end == `joblib_arrays`;
   (c) pkl_* cases: every `must_report` name is among the findings.
 Usage: check_pickle_map.py --pickledump BIN DIR [--all DIR] [--strict]
 DIR's pairs must all match (exit 1 otherwise); --all DIR is counted and
@@ -59,6 +60,7 @@ def dump(pickledump, path):
         "globals": sorted(set(l.split(" ")[0] for l in sections["globals"] if l)),
         "findings": [l.split("\t") for l in sections["unrepresentable"] if l],
         "error": "\n".join(sections["error"]).strip(),
+        "joblib": [[int(x) for x in l.split()] for l in sections["joblib arrays"] if l],
     }
 
 
@@ -77,6 +79,14 @@ def check_dir(pickledump, directory, verbose):
                     continue
                 got = dump(pickledump, path)
                 ok_globals = got["globals"] == entry["globals"]
+                if "joblib_arrays" in entry:
+                    want = [[a["start"], a["end"]] for a in entry["joblib_arrays"]]
+                    ok_joblib = got["joblib"] == want
+                    results["joblib_files"] += 1
+                    results["joblib_offsets_ok"] += ok_joblib
+                    if not ok_joblib:
+                        failures.append("%s: joblib sections %s, manifest %s" % (
+                            entry["file"], got["joblib"][:3], want[:3]))
                 ok_schema = (got["schema"] is not None and not got["findings"] and
                              canonical_sha256(got["schema"]) == want_hash)
                 results["files"] += 1

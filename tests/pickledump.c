@@ -84,6 +84,11 @@ int main(int argc, char **argv)
     printf("== cyclic %d\n== protocol %d\n== members\n", map.cyclic, p.protocol);
     for (size_t i = 0; i < map.member_count; i++)
         print_member(&map.members[i], "");
+    printf("== joblib arrays\n");
+    for (uint32_t i = 0; i < p.value_count; i++)
+        if (p.values[i].kind == SK_PK_JOBLIB_ARRAY)
+            printf("%" PRIu64 " %" PRIu64 "\n", p.values[i].u.joblib.section_start,
+                   p.values[i].u.joblib.section_end);
     printf("== globals\n");
     for (uint32_t i = 0; i < p.global_count; i++) {
         const struct sk_pk_global *g = &p.globals[i];
