@@ -699,6 +699,23 @@ static int joblib_array(struct machine *m, uint32_t wrapper, uint64_t offset)
         return -1;
     bool object = dtype.kind == 'O';
     sk_pk_dtype_free(&dtype);
+    /* everything read from the values first: new_value may move them */
+    bool aligned = alignment && alignment->kind != SK_PK_NONE;
+    uint64_t count = 1, item_size = dtype.item_size;
+    for (uint32_t i = 0; !object && i < shape->u.items.count; i++) {
+        const struct sk_pk_value *dim = sk_pickle_value(p, shape->u.items.items[i]);
+        if (!dim || dim->kind != SK_PK_INT || dim->u.integer < 0)
+            return sk_fail(m->err, "pickle: joblib array at offset %llu has a bad shape",
+                           (unsigned long long)offset);
+        uint64_t d = (uint64_t)dim->u.integer;
+        if (d && count > UINT64_MAX / d)
+            return sk_fail(m->err, "pickle: joblib array at offset %llu is too large",
+                           (unsigned long long)offset);
+        count *= d;
+    }
+    if (item_size && count > UINT64_MAX / item_size)
+        return sk_fail(m->err, "pickle: joblib array at offset %llu is too large",
+                       (unsigned long long)offset);
     uint32_t array = new_value(m, SK_PK_JOBLIB_ARRAY, offset);
     if (array == SK_PK_NIL)
         return -1;
@@ -715,22 +732,7 @@ static int joblib_array(struct machine *m, uint32_t wrapper, uint64_t offset)
         m->pos = end;
         value_at(m, array)->u.joblib.nested_root = root;
     } else {
-        uint64_t count = 1, item_size = dtype.item_size;
-        for (uint32_t i = 0; i < shape->u.items.count; i++) {
-            const struct sk_pk_value *dim = sk_pickle_value(p, shape->u.items.items[i]);
-            if (!dim || dim->kind != SK_PK_INT || dim->u.integer < 0)
-                return sk_fail(m->err, "pickle: joblib array at offset %llu has a bad shape",
-                               (unsigned long long)offset);
-            uint64_t d = (uint64_t)dim->u.integer;
-            if (d && count > UINT64_MAX / d)
-                return sk_fail(m->err, "pickle: joblib array at offset %llu is too large",
-                               (unsigned long long)offset);
-            count *= d;
-        }
-        if (item_size && count > UINT64_MAX / item_size)
-            return sk_fail(m->err, "pickle: joblib array at offset %llu is too large",
-                           (unsigned long long)offset);
-        if (alignment && alignment->kind != SK_PK_NONE) {
+        if (aligned) {
             uint64_t padding;
             if (read_uint(m, 1, &padding, "joblib padding length") != 0 ||
                 need(m, padding, "joblib padding") != 0)

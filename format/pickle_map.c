@@ -615,8 +615,11 @@ static json_t *dict_node(struct mapper *mp, const char *cls, const char *module,
         else
             bad = json_object_set_new(content, text, value);
         free(text);
-        if (!value || !key_type || bad || json_array_append_new(types, key_type) != 0)
+        if (!value || !key_type || bad || json_array_append_new(types, key_type) != 0) {
+            if (bad || !value)
+                json_decref(key_type);
             goto oom;
+        }
     }
     json_t *list = node("list", "builtins", "ListNode");
     list = put(mp, list, "content", types);
