@@ -109,8 +109,8 @@ static uint32_t new_value(struct machine *m, enum sk_pk_kind kind, uint64_t offs
                 (unsigned long long)m->limits->values);
         return SK_PK_NIL;
     }
-    if (grow(m, (void **)&p->values, &p->value_capacity, p->value_count + 1,
-             sizeof *p->values) != 0)
+    if (grow(m, (void **)&p->values, &p->value_capacity, p->value_count + 1, sizeof *p->values) !=
+        0)
         return SK_PK_NIL;
     struct sk_pk_value *v = &p->values[p->value_count];
     memset(v, 0, sizeof *v);
@@ -144,9 +144,8 @@ static int add_finding(struct machine *m, uint64_t offset, const struct sk_pk_va
     if (n < 0)
         return sk_fail(m->err, "pickle: out of memory");
     char *name = NULL;
-    if (global && asprintf(&name, "%.*s.%.*s", (int)global->u.s.text.length,
-                           global->u.s.text.bytes, (int)global->u.s.text2.length,
-                           global->u.s.text2.bytes) < 0) {
+    if (global && asprintf(&name, "%.*s.%.*s", (int)global->u.s.text.length, global->u.s.text.bytes,
+                           (int)global->u.s.text2.length, global->u.s.text2.bytes) < 0) {
         free(what);
         return sk_fail(m->err, "pickle: out of memory");
     }
@@ -247,7 +246,8 @@ static int read_line(struct machine *m, struct sk_pk_text *line, const char *wha
             return sk_fail(m->err,
                            "pickle: %s at offset %llu is longer than "
                            "SK_PICKLE_MAX_LINE_BYTES (%llu)",
-                           what, (unsigned long long)m->pos, (unsigned long long)m->limits->line_bytes);
+                           what, (unsigned long long)m->pos,
+                           (unsigned long long)m->limits->line_bytes);
         return sk_fail(m->err, "pickle: %s at offset %llu has no end of line (truncated)", what,
                        (unsigned long long)m->pos);
     }
@@ -464,8 +464,7 @@ static uint32_t make_long_bytes(struct machine *m, uint64_t offset, const unsign
 }
 
 /* Latin-1 bytes as UTF-8 text (py2 str read with encoding='latin1'). */
-static uint32_t make_latin1(struct machine *m, uint64_t offset, const unsigned char *b,
-                            uint64_t n)
+static uint32_t make_latin1(struct machine *m, uint64_t offset, const unsigned char *b, uint64_t n)
 {
     char *utf8 = arena_block(m, n * 2);
     if (!utf8)
@@ -793,10 +792,9 @@ static int add_items(struct machine *m, uint64_t offset, const char *opcode, con
         return add_finding(m, offset, NULL, "%s into a value that is not a container", opcode);
     /* ITEMS may live in the stack that a push could move: copy by index. */
     for (uint32_t i = 0; i < count; i++) {
-        into = set || kind != SK_PK_CALL
-                   ? &value_at(m, target)->u.items
-                   : pairs ? &value_at(m, target)->u.call.dict_items
-                           : &value_at(m, target)->u.call.list_items;
+        into = set || kind != SK_PK_CALL ? &value_at(m, target)->u.items
+               : pairs                   ? &value_at(m, target)->u.call.dict_items
+                                         : &value_at(m, target)->u.call.list_items;
         if (vec_push(m, into, items[i]) != 0)
             return -1;
     }
@@ -962,9 +960,11 @@ static int op_long_bytes(struct machine *m, uint64_t offset, unsigned n, const c
         return sk_fail(m->err, "pickle: LONG4 at offset %llu has a negative length",
                        (unsigned long long)offset);
     if (length > m->limits->long_bytes)
-        return sk_fail(m->err, "pickle: %s at offset %llu has %llu bytes, more than "
+        return sk_fail(m->err,
+                       "pickle: %s at offset %llu has %llu bytes, more than "
                        "SK_PICKLE_MAX_LONG_BYTES (%llu)",
-                       opcode, (unsigned long long)offset, (unsigned long long)length, (unsigned long long)m->limits->long_bytes);
+                       opcode, (unsigned long long)offset, (unsigned long long)length,
+                       (unsigned long long)m->limits->long_bytes);
     if (need(m, length, opcode) != 0)
         return -1;
     const unsigned char *data = m->p->input + m->pos;
@@ -1034,8 +1034,9 @@ static int op_binfloat(struct machine *m, uint64_t offset)
 static int op_call(struct machine *m, uint64_t offset, enum sk_pk_call_kind kind)
 {
     uint32_t kwargs = SK_PK_NIL, args, func;
-    const char *opcode = kind == SK_PK_REDUCE ? "REDUCE" : kind == SK_PK_NEWOBJ ? "NEWOBJ"
-                                                                                : "NEWOBJ_EX";
+    const char *opcode = kind == SK_PK_REDUCE   ? "REDUCE"
+                         : kind == SK_PK_NEWOBJ ? "NEWOBJ"
+                                                : "NEWOBJ_EX";
     if (kind == SK_PK_NEWOBJ_EX && pop(m, &kwargs, opcode) != 0)
         return -1;
     if (pop(m, &args, opcode) != 0 || pop(m, &func, opcode) != 0)
@@ -1087,8 +1088,8 @@ static int step(struct machine *m)
         if (m->mark_count >= m->limits->marks)
             return sk_fail(m->err, "pickle: more than SK_PICKLE_MAX_MARKS (%llu) open MARKs",
                            (unsigned long long)m->limits->marks);
-        if (grow(m, (void **)&m->marks, &m->mark_capacity, m->mark_count + 1,
-                 sizeof *m->marks) != 0)
+        if (grow(m, (void **)&m->marks, &m->mark_capacity, m->mark_count + 1, sizeof *m->marks) !=
+            0)
             return -1;
         m->marks[m->mark_count++] = m->stack.count;
         return 0;
@@ -1243,14 +1244,12 @@ static int step(struct machine *m)
         return parse_line_uint(m, offset, "GET", &u) != 0 ? -1 : op_memo_get(m, offset, u);
     case 'h':
     case 'j':
-        return read_uint(m, op == 'h' ? 1 : 4, &u, "BINGET") != 0 ? -1
-                                                                  : op_memo_get(m, offset, u);
+        return read_uint(m, op == 'h' ? 1 : 4, &u, "BINGET") != 0 ? -1 : op_memo_get(m, offset, u);
     case 'p':
         return parse_line_uint(m, offset, "PUT", &u) != 0 ? -1 : op_memo_put(m, offset, u);
     case 'q':
     case 'r':
-        return read_uint(m, op == 'q' ? 1 : 4, &u, "BINPUT") != 0 ? -1
-                                                                  : op_memo_put(m, offset, u);
+        return read_uint(m, op == 'q' ? 1 : 4, &u, "BINPUT") != 0 ? -1 : op_memo_put(m, offset, u);
     case 0x94:
         return op_memo_put(m, offset, m->memo_count);
     case 0x80:
@@ -1294,7 +1293,8 @@ static int run_stream(struct machine *parent, uint64_t start, bool joblib, unsig
     if (rc == 1) {
         rc = 0;
         if (m.mark_count || m.stack.count != 1)
-            rc = sk_fail(m.err, "pickle: STOP at offset %llu with %u values and %u MARKs "
+            rc = sk_fail(m.err,
+                         "pickle: STOP at offset %llu with %u values and %u MARKs "
                          "on the stack (one value expected)",
                          (unsigned long long)(m.pos - 1), m.stack.count, m.mark_count);
         else
@@ -1318,10 +1318,10 @@ int sk_pickle_run(const unsigned char *input, uint64_t input_length,
     result->input_length = input_length;
     result->root = SK_PK_NIL;
     uint64_t opcodes = 0;
-    struct sk_pickle_limits limits = {SK_PICKLE_MAX_OPCODES, SK_PICKLE_MAX_MEMO,
-                                      SK_PICKLE_MAX_STACK,   SK_PICKLE_MAX_MARKS,
+    struct sk_pickle_limits limits = {SK_PICKLE_MAX_OPCODES,    SK_PICKLE_MAX_MEMO,
+                                      SK_PICKLE_MAX_STACK,      SK_PICKLE_MAX_MARKS,
                                       SK_PICKLE_MAX_LONG_BYTES, SK_PICKLE_MAX_LINE_BYTES,
-                                      SK_PICKLE_MAX_VALUES,  SK_PICKLE_MAX_ARENA_BYTES};
+                                      SK_PICKLE_MAX_VALUES,     SK_PICKLE_MAX_ARENA_BYTES};
     const struct sk_pickle_limits *given = options ? options->limits : NULL;
     if (given) {
         unsigned long long *field = &limits.opcodes;
@@ -1341,15 +1341,15 @@ int sk_pickle_run(const unsigned char *input, uint64_t input_length,
     uint64_t start = result->end;
     int protocol = result->protocol;
     struct sk_error second = {{0}};
-    struct machine again = {
-        .p = result, .opcodes = &opcodes, .limits = &limits, .err = &second};
+    struct machine again = {.p = result, .opcodes = &opcodes, .limits = &limits, .err = &second};
     uint32_t root;
     uint64_t end;
     uint32_t first_global = result->global_count;
     int rc = run_stream(&again, start, joblib, 0, &root, &end);
     result->protocol = protocol;
-    if (add_finding(&outer, start, NULL, rc == 0 ? "a second pickle stream after STOP"
-                                                 : "bytes after STOP that are not one pickle") != 0)
+    if (add_finding(&outer, start, NULL,
+                    rc == 0 ? "a second pickle stream after STOP"
+                            : "bytes after STOP that are not one pickle") != 0)
         return -1;
     for (uint32_t i = first_global; i < result->global_count; i++)
         if (add_finding(&outer, result->globals[i].offset,

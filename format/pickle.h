@@ -82,8 +82,8 @@ struct sk_pk_value {
             struct sk_pk_vector list_items, dict_items; /* APPENDS/SETITEMS on it */
         } call;
         struct {
-            uint32_t wrapper;     /* the NumpyArrayWrapper call */
-            uint32_t nested_root; /* object arrays: the nested pickle's value */
+            uint32_t wrapper;                  /* the NumpyArrayWrapper call */
+            uint32_t nested_root;              /* object arrays: the nested pickle's value */
             uint64_t data_offset, data_length; /* raw arrays */
             /* the whole section after the BUILD: padding byte, padding and
              * data, or the nested pickle */
@@ -114,7 +114,7 @@ struct sk_pickle_limits {
 };
 
 struct sk_pickle_options {
-    bool joblib; /* consume joblib's raw array sections */
+    bool joblib;                           /* consume joblib's raw array sections */
     const struct sk_pickle_limits *limits; /* NULL: the defaults */
 };
 

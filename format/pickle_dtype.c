@@ -92,8 +92,8 @@ static int structured_descr(const struct sk_pickle *p, const struct sk_pk_value 
                 entry = sk_pickle_value(p, fields->u.items.items[k + 1]);
         }
         const struct sk_pk_value *offset = item(p, entry, 1);
-        if (!name || name->kind != SK_PK_STR || !entry || entry->kind != SK_PK_TUPLE ||
-            !offset || offset->kind != SK_PK_INT || offset->u.integer < 0) {
+        if (!name || name->kind != SK_PK_STR || !entry || entry->kind != SK_PK_TUPLE || !offset ||
+            offset->kind != SK_PK_INT || offset->u.integer < 0) {
             sk_fail(err, "pickle: structured dtype field %u is malformed", i);
             goto out;
         }
@@ -118,13 +118,11 @@ static int structured_descr(const struct sk_pickle *p, const struct sk_pk_value 
             free(s);
             goto oom;
         }
-        const char *quote = memchr(list[i].name->u.s.text.bytes, '\'',
-                                   list[i].name->u.s.text.length)
-                                ? "\""
-                                : "'";
+        const char *quote =
+            memchr(list[i].name->u.s.text.bytes, '\'', list[i].name->u.s.text.length) ? "\"" : "'";
         int bad = append(&s, &length, "%s(%s%.*s%s, %s)", length > 1 ? ", " : "", quote,
-                         (int)list[i].name->u.s.text.length, list[i].name->u.s.text.bytes,
-                         quote, sub.descr);
+                         (int)list[i].name->u.s.text.length, list[i].name->u.s.text.bytes, quote,
+                         sub.descr);
         at = (uint64_t)list[i].offset + sub.item_size;
         sk_pk_dtype_free(&sub);
         if (bad) {
@@ -166,8 +164,8 @@ static int read_dtype(const struct sk_pickle *p, uint32_t value, struct sk_pk_dt
     if (!typestr || typestr->kind != SK_PK_STR || typestr->u.s.text.length < 1 ||
         call->u.call.builds != 1 || !state || state->kind != SK_PK_TUPLE || !version ||
         version->kind != SK_PK_INT || (version->u.integer != 3 && version->u.integer != 4) ||
-        !endian || endian->kind != SK_PK_STR || endian->u.s.text.length != 1 || !sub ||
-        !names || !fields || !elsize || elsize->kind != SK_PK_INT)
+        !endian || endian->kind != SK_PK_STR || endian->u.s.text.length != 1 || !sub || !names ||
+        !fields || !elsize || elsize->kind != SK_PK_INT)
         return sk_fail(err, "pickle: a numpy.dtype with an unknown argument or state layout");
     if (sub->kind != SK_PK_NONE)
         return sk_fail(err, "pickle: subarray dtypes are not supported");

@@ -23,9 +23,9 @@
 #define SK_PICKLE_SKOPS_VERSION "0.15.dev0"
 
 #define ID_NONE 1
-#define ID_BOOL 2         /* +value */
-#define ID_SMALL_INT 16   /* +value+5, CPython caches -5..256 */
-#define ID_EMPTY_STR 300  /* CPython caches '' */
+#define ID_BOOL 2          /* +value */
+#define ID_SMALL_INT 16    /* +value+5, CPython caches -5..256 */
+#define ID_EMPTY_STR 300   /* CPython caches '' */
 #define ID_LATIN1_CHAR 400 /* +code point: and every 1-character latin-1 str */
 #define ID_EMPTY_TUPLE 700
 #define ID_EMPTY_BYTES 701
@@ -80,10 +80,10 @@ static void finding(struct mapper *mp, const struct sk_pk_value *global, uint64_
     int n = vasprintf(&reason, fmt, ap);
     va_end(ap);
     if (global && global->kind == SK_PK_GLOBAL)
-        n = n < 0 ? n
-                  : asprintf(&name, "%.*s.%.*s", (int)global->u.s.text.length,
-                             global->u.s.text.bytes, (int)global->u.s.text2.length,
-                             global->u.s.text2.bytes);
+        n = n < 0
+                ? n
+                : asprintf(&name, "%.*s.%.*s", (int)global->u.s.text.length, global->u.s.text.bytes,
+                           (int)global->u.s.text2.length, global->u.s.text2.bytes);
     else
         name = strdup("");
     if (n < 0 || !name) {
@@ -196,10 +196,10 @@ static json_t *node(const char *cls, const char *module, const char *loader)
 static json_t *node_n(struct sk_pk_text cls, struct sk_pk_text module, const char *loader)
 {
     json_t *n = json_object();
-    if (n && (json_object_set_new(n, "__class__", json_stringn(cls.bytes, cls.length)) != 0 ||
-              json_object_set_new(n, "__module__", json_stringn(module.bytes, module.length)) !=
-                  0 ||
-              (loader && json_object_set_new(n, "__loader__", json_string(loader)) != 0))) {
+    if (n &&
+        (json_object_set_new(n, "__class__", json_stringn(cls.bytes, cls.length)) != 0 ||
+         json_object_set_new(n, "__module__", json_stringn(module.bytes, module.length)) != 0 ||
+         (loader && json_object_set_new(n, "__loader__", json_string(loader)) != 0))) {
         json_decref(n);
         return NULL;
     }
@@ -305,8 +305,12 @@ static char *json_quote(struct sk_pk_text t)
     out[at++] = '"';
     for (uint64_t i = 0; i < t.length;) {
         uint32_t cp = s[i];
-        unsigned extra = cp < 0x80 ? 0 : cp >= 0xf8 ? 9 : cp >= 0xf0 ? 3 : cp >= 0xe0 ? 2
-                                                                  : cp >= 0xc0 ? 1 : 9;
+        unsigned extra = cp < 0x80    ? 0
+                         : cp >= 0xf8 ? 9
+                         : cp >= 0xf0 ? 3
+                         : cp >= 0xe0 ? 2
+                         : cp >= 0xc0 ? 1
+                                      : 9;
         if (extra == 9 || extra >= t.length - i) {
             free(out);
             return NULL;
@@ -324,14 +328,29 @@ static char *json_quote(struct sk_pk_text t)
         i += extra + 1;
         const char *escape = NULL;
         switch (cp) {
-        case '"': escape = "\\\""; break;
-        case '\\': escape = "\\\\"; break;
-        case '\n': escape = "\\n"; break;
-        case '\r': escape = "\\r"; break;
-        case '\t': escape = "\\t"; break;
-        case '\b': escape = "\\b"; break;
-        case '\f': escape = "\\f"; break;
-        default: break;
+        case '"':
+            escape = "\\\"";
+            break;
+        case '\\':
+            escape = "\\\\";
+            break;
+        case '\n':
+            escape = "\\n";
+            break;
+        case '\r':
+            escape = "\\r";
+            break;
+        case '\t':
+            escape = "\\t";
+            break;
+        case '\b':
+            escape = "\\b";
+            break;
+        case '\f':
+            escape = "\\f";
+            break;
+        default:
+            break;
         }
         if (escape) {
             at += (size_t)sprintf(out + at, "%s", escape);
@@ -579,13 +598,19 @@ static json_t *sequence_node(struct mapper *mp, const char *cls, const char *loa
 static const char *key_type_name(enum sk_pk_kind kind)
 {
     switch (kind) {
-    case SK_PK_STR: return "str";
+    case SK_PK_STR:
+        return "str";
     case SK_PK_INT:
-    case SK_PK_BIGINT: return "int";
-    case SK_PK_FLOAT: return "float";
-    case SK_PK_BOOL: return "bool";
-    case SK_PK_NONE: return "NoneType";
-    default: return NULL;
+    case SK_PK_BIGINT:
+        return "int";
+    case SK_PK_FLOAT:
+        return "float";
+    case SK_PK_BOOL:
+        return "bool";
+    case SK_PK_NONE:
+        return "NoneType";
+    default:
+        return NULL;
     }
 }
 
@@ -606,12 +631,11 @@ static json_t *dict_node(struct mapper *mp, const char *cls, const char *module,
             return unrepresentable(mp, owner, NULL, "a dict key skops cannot write");
         }
         json_t *value = state_of(mp, pairs->items[i + 1]);
-        json_t *key_type = with_id(mp, node(type, "builtins", "TypeNode"),
-                                   named_type_id(mp, "builtins", type));
+        json_t *key_type =
+            with_id(mp, node(type, "builtins", "TypeNode"), named_type_id(mp, "builtins", type));
         int bad;
         if (key->kind == SK_PK_STR) /* the key itself, not its JSON text */
-            bad = json_object_setn_new(content, key->u.s.text.bytes, key->u.s.text.length,
-                                       value);
+            bad = json_object_setn_new(content, key->u.s.text.bytes, key->u.s.text.length, value);
         else
             bad = json_object_set_new(content, text, value);
         free(text);
@@ -752,8 +776,8 @@ static json_t *npy_member(struct mapper *mp, struct array_spec *spec,
         (spec->dtype.item_size && count > UINT64_MAX / spec->dtype.item_size))
         return NULL;
     uint64_t expected = count * spec->dtype.item_size;
-    uint64_t actual = source->kind == SK_PICKLE_MEMBER_BYTES ? source->bytes_length
-                                                             : source->length;
+    uint64_t actual =
+        source->kind == SK_PICKLE_MEMBER_BYTES ? source->bytes_length : source->length;
     /* latin-1 text is longer than its bytes; the source checks its length */
     if (source->kind != SK_PICKLE_MEMBER_LATIN1_RANGE && actual != expected)
         return NULL;
@@ -842,8 +866,7 @@ static json_t *object_array(struct mapper *mp, uint32_t index, struct array_spec
         free(text);
         j = put(mp, j, "is_json", json_true());
         j = with_id(mp, j,
-                    literal.u.integer <= 256 ? ID_SMALL_INT + literal.u.integer + 5
-                                             : fresh_id(mp));
+                    literal.u.integer <= 256 ? ID_SMALL_INT + literal.u.integer + 5 : fresh_id(mp));
         if (!j || json_array_append_new(shape, j) != 0) {
             json_decref(shape);
             return NULL;
@@ -960,11 +983,12 @@ static const char *scalar_name(char kind, uint64_t size)
         uint64_t size;
         const char *name;
     } names[] = {
-        {'b', 1, "bool_"},    {'i', 1, "int8"},     {'i', 2, "int16"},       {'i', 4, "int32"},
-        {'i', 8, "int64"},    {'u', 1, "uint8"},    {'u', 2, "uint16"},      {'u', 4, "uint32"},
-        {'u', 8, "uint64"},   {'f', 2, "float16"},  {'f', 4, "float32"},     {'f', 8, "float64"},
-        {'f', 16, "longdouble"}, {'c', 8, "complex64"}, {'c', 16, "complex128"},
-        {'M', 8, "datetime64"}, {'m', 8, "timedelta64"},
+        {'b', 1, "bool_"},       {'i', 1, "int8"},        {'i', 2, "int16"},
+        {'i', 4, "int32"},       {'i', 8, "int64"},       {'u', 1, "uint8"},
+        {'u', 2, "uint16"},      {'u', 4, "uint32"},      {'u', 8, "uint64"},
+        {'f', 2, "float16"},     {'f', 4, "float32"},     {'f', 8, "float64"},
+        {'f', 16, "longdouble"}, {'c', 8, "complex64"},   {'c', 16, "complex128"},
+        {'M', 8, "datetime64"},  {'m', 8, "timedelta64"},
     };
     if (kind == 'U')
         return "str_";
@@ -976,9 +1000,8 @@ static const char *scalar_name(char kind, uint64_t size)
 
 static json_t *bytes_scalar(struct mapper *mp, uint32_t index, struct sk_pickle_member *source)
 {
-    const unsigned char *data = source->kind == SK_PICKLE_MEMBER_BYTES
-                                    ? source->bytes
-                                    : mp->p->input + source->offset;
+    const unsigned char *data =
+        source->kind == SK_PICKLE_MEMBER_BYTES ? source->bytes : mp->p->input + source->offset;
     uint64_t *length = source->kind == SK_PICKLE_MEMBER_BYTES ? (uint64_t[]){source->bytes_length}
                                                               : &source->length;
     while (*length && data[*length - 1] == 0)
@@ -1014,14 +1037,14 @@ static json_t *scalar_node(struct mapper *mp, uint32_t index, const struct sk_pk
          * trailing NULs */
         result = bytes_scalar(mp, index, &source);
     } else if (args && args->kind == SK_PK_TUPLE && args->u.items.count == 2 &&
-        !call->u.call.builds && spec.dtype.kind &&
-        scalar_name(spec.dtype.kind, spec.dtype.item_size) &&
-        bytes_source(mp, args->u.items.items[1], &source)) {
+               !call->u.call.builds && spec.dtype.kind &&
+               scalar_name(spec.dtype.kind, spec.dtype.item_size) &&
+               bytes_source(mp, args->u.items.items[1], &source)) {
         spec.shape = calloc(1, sizeof *spec.shape);
         if (spec.shape)
-            result = npy_member(mp, &spec, &source,
-                                scalar_name(spec.dtype.kind, spec.dtype.item_size),
-                                id_of(mp, index), NULL);
+            result =
+                npy_member(mp, &spec, &source, scalar_name(spec.dtype.kind, spec.dtype.item_size),
+                           id_of(mp, index), NULL);
     }
     free(source.bytes);
     spec_free(&spec);
@@ -1067,8 +1090,8 @@ static json_t *joblib_array_node(struct mapper *mp, uint32_t index, struct sk_pi
         struct sk_pickle_member source = {.kind = SK_PICKLE_MEMBER_RANGE,
                                           .offset = v->u.joblib.data_offset,
                                           .length = v->u.joblib.data_length};
-        result = npy_member(mp, &spec, &source, matrix ? "matrix" : "ndarray", id_of(mp, index),
-                            part);
+        result =
+            npy_member(mp, &spec, &source, matrix ? "matrix" : "ndarray", id_of(mp, index), part);
     }
     spec_free(&spec);
     if (!result && !part && !mp->failed)
@@ -1089,8 +1112,8 @@ static bool array_part(struct mapper *mp, uint32_t index, struct sk_pickle_membe
         return false;
     if (v && v->kind == SK_PK_JOBLIB_ARRAY)
         done = joblib_array_node(mp, index, part);
-    else if (v && v->kind == SK_PK_CALL && is_global_in(p, v->u.call.func, multiarray_modules,
-                                                         "_reconstruct"))
+    else if (v && v->kind == SK_PK_CALL &&
+             is_global_in(p, v->u.call.func, multiarray_modules, "_reconstruct"))
         done = reconstruct_node(mp, index, v, "ndarray", part);
     else if (v && v->kind == SK_PK_CALL &&
              is_global_in(p, v->u.call.func, numeric_modules, "_frombuffer"))
@@ -1112,8 +1135,7 @@ static json_t *object_content(struct mapper *mp, const struct sk_pk_value *call)
     }
     /* __getstate__ gives a new dict or tuple each time: a fresh id */
     if (state->kind == SK_PK_DICT)
-        return dict_node(mp, "dict", "builtins", &state->u.items, fresh_id(mp),
-                         call->u.call.state);
+        return dict_node(mp, "dict", "builtins", &state->u.items, fresh_id(mp), call->u.call.state);
     if (state->kind == SK_PK_TUPLE && state->u.items.count)
         return sequence_node(mp, "tuple", "TupleNode", &state->u.items, fresh_id(mp));
     return state_of(mp, call->u.call.state);
@@ -1125,19 +1147,18 @@ static json_t *object_node(struct mapper *mp, uint32_t index, const struct sk_pk
     const struct sk_pk_value *state = sk_pickle_value(mp->p, call->u.call.state);
     if (call->u.call.builds > 1 || call->u.call.list_items.count ||
         (state && state->kind != SK_PK_DICT && state->kind != SK_PK_TUPLE))
-        return unrepresentable(mp, index, cls,
-                               "an object whose state skops cannot write");
+        return unrepresentable(mp, index, cls, "an object whose state skops cannot write");
     if (call->u.call.dict_items.count) {
         /* a dict subclass (Bunch): skops writes its items, not a state */
         if (state && (state->kind != SK_PK_DICT || state->u.items.count))
             return unrepresentable(mp, index, cls, "a dict subclass with attributes");
-        json_t *d = dict_node(mp, "dict", "builtins", &call->u.call.dict_items, id_of(mp, index),
-                              index);
+        json_t *d =
+            dict_node(mp, "dict", "builtins", &call->u.call.dict_items, id_of(mp, index), index);
         if (d) {
-            json_object_set_new(d, "__class__", json_stringn(cls->u.s.text2.bytes,
-                                                             cls->u.s.text2.length));
-            json_object_set_new(d, "__module__", json_stringn(cls->u.s.text.bytes,
-                                                              cls->u.s.text.length));
+            json_object_set_new(d, "__class__",
+                                json_stringn(cls->u.s.text2.bytes, cls->u.s.text2.length));
+            json_object_set_new(d, "__module__",
+                                json_stringn(cls->u.s.text.bytes, cls->u.s.text.length));
         }
         return d;
     }
@@ -1166,7 +1187,8 @@ static json_t *sparse_node(struct mapper *mp, uint32_t index, const struct sk_pk
                 found[k] = state->u.items.items[i + 1];
     }
     struct sk_pickle_member *parts = calloc(5, sizeof *parts);
-    bool ok = parts && found[3] != SK_PK_NIL && array_part(mp, found[0], &parts[0], "indices.npy") &&
+    bool ok = parts && found[3] != SK_PK_NIL &&
+              array_part(mp, found[0], &parts[0], "indices.npy") &&
               array_part(mp, found[1], &parts[1], "indptr.npy") &&
               array_part(mp, found[2], &parts[4], "data.npy");
     /* format and shape are made from the class and _shape */
@@ -1247,8 +1269,8 @@ static json_t *tree_node(struct mapper *mp, uint32_t index, const struct sk_pk_v
                                "a Tree whose arguments or state skops cannot write");
     json_t *n = node("Tree", "sklearn.tree._tree", NULL);
     n = put(mp, n, "__reduce__", reduce_args_object(mp, call->u.call.args));
-    n = put(mp, n, "content", dict_node(mp, "dict", "builtins", &state->u.items, fresh_id(mp),
-                                        call->u.call.state));
+    n = put(mp, n, "content",
+            dict_node(mp, "dict", "builtins", &state->u.items, fresh_id(mp), call->u.call.state));
     n = put(mp, n, "__loader__", json_string("TreeNode"));
     return with_id(mp, n, id_of(mp, index));
 }
@@ -1277,15 +1299,15 @@ static json_t *pyx_loss_node(struct mapper *mp, uint32_t index, const struct sk_
     const struct sk_pk_value *cls = arg(p, call, 0, 3), *checksum = arg(p, call, 1, 3);
     const char *prefix = "__pyx_unpickle_";
     size_t prefix_length = strlen(prefix);
-    bool loss_module = f->u.s.text.length >= 14 &&
-                       (memcmp(f->u.s.text.bytes, "sklearn._loss.", 14) == 0 ||
-                        sk_pk_text_is(f->u.s.text, "sklearn.linear_model._sgd_fast"));
+    bool loss_module =
+        f->u.s.text.length >= 14 && (memcmp(f->u.s.text.bytes, "sklearn._loss.", 14) == 0 ||
+                                     sk_pk_text_is(f->u.s.text, "sklearn.linear_model._sgd_fast"));
     if (!loss_module || !is_bare_global(cls) || !checksum || checksum->kind != SK_PK_INT ||
         cls->u.s.text.length != f->u.s.text.length ||
         memcmp(cls->u.s.text.bytes, f->u.s.text.bytes, f->u.s.text.length) != 0 ||
         f->u.s.text2.length != prefix_length + cls->u.s.text2.length ||
-        memcmp(f->u.s.text2.bytes + prefix_length, cls->u.s.text2.bytes,
-               cls->u.s.text2.length) != 0 ||
+        memcmp(f->u.s.text2.bytes + prefix_length, cls->u.s.text2.bytes, cls->u.s.text2.length) !=
+            0 ||
         call->u.call.builds > 1)
         return unrepresentable(mp, index, f, "a Cython reduce skops cannot write");
     json_t *n = node_n(cls->u.s.text2, cls->u.s.text, "LossNode");
@@ -1313,8 +1335,8 @@ static json_t *dtype_node(struct mapper *mp, uint32_t index)
     spec.ndim = 1;
     spec.shape = calloc(1, sizeof *spec.shape);
     struct sk_pickle_member source = {.kind = SK_PICKLE_MEMBER_BYTES};
-    json_t *empty = spec.shape ? npy_member(mp, &spec, &source, "ndarray", fresh_id(mp), NULL)
-                               : NULL;
+    json_t *empty =
+        spec.shape ? npy_member(mp, &spec, &source, "ndarray", fresh_id(mp), NULL) : NULL;
     spec_free(&spec);
     json_t *n = node("dtype", "numpy", "DTypeNode");
     n = put(mp, n, "content", empty);
@@ -1345,8 +1367,8 @@ static json_t *partial_node(struct mapper *mp, uint32_t index, const struct sk_p
 static json_t *slice_node(struct mapper *mp, uint32_t index, const struct sk_pk_value *call)
 {
     const struct sk_pk_value *args = sk_pickle_value(mp->p, call->u.call.args);
-    if (!args || args->kind != SK_PK_TUPLE || args->u.items.count < 1 ||
-        args->u.items.count > 3 || call->u.call.builds)
+    if (!args || args->kind != SK_PK_TUPLE || args->u.items.count < 1 || args->u.items.count > 3 ||
+        call->u.call.builds)
         return unrepresentable(mp, index, NULL, "a slice skops cannot write");
     static const char *const keys[] = {"start", "stop", "step"};
     uint32_t n_args = args->u.items.count;
@@ -1381,8 +1403,7 @@ static json_t *defaultdict_node(struct mapper *mp, uint32_t index, const struct 
                                "a defaultdict skops cannot write");
     json_t *content = json_object();
     content = put(mp, content, "main",
-                  dict_node(mp, "dict", "builtins", &call->u.call.dict_items, fresh_id(mp),
-                            index));
+                  dict_node(mp, "dict", "builtins", &call->u.call.dict_items, fresh_id(mp), index));
     json_t *factory;
     if (args->u.items.count)
         factory = state_of(mp, args->u.items.items[0]);
@@ -1404,13 +1425,11 @@ static json_t *random_state_node(struct mapper *mp, uint32_t index, const struct
     const struct sk_pickle *p = mp->p;
     const struct sk_pk_value *args = sk_pickle_value(p, call->u.call.args);
     const struct sk_pk_value *state = sk_pickle_value(p, call->u.call.state);
-    const struct sk_pk_value *name =
-        args && args->kind == SK_PK_TUPLE && args->u.items.count >= 1
-            ? sk_pickle_value(p, args->u.items.items[0])
-            : NULL;
+    const struct sk_pk_value *name = args && args->kind == SK_PK_TUPLE && args->u.items.count >= 1
+                                         ? sk_pickle_value(p, args->u.items.items[0])
+                                         : NULL;
     if (!name || name->kind != SK_PK_STR || !sk_pk_text_is(name->u.s.text, "MT19937") ||
-        args->u.items.count > 2 || call->u.call.builds != 1 || !state ||
-        state->kind != SK_PK_DICT)
+        args->u.items.count > 2 || call->u.call.builds != 1 || !state || state->kind != SK_PK_DICT)
         return unrepresentable(mp, index, sk_pickle_value(p, call->u.call.func),
                                "a random generator skops cannot write");
     json_t *n = node("RandomState", "numpy.random.mtrand", "RandomStateNode");
@@ -1458,8 +1477,8 @@ static json_t *constructor_node(struct mapper *mp, uint32_t index, const struct 
         return unrepresentable(mp, index, f, "a constructor call with a state");
     const struct sk_pk_value *args = sk_pickle_value(mp->p, call->u.call.args);
     json_t *n = node_n(f->u.s.text2, f->u.s.text, "ConstructorFromReduceNode");
-    n = put(mp, n, "content", sequence_node(mp, "tuple", "TupleNode", &args->u.items,
-                                            fresh_id(mp)));
+    n = put(mp, n, "content",
+            sequence_node(mp, "tuple", "TupleNode", &args->u.items, fresh_id(mp)));
     return with_id(mp, n, id_of(mp, index));
 }
 
@@ -1476,8 +1495,7 @@ static json_t *operator_node(struct mapper *mp, uint32_t index, const struct sk_
             return unrepresentable(mp, index, f, "an operator function of non-literal items");
     }
     json_t *n = node_n(f->u.s.text2, f->u.s.text, "OperatorFuncNode");
-    n = put(mp, n, "attrs", sequence_node(mp, "tuple", "TupleNode", &args->u.items,
-                                          fresh_id(mp)));
+    n = put(mp, n, "attrs", sequence_node(mp, "tuple", "TupleNode", &args->u.items, fresh_id(mp)));
     return with_id(mp, n, id_of(mp, index));
 }
 
@@ -1617,8 +1635,7 @@ static json_t *call_node(struct mapper *mp, uint32_t index)
             none->kind == SK_PK_NONE)
             return object_node(mp, index, cls, call);
         if (is_class_name(f) && args && args->kind == SK_PK_TUPLE && args->u.items.count <= 1 &&
-            !call->u.call.builds && !call->u.call.list_items.count &&
-            call->u.call.dict_items.count)
+            !call->u.call.builds && !call->u.call.list_items.count && call->u.call.dict_items.count)
             return defaultdict_node(mp, index, call); /* a defaultdict subclass */
     } else if (call->u.call.kind == SK_PK_NEWOBJ &&
                sk_pickle_is_global(p, call->u.call.func, "sklearn.impute._iterative",
@@ -1748,10 +1765,13 @@ static json_t *cycle_stub(struct mapper *mp, uint32_t index)
     if (f && is_bare_global(f))
         n = node_n(f->u.s.text2, f->u.s.text, "ObjectNode");
     else
-        n = node(v->kind == SK_PK_DICT ? "dict" : v->kind == SK_PK_LIST ? "list" : "object",
+        n = node(v->kind == SK_PK_DICT   ? "dict"
+                 : v->kind == SK_PK_LIST ? "list"
+                                         : "object",
                  "builtins",
-                 v->kind == SK_PK_DICT ? "DictNode" : v->kind == SK_PK_LIST ? "ListNode"
-                                                                             : "ObjectNode");
+                 v->kind == SK_PK_DICT   ? "DictNode"
+                 : v->kind == SK_PK_LIST ? "ListNode"
+                                         : "ObjectNode");
     return with_id(mp, n, id_of(mp, index));
 }
 
@@ -1777,8 +1797,7 @@ static json_t *state_of(struct mapper *mp, uint32_t index)
     }
     if (mp->depth >= SK_MAX_NODE_DEPTH) {
         mp->failed = true;
-        sk_fail(mp->err, "pickle: nesting deeper than SK_MAX_NODE_DEPTH (%u)",
-                SK_MAX_NODE_DEPTH);
+        sk_fail(mp->err, "pickle: nesting deeper than SK_MAX_NODE_DEPTH (%u)", SK_MAX_NODE_DEPTH);
         return NULL;
     }
     mp->depth++;

@@ -10,8 +10,7 @@
 
 /* Small limits keep each input fast; the code paths are the same. */
 static const struct sk_pickle_limits limits = {
-    .opcodes = 200000, .memo = 20000, .stack = 20000, .values = 200000,
-    .arena_bytes = 64u << 20};
+    .opcodes = 200000, .memo = 20000, .stack = 20000, .values = 200000, .arena_bytes = 64u << 20};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -18,8 +18,9 @@
 
 static const char *kind_name(enum sk_pickle_member_kind kind)
 {
-    return kind == SK_PICKLE_MEMBER_RANGE ? "range"
-           : kind == SK_PICKLE_MEMBER_LATIN1_RANGE ? "latin1" : "bytes";
+    return kind == SK_PICKLE_MEMBER_RANGE          ? "range"
+           : kind == SK_PICKLE_MEMBER_LATIN1_RANGE ? "latin1"
+                                                   : "bytes";
 }
 
 static void print_member(const struct sk_pickle_member *m, const char *indent)
@@ -27,8 +28,7 @@ static void print_member(const struct sk_pickle_member *m, const char *indent)
     printf("%s%s kind=%s offset=%" PRIu64 " length=%" PRIu64 " bytes=%zu", indent, m->name,
            kind_name(m->kind), m->offset, m->length, m->bytes_length);
     if (m->is_npy) {
-        printf(" descr=%s fortran=%d byteswap=%d shape=(", m->descr, m->fortran_order,
-               m->byteswap);
+        printf(" descr=%s fortran=%d byteswap=%d shape=(", m->descr, m->fortran_order, m->byteswap);
         for (unsigned i = 0; i < m->ndim; i++)
             printf("%s%" PRIu64, i ? "," : "", m->shape[i]);
         printf(")");
@@ -74,8 +74,8 @@ int main(int argc, char **argv)
         rc = -1;
     printf("== schema\n");
     if (map.schema) {
-        char *text = json_dumps(map.schema, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                                JSON_ENSURE_ASCII);
+        char *text =
+            json_dumps(map.schema, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
         printf("%s\n", text ? text : "null");
         free(text);
     } else {

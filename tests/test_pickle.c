@@ -161,10 +161,10 @@ static void lengths_checked_against_input(void **state)
 {
     (void)state;
     static const unsigned char cases[][16] = {
-        {0x80, 4, 0x8e, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},  /* BINBYTES8 */
+        {0x80, 4, 0x8e, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, /* BINBYTES8 */
         {0x80, 4, 0x8d, 0, 0, 0, 0, 0, 0, 0, 0x10},                      /* BINUNICODE8 */
-        {0x80, 3, 'B', 0xff, 0xff, 0xff, 0x0f},                           /* BINBYTES */
-        {0x80, 2, 0x8b, 0x00, 0x00, 0x00, 0x10},                          /* LONG4 256 MiB */
+        {0x80, 3, 'B', 0xff, 0xff, 0xff, 0x0f},                          /* BINBYTES */
+        {0x80, 2, 0x8b, 0x00, 0x00, 0x00, 0x10},                         /* LONG4 256 MiB */
         {0x80, 5, 0x96, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, /* BYTEARRAY8 */
         {0x80, 4, 0x95, 0xff, 0xff, 0, 0, 0, 0, 0, 0},                   /* FRAME */
     };
@@ -183,8 +183,10 @@ static void truncated_streams_fail_cleanly(void **state)
     (void)state;
     struct bytes b = {0};
     /* {'a': [1, 2.5, 'x'], 'b': os.path.join} with several opcode kinds */
-    text(&b, "\x80\x04}\x94(\x8c\x01" "a]\x94(K\x01G@\x04"
-             "\x00\x00\x00\x00\x00\x00\x8c\x01xe\x8c\x01" "b\x8c\x07os.path\x8c\x04join\x93u.");
+    text(&b, "\x80\x04}\x94(\x8c\x01"
+             "a]\x94(K\x01G@\x04"
+             "\x00\x00\x00\x00\x00\x00\x8c\x01xe\x8c\x01"
+             "b\x8c\x07os.path\x8c\x04join\x93u.");
     struct sk_pickle p;
     struct sk_error err;
     assert_int_equal(run(&b, NULL, &p, &err), 0);
@@ -210,7 +212,8 @@ static void memo_get_of_missing_key(void **state)
     sk_pickle_free(&p);
     /* MEMOIZE after a PUT at an unrelated key: the real map, not a list */
     struct bytes c = {0};
-    text(&c, "\x80\x04]r\x05\x00\x00\x00\x94" "0h\x01h\x05\x86.");
+    text(&c, "\x80\x04]r\x05\x00\x00\x00\x94"
+             "0h\x01h\x05\x86.");
     assert_int_equal(run(&c, NULL, &p, &err), 0);
     sk_pickle_free(&p);
 }
@@ -220,7 +223,8 @@ static void self_containing_list_stays_linear(void **state)
 {
     (void)state;
     struct bytes b = {0};
-    text(&b, "\x80\x02]q\x00h\x00" "a0");
+    text(&b, "\x80\x02]q\x00h\x00"
+             "a0");
     for (uint32_t i = 1; i <= 64; i++) {
         op(&b, ']');
         op_u32(&b, 'r', i);
@@ -269,12 +273,15 @@ static void map_bytes(const struct bytes *b, struct sk_pickle *p, struct sk_pick
 static void persid_ext_and_buffers_reported(void **state)
 {
     (void)state;
-#define STREAM(literal) {literal, sizeof(literal) - 1}
+#define STREAM(literal)                                                                            \
+    {                                                                                              \
+        literal, sizeof(literal) - 1                                                               \
+    }
     static const struct {
         const char *bytes;
         size_t length;
     } streams[] = {
-        STREAM("\x80\x02Pabc\n."),      STREAM("\x80\x02K\x01Q."), STREAM("\x80\x02\x82\x07."),
+        STREAM("\x80\x02Pabc\n."),       STREAM("\x80\x02K\x01Q."), STREAM("\x80\x02\x82\x07."),
         STREAM("\x80\x02\x83\x07\x00."), STREAM("\x80\x05\x97."),
     };
 #undef STREAM
@@ -316,7 +323,8 @@ static void dangerous_calls_reported(void **state)
     (void)state;
     /* getattr(GLOBAL 'sklearn.x os', 'system')('id'): every name of the chain */
     struct bytes b = {0};
-    text(&b, "\x80\x02\x63" "builtins\ngetattr\n\x63sklearn.x\nos\nX\x06\x00\x00\x00system\x86R"
+    text(&b, "\x80\x02\x63"
+             "builtins\ngetattr\n\x63sklearn.x\nos\nX\x06\x00\x00\x00system\x86R"
              "X\x02\x00\x00\x00id\x85R.");
     struct sk_pickle p;
     struct sk_pickle_map map;
@@ -361,20 +369,22 @@ static void protocol2_names_and_literals(void **state)
             op(&b, (unsigned char)(bits >> (8 * k)));
     }
     text(&b, "\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x40"); /* 2**70 */
-    text(&b, "\x8a\x01\xff");                                /* -1 */
-    text(&b, "X\x02\x00\x00\x00\xc3\xa9" "e.");
+    text(&b, "\x8a\x01\xff");                                 /* -1 */
+    text(&b, "X\x02\x00\x00\x00\xc3\xa9"
+             "e.");
     struct sk_pickle p;
     struct sk_pickle_map map;
     map_bytes(&b, &p, &map);
     assert_true(sk_pk_text_is(p.globals[0].raw_module, "__builtin__"));
     assert_true(sk_pk_text_is(p.globals[0].module, "builtins"));
     json_t *content = json_object_get(map.schema, "content");
-    static const char *const want[] = {NULL,   "1e-05", "1e+16",      "0.1", "NaN",
-                                       "-0.0", "123456789.125", "1180591620717411303424",
-                                       "-1",   "\"\\u00e9\""};
+    static const char *const want[] = {
+        NULL,  "1e-05",      "1e+16",         "0.1",
+        "NaN", "-0.0",       "123456789.125", "1180591620717411303424",
+        "-1",  "\"\\u00e9\""};
     assert_int_equal(json_array_size(content), 10);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(content, 0), "__loader__")),
-                        "TypeNode");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(content, 0), "__loader__")), "TypeNode");
     for (size_t i = 1; i < 10; i++)
         assert_string_equal(
             json_string_value(json_object_get(json_array_get(content, i), "content")), want[i]);
@@ -387,7 +397,10 @@ static void stack_global_through_memo(void **state)
     (void)state;
     /* the module and name strings come from the memo, not the last opcodes */
     struct bytes b = {0};
-    text(&b, "\x80\x04\x8c\x05posix\x94" "0\x8c\x06system\x94" "0\x8c\x05" "decoy\x8c\x05PCG64\x86"
+    text(&b, "\x80\x04\x8c\x05posix\x94"
+             "0\x8c\x06system\x94"
+             "0\x8c\x05"
+             "decoy\x8c\x05PCG64\x86"
              "0h\x00h\x01\x93.");
     struct sk_pickle p;
     struct sk_error err;
