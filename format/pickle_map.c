@@ -1521,6 +1521,59 @@ static json_t *namedtuple_node(struct mapper *mp, uint32_t index, const struct s
     return with_id(mp, n, id_of(mp, index));
 }
 
+/* numpy.ma.core._mareconstruct(MaskedArray, ndarray, (0,), 'b') + BUILD
+ * (1, shape, dtype, is_fortran, data, mask, fill_value): skops writes the
+ * data and the (full-shaped, boolean) mask as two arrays. */
+static json_t *masked_array_node(struct mapper *mp, uint32_t index, const struct sk_pk_value *call)
+{
+    const struct sk_pickle *p = mp->p;
+    const struct sk_pk_value *f = sk_pickle_value(p, call->u.call.func);
+    const struct sk_pk_value *args = sk_pickle_value(p, call->u.call.args);
+    const struct sk_pk_value *state = sk_pickle_value(p, call->u.call.state);
+    if (!args || args->kind != SK_PK_TUPLE || args->u.items.count != 4 ||
+        !sk_pickle_is_global(p, args->u.items.items[0], "numpy.ma.core", "MaskedArray") ||
+        !sk_pickle_is_global(p, args->u.items.items[1], "numpy", "ndarray") ||
+        call->u.call.builds != 1 || !state || state->kind != SK_PK_TUPLE ||
+        state->u.items.count != 7)
+        return unrepresentable(mp, index, f, "a masked array skops cannot write");
+    const uint32_t *st = state->u.items.items;
+    const struct sk_pk_value *fortran = sk_pickle_value(p, st[3]);
+    json_t *parts[2] = {NULL, NULL};
+    for (unsigned k = 0; k < 2; k++) {
+        struct array_spec spec = {.native = true};
+        struct sk_error dtype_err = {{0}};
+        struct sk_pickle_member source = {0};
+        if (fortran && fortran->kind == SK_PK_BOOL && read_shape(p, st[1], &spec) == 0 &&
+            sk_pk_dtype_read(p, st[2], &spec.dtype, &dtype_err) == 0 && !spec.dtype.structured &&
+            spec.dtype.kind != 'O' && bytes_source(mp, st[4 + k], &source)) {
+            spec.fortran = fortran->u.boolean;
+            if (k == 1) { /* the mask: one bool per element */
+                free(spec.dtype.descr);
+                spec.dtype.descr = strdup("|b1");
+                spec.dtype.kind = 'b';
+                spec.dtype.endian = '|';
+                spec.dtype.item_size = 1;
+            }
+            if (spec.dtype.descr)
+                parts[k] = npy_member(mp, &spec, &source, "ndarray", fresh_id(mp), NULL);
+        }
+        free(source.bytes);
+        spec_free(&spec);
+    }
+    if (!parts[0] || !parts[1]) {
+        json_decref(parts[0]);
+        json_decref(parts[1]);
+        return mp->failed ? NULL
+                          : unrepresentable(mp, index, f, "a masked array skops cannot write");
+    }
+    json_t *content = json_object();
+    content = put(mp, content, "data", parts[0]);
+    content = put(mp, content, "mask", parts[1]);
+    json_t *n = node("MaskedArray", "numpy.ma.core", "MaskedArrayNode");
+    n = put(mp, n, "content", content);
+    return with_id(mp, n, id_of(mp, index));
+}
+
 typedef json_t *(*call_mapper)(struct mapper *, uint32_t, const struct sk_pk_value *);
 
 static json_t *bytes_call(struct mapper *mp, uint32_t index, const struct sk_pk_value *call)
@@ -1581,6 +1634,7 @@ static const struct {
     {"sklearn.neighbors._kd_tree", "newObj", new_obj_node},
     {"sklearn.neighbors._ball_tree", "newObj", new_obj_node},
     {"sklearn.metrics._dist_metrics", "newObj", new_obj_node},
+    {"numpy.ma.core", "_mareconstruct", masked_array_node},
     /* namedtuples reduce to cls(*fields) */
     {"sklearn.impute._iterative", "_ImputerTriplet", namedtuple_node},
 };
