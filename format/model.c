@@ -3,7 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "archive.h" /* the one store kind so far (sk_model_open_store) */
+#include "archive.h" /* the store kinds (sk_model_open_store) */
+#include "pickle_store.h"
 #include "sk_limits.h"
 #include "sniff.h"
 
@@ -20,9 +21,37 @@ static void explain_not_an_archive(const char *path, struct sk_error *err)
     }
 }
 
+static bool is_pickle(const char *path)
+{
+    struct sk_sniff sniff;
+    if (sk_sniff_file(path, &sniff, NULL) != 0)
+        return false;
+    return sniff.kind == SK_FILE_PICKLE || sniff.kind == SK_FILE_JOBLIB_PICKLE ||
+           sniff.kind == SK_FILE_JOBLIB_COMPRESSED;
+}
+
 int sk_model_open_store(const char *path, struct sk_store **out, struct sk_error *err)
 {
-    return sk_zip_store_open(path, out, err);
+    if (!is_pickle(path)) {
+        if (sk_zip_store_open(path, out, err) == 0)
+            return 0;
+        explain_not_an_archive(path, err);
+        return -1;
+    }
+    struct sk_pickle_file *file;
+    if (sk_pickle_file_open(path, NULL, &file, err) != 0)
+        return -1;
+    *out = sk_pickle_file_store(file);
+    return 0;
+}
+
+/* A pickle's schema is the state its mapping made, never text to parse. */
+static int load_pickled_schema(struct sk_model *model, const struct sk_model_options *options,
+                               struct sk_error *err)
+{
+    const struct sk_pickle_map *map = sk_pickle_file_map(sk_pickle_file_of(model->store));
+    return sk_schema_load_pickled(map->schema, model->store, &options->limits, &model->schema,
+                                  err);
 }
 
 int sk_model_open(const char *path, const struct sk_model_options *options, struct sk_model **out,
@@ -33,8 +62,12 @@ int sk_model_open(const char *path, const struct sk_model_options *options, stru
     if (model == NULL)
         return sk_fail_code(err, ENOMEM, "%s: out of memory", path);
     if (sk_model_open_store(path, &model->store, err) != 0) {
-        explain_not_an_archive(path, err);
         goto fail; /* the message names the path already */
+    }
+    if (sk_pickle_file_of(model->store) != NULL) {
+        if (load_pickled_schema(model, options, err) != 0)
+            goto fail_prefixed;
+        goto schema_read;
     }
     uint64_t index;
     char *text = NULL;
@@ -62,6 +95,7 @@ int sk_model_open(const char *path, const struct sk_model_options *options, stru
     sk_store_free_member(text, length);
     if (rc != 0)
         goto fail_prefixed;
+schema_read:
     if (options->check_content &&
         sk_content_check(model->store, model->schema, &model->content, err) != 0)
         goto fail_prefixed;

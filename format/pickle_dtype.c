@@ -120,9 +120,12 @@ static int structured_descr(const struct sk_pickle *p, const struct sk_pk_value 
         }
         const char *quote =
             memchr(list[i].name->u.s.text.bytes, '\'', list[i].name->u.s.text.length) ? "\"" : "'";
-        int bad = append(&s, &length, "%s(%s%.*s%s, %s)", length > 1 ? ", " : "", quote,
+        /* a simple field's typestr is quoted as repr writes it; a nested
+         * structured one is a list already */
+        const char *sub_quote = sub.descr[0] == '[' ? "" : "'";
+        int bad = append(&s, &length, "%s(%s%.*s%s, %s%s%s)", length > 1 ? ", " : "", quote,
                          (int)list[i].name->u.s.text.length, list[i].name->u.s.text.bytes, quote,
-                         sub.descr);
+                         sub_quote, sub.descr, sub_quote);
         at = (uint64_t)list[i].offset + sub.item_size;
         sk_pk_dtype_free(&sub);
         if (bad) {

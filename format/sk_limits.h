@@ -54,6 +54,10 @@
 /* A trust file's line, comment included. */
 #define SK_MAX_TRUST_LINE_BYTES 65536u
 
+/* .skops/schema.json of a mounted pickle, where each reference of a shared
+ * object is written out in full as skops writes it. */
+#define SK_MAX_PICKLE_SCHEMA_TEXT (64u * 1024 * 1024)
+
 /* The limits a user may raise (-o max_schema_mb=, max_nodes=, max_entries=,
  * max_children=, max_key_bytes= for mount.skopsfs; --max-schema-mb,
  * --max-nodes, --max-entries, --max-children, --max-key-bytes for

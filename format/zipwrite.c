@@ -302,3 +302,27 @@ done:
     free(entries);
     return result;
 }
+
+int sk_zip_write_members(int fd, const struct sk_source_named *members, size_t count,
+                         struct sk_error *err)
+{
+    if (count >= SK_MAX_MEMBERS)
+        return sk_fail(err, "%zu members (SK_MAX_MEMBERS)", count);
+    struct entry *entries = calloc(count ? count : 1, sizeof *entries);
+    struct writer w = {.fd = fd, .buffer = malloc(COPY_CHUNK)};
+    int result = -1;
+    if (entries == NULL || w.buffer == NULL) {
+        sk_fail(err, "out of memory");
+    } else {
+        for (size_t i = 0; i < count; i++)
+            entries[i] = (struct entry){.name = members[i].name,
+                                        .name_length = strlen(members[i].name),
+                                        .source = members[i].source,
+                                        .size = sk_source_size(members[i].source)};
+        if (check_names(entries, count, err) == 0)
+            result = write_archive(&w, entries, count, false, err);
+    }
+    free(w.buffer);
+    free(entries);
+    return result;
+}

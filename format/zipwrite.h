@@ -29,4 +29,9 @@ int sk_convert_write(const char *out_path, const char *schema_text, size_t lengt
                      const struct sk_source_named *members, size_t count,
                      const struct sk_zip_write_options *options, struct sk_error *err);
 
+/* The same members, in the order given and without schema.json, written
+ * from FD's current position (0): a sparse matrix's .npz made in memory. */
+int sk_zip_write_members(int fd, const struct sk_source_named *members, size_t count,
+                         struct sk_error *err);
+
 #endif

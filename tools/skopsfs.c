@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "commands.h"
+#include "pickle_store.h"
 #include "npyvalue.h"
 #include "pages.h"
 #include "progress.h"
@@ -306,6 +307,39 @@ static void print_problems_json(const struct sk_content_report *content)
     fputs("]", stdout);
 }
 
+static const struct sk_pickle_map *audited_pickle(const struct sk_model *model)
+{
+    struct sk_pickle_file *file = sk_pickle_file_of(model->store);
+    return file != NULL ? sk_pickle_file_map(file) : NULL;
+}
+
+/* One line a part no skops node can stand for, marked so that the output
+ * can never serve as a trust list ("!" starts no type name, and a trust
+ * list holding one is refused). */
+static void print_unrepresentable(const struct sk_pickle_map *map)
+{
+    for (size_t i = 0; i < map->finding_count; i++) {
+        const struct sk_pickle_finding *finding = &map->findings[i];
+        printf("%c%s\tunrepresentable at offset %llu: %s\n", SK_UNREPRESENTABLE_MARK,
+               finding->global[0] ? finding->global : "-", (unsigned long long)finding->offset,
+               finding->reason);
+    }
+}
+
+static void print_unrepresentable_json(const struct sk_pickle_map *map)
+{
+    fputs(", \"unrepresentable\": [", stdout);
+    for (size_t i = 0; i < map->finding_count; i++) {
+        const struct sk_pickle_finding *finding = &map->findings[i];
+        fputs(i ? ", {\"global\": " : "{\"global\": ", stdout);
+        print_json_string(finding->global);
+        printf(", \"offset\": %llu, \"reason\": ", (unsigned long long)finding->offset);
+        print_json_string(finding->reason);
+        fputs("}", stdout);
+    }
+    fputs("]", stdout);
+}
+
 static int audit(struct cli_options *options, int files, char **operands)
 {
     int status = 0;
@@ -328,23 +362,33 @@ static int audit(struct cli_options *options, int files, char **operands)
             continue;
         }
         size_t kept = sk_allowlist_filter(options->allowlist, names, count);
-        if (kept > 0 && status == 0)
+        /* a pickle's unrepresentable parts are reported from its findings,
+         * with their offsets, apart from the trust list */
+        size_t marked = 0;
+        while (marked < kept && names[marked][0] == SK_UNREPRESENTABLE_MARK)
+            marked++;
+        const struct sk_pickle_map *map = audited_pickle(model);
+        if ((kept > 0 || (map != NULL && map->finding_count > 0)) && status == 0)
             status = EXIT_FOUND_UNTRUSTED;
         if (options->json) {
             fputs(f > 0 && files > 1 ? ",\n{\"file\": " : "{\"file\": ", stdout);
             print_json_string(path);
             fputs(", \"untrusted\": [", stdout);
-            for (size_t i = 0; i < kept; i++) {
-                fputs(i ? ", " : "", stdout);
+            for (size_t i = marked; i < kept; i++) {
+                fputs(i > marked ? ", " : "", stdout);
                 print_json_string(names[i]);
             }
             fputs("]", stdout);
+            if (map != NULL)
+                print_unrepresentable_json(map);
             print_problems_json(model->content);
             fputs("}", stdout);
         } else {
             if (files > 1)
                 printf("%s%s:\n", f > 0 ? "\n" : "", path);
-            for (size_t i = 0; i < kept; i++)
+            if (map != NULL)
+                print_unrepresentable(map);
+            for (size_t i = marked; i < kept; i++)
                 printf("%s\n", names[i]);
             print_problems(model->content, "");
         }
