@@ -316,6 +316,15 @@ static double to_double(const char *p, size_t length)
     return value;
 }
 
+/* jansson drops a NUL byte that ends a number or a literal: it puts the
+ * byte back, then takes the NUL for its own "nothing put back" mark. So does
+ * sk_json_parse, and so this reader. Not after a big integer, which
+ * sk_json_parse rewrites as a string (a NUL after one is refused). */
+static const char *after_nul(const char *p, const char *end)
+{
+    return p < end && *p == '\0' ? p + 1 : p;
+}
+
 /* Whether the integer's digits [DIGITS, DIGITS+COUNT) exceed int64. */
 static bool beyond_int64(const char *digits, size_t count, bool negative)
 {
@@ -364,11 +373,13 @@ static enum sk_json_token scan_number(struct sk_json_scan *scan, const char *p,
     if (real) {
         if (may_overflow(p, q) && isinf(to_double(p, event->length)))
             return fail(scan, q, err, "real number overflow");
+        scan->at = after_nul(q, end);
         return event->token = SK_JSON_REAL;
     }
     bool negative = *p == '-';
     if (beyond_int64(digits, digit_count, negative))
         return event->token = SK_JSON_BIG_INTEGER;
+    scan->at = after_nul(q, end);
     uint64_t magnitude = 0;
     for (const char *d = digits; d < q; d++)
         magnitude = magnitude * 10 + (uint64_t)(*d - '0');
@@ -391,7 +402,7 @@ static enum sk_json_token scan_literal(struct sk_json_scan *scan, const char *p,
         if (length == strlen(literals[i].word) && memcmp(p, literals[i].word, length) == 0) {
             event->start = p;
             event->length = length;
-            scan->at = q;
+            scan->at = after_nul(q, scan->end);
             return event->token = literals[i].token;
         }
     }
