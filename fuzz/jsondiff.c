@@ -20,6 +20,8 @@ const char *const json_diff_outcome_names[JSON_DIFF_OUTCOMES] = {
     [JSON_DIFF_DIFFERENT] = "DIFFERENT",
 };
 
+unsigned long json_diff_identical_messages;
+
 #define NUL_KEY_UTF8 "\xf4\x8f\xbf\xbf"
 
 /* A key as sk_json_parse holds it: NUL written as U+10FFFF. */
@@ -263,8 +265,13 @@ static enum json_diff_outcome compare(const char *text, size_t length, json_t *o
                               : different(why, why_size, "both accept, values differ");
     if (old == NULL && !new_ok) {
         enum message_kind o = kind(old_err->message), n = kind(new_err->message);
-        if (o == n && o != OTHER)
+        if (o == n && o != OTHER) {
+            json_diff_identical_messages += strcmp(old_err->message, new_err->message) == 0;
+            if (getenv("JSONSCAN_DIFF_MESSAGES") != NULL &&
+                strcmp(old_err->message, new_err->message) != 0)
+                fprintf(stderr, "old: %s\nnew: %s\n", old_err->message, new_err->message);
             return JSON_DIFF_SAME_REFUSED;
+        }
         if (o != n && o != OTHER && n != OTHER && old_rewrites(text, length, &big))
             return JSON_DIFF_OLD_MESSAGE_FROM_REWRITE;
         return different(why, why_size, "both refuse: old '%s', new '%s'", old_err->message,

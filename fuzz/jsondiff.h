@@ -22,6 +22,10 @@ enum json_diff_outcome {
 
 extern const char *const json_diff_outcome_names[JSON_DIFF_OUTCOMES];
 
+/* How many refusals had word for word the same message (line and column
+ * included); JSONSCAN_DIFF_MESSAGES=1 prints the others. */
+extern unsigned long json_diff_identical_messages;
+
 /* Compares the readers on TEXT; on JSON_DIFF_DIFFERENT, WHY says how. */
 enum json_diff_outcome json_diff(const char *text, size_t length, char *why, size_t why_size);
 

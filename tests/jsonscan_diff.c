@@ -97,6 +97,7 @@ int main(int argc, char **argv)
         check_path(argv[i]);
     for (int i = 0; i < JSON_DIFF_OUTCOMES; i++)
         printf("%8lu  %s\n", counts[i], json_diff_outcome_names[i]);
+    printf("%8lu  of the refusals with the very same message\n", json_diff_identical_messages);
     printf("%8lu  archives without a readable schema.json (libzip)\n", unreadable);
     return counts[JSON_DIFF_DIFFERENT] == 0 && counts[JSON_DIFF_SAME_ACCEPTED] > 0 ? 0 : 1;
 }
