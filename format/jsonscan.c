@@ -37,6 +37,53 @@ static bool plain_byte(unsigned char c)
     return (unsigned char)(c - 0x20) < 0x60 && c != '"' && c != '\\';
 }
 
+/* Eight bytes at a time (SWAR) where most bytes need no look: the runs of
+ * indentation and of plain string bytes that make most of a schema. */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+static uint64_t load8(const char *p)
+{
+    uint64_t word;
+    memcpy(&word, p, sizeof word);
+    return word;
+}
+
+/* Whether some byte of WORD is below N (N <= 128). */
+static bool has_below(uint64_t word, unsigned n)
+{
+    return ((word - ONES * n) & ~word & HIGHS) != 0;
+}
+
+static bool has_byte(uint64_t word, unsigned char c)
+{
+    return has_below(word ^ (ONES * c), 1);
+}
+
+/* P moved past the plain string bytes that follow it. */
+static const char *skip_plain(const char *p, const char *end)
+{
+    while (end - p >= 8) {
+        uint64_t word = load8(p);
+        if ((word & HIGHS) || has_below(word, 0x20) || has_byte(word, '"') ||
+            has_byte(word, '\\'))
+            break;
+        p += 8;
+    }
+    while (p < end && plain_byte((unsigned char)*p))
+        p++;
+    return p;
+}
+
+static const char *skip_whitespace(const char *p, const char *end)
+{
+    while (end - p >= 8 && load8(p) == ONES * ' ')
+        p += 8;
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
 static bool is_digit(char c)
 {
     return c >= '0' && c <= '9';
@@ -244,8 +291,7 @@ static enum sk_json_token scan_string(struct sk_json_scan *scan, const char *p, 
     event->start = p;
     event->escaped = false;
     for (;;) {
-        while (p < end && plain_byte((unsigned char)*p))
-            p++;
+        p = skip_plain(p, end);
         if (p == end)
             return fail(scan, end, err, "premature end of input");
         unsigned char c = (unsigned char)*p;
@@ -493,9 +539,7 @@ enum sk_json_token sk_json_next(struct sk_json_scan *scan, struct sk_json_event 
 {
     const char *end = scan->end;
     for (;;) {
-        const char *p = scan->at;
-        while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-            p++;
+        const char *p = skip_whitespace(scan->at, end);
         scan->at = p;
         switch (scan->expect) {
         case EXPECT_FAILED:
