@@ -24,12 +24,30 @@ unsigned long json_diff_identical_messages;
 
 #define NUL_KEY_UTF8 "\xf4\x8f\xbf\xbf"
 
+/* The first disagreement of the reader's helpers with its tokens. */
+static const char *helper_fault;
+
+/* Whether sk_json_equals agrees with the DECODED bytes of EVENT, and tells
+ * them from the same bytes with the last one changed. */
+static void check_equals(const struct sk_json_event *event, char *decoded, size_t length)
+{
+    if (!sk_json_equals(event, decoded, length))
+        helper_fault = "sk_json_equals refuses the decoded text";
+    if (length == 0)
+        return;
+    decoded[length - 1] ^= 1;
+    if (sk_json_equals(event, decoded, length))
+        helper_fault = "sk_json_equals accepts a changed text";
+    decoded[length - 1] ^= 1;
+}
+
 /* A key as sk_json_parse holds it: NUL written as U+10FFFF. */
 static json_t *set_key(json_t *object, const struct sk_json_event *key, json_t *value)
 {
     char *decoded = malloc(key->length + 1);
     char *held = malloc(key->length * 4 + 1);
     size_t length = sk_json_decode(key, decoded);
+    check_equals(key, decoded, length);
     size_t used = 0;
     for (size_t i = 0; i < length; i++) {
         if (decoded[i] == '\0') {
@@ -51,6 +69,7 @@ static json_t *scalar(const struct sk_json_event *event)
     case SK_JSON_STRING: {
         char *decoded = malloc(event->length + 1);
         size_t length = sk_json_decode(event, decoded);
+        check_equals(event, decoded, length);
         json_t *value = json_stringn(decoded, length);
         free(decoded);
         return value;
@@ -91,6 +110,7 @@ static json_t *rebuild(const char *text, size_t length, struct sk_error *err, bo
     sk_json_scan_init(&scan, text, length);
     json_t *stack[SK_JSON_MAX_DEPTH + 1];
     struct sk_json_event keys[SK_JSON_MAX_DEPTH + 1];
+    const char *skip_ends[SK_JSON_MAX_DEPTH + 1]; /* where sk_json_skip said each ends */
     size_t depth = 0;
     json_t *root = NULL;
     *complete = false;
@@ -110,8 +130,24 @@ static json_t *rebuild(const char *text, size_t length, struct sk_error *err, bo
             continue;
         }
         if (token == SK_JSON_OBJECT_END || token == SK_JSON_ARRAY_END) {
+            if (skip_ends[depth] != event.start + 1)
+                helper_fault = "sk_json_skip ends a container elsewhere";
             depth--;
             continue;
+        }
+        if (token == SK_JSON_OBJECT_START || token == SK_JSON_ARRAY_START) {
+            struct sk_json_scan ahead = scan; /* skips on a copy; the walk goes on */
+            struct sk_error skip_err = {{0}};
+            const char *start;
+            size_t span;
+            skip_ends[depth + 1] =
+                sk_json_skip(&ahead, &event, &start, &span, &skip_err) == 0 ? start + span : NULL;
+        } else if (token == SK_JSON_STRING) {
+            const char *start;
+            size_t span;
+            if (sk_json_skip(&scan, &event, &start, &span, err) != 0 || span < 2 ||
+                start[0] != '"' || start[span - 1] != '"' || span != event.length + 2)
+                helper_fault = "sk_json_skip gives a string's span wrong";
         }
         json_t *value = scalar(&event);
         if (depth == 0) {
@@ -297,10 +333,13 @@ enum json_diff_outcome json_diff(const char *text, size_t length, char *why, siz
     struct sk_json_arena *arena;
     sk_json_parse(text, length, &old, &arena, &old_err);
     bool complete;
+    helper_fault = NULL;
     json_t *new = rebuild(text, length, &new_err, &complete);
     why[0] = '\0';
     enum json_diff_outcome outcome =
-        compare(text, length, old, &old_err, new, complete, &new_err, why, why_size);
+        helper_fault != NULL
+            ? different(why, why_size, "%s", helper_fault)
+            : compare(text, length, old, &old_err, new, complete, &new_err, why, why_size);
     json_decref(new);
     sk_json_arena_free(arena);
     return outcome;
