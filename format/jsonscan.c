@@ -65,8 +65,7 @@ static const char *skip_plain(const char *p, const char *end)
 {
     while (end - p >= 8) {
         uint64_t word = load8(p);
-        if ((word & HIGHS) || has_below(word, 0x20) || has_byte(word, '"') ||
-            has_byte(word, '\\'))
+        if ((word & HIGHS) || has_below(word, 0x20) || has_byte(word, '"') || has_byte(word, '\\'))
             break;
         p += 8;
     }
@@ -417,7 +416,10 @@ static enum sk_json_token scan_number(struct sk_json_scan *scan, const char *p,
     event->length = (size_t)(q - p);
     scan->at = q;
     if (real) {
-        if (may_overflow(p, q) && isinf(to_double(p, event->length)))
+        double value = may_overflow(p, q) ? to_double(p, event->length) : 0;
+        if (isnan(value))
+            return fail_plainly(scan, err, "out of memory");
+        if (isinf(value))
             return fail(scan, q, err, "real number overflow");
         scan->at = after_nul(q, end);
         return event->token = SK_JSON_REAL;

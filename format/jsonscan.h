@@ -10,7 +10,9 @@
  * sk_json_parse does a string value that spells skopsfs's big-integer mark
  * ("\u0000bigint:...") and a document whose keys hold NUL while some string
  * holds U+10FFFF. Duplicate keys all come through, in order; sk_json_parse
- * keeps the last value at the first key's place. */
+ * keeps the last value at the first key's place. docs/jsonscan.md lists the
+ * rules, and the three faults of sk_json_parse's rewrite path that this
+ * reader does not share. */
 #ifndef SKOPSFS_JSONSCAN_H
 #define SKOPSFS_JSONSCAN_H
 
