@@ -1,0 +1,94 @@
+/* A one-pass pull reader of JSON text in a buffer: the caller asks for the
+ * next token, gets its kind and a span of the input, and keeps only what
+ * it needs. No tree of the document is built and nothing is allocated.
+ *
+ * It accepts exactly the documents sk_json_parse (jsontext.h) accepts:
+ * RFC 8259 JSON whose top level is an object or an array, in valid UTF-8,
+ * without lone surrogate escapes, with values nested at most
+ * SK_JSON_MAX_DEPTH deep, no real overflowing a double; integers beyond 64
+ * bits come as SK_JSON_BIG_INTEGER, keys may hold NUL. It refuses as
+ * sk_json_parse does a string value that spells skopsfs's big-integer mark
+ * ("\u0000bigint:...") and a document whose keys hold NUL while some string
+ * holds U+10FFFF. Duplicate keys all come through, in order; sk_json_parse
+ * keeps the last value at the first key's place. docs/jsonscan.md lists the
+ * rules, and the three faults of sk_json_parse's rewrite path that this
+ * reader does not share. */
+#ifndef SKOPSFS_JSONSCAN_H
+#define SKOPSFS_JSONSCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sk_error.h"
+
+/* jansson's JSON_PARSER_MAX_DEPTH: a value inside N open containers is at
+ * depth N + 1, the top-level one at 1. */
+#define SK_JSON_MAX_DEPTH 2048
+
+enum sk_json_token {
+    SK_JSON_ERROR = -1,
+    SK_JSON_END = 0, /* the document is complete; nothing but whitespace follows */
+    SK_JSON_OBJECT_START,
+    SK_JSON_OBJECT_END,
+    SK_JSON_ARRAY_START,
+    SK_JSON_ARRAY_END,
+    SK_JSON_KEY,
+    SK_JSON_STRING,
+    SK_JSON_INTEGER,
+    SK_JSON_BIG_INTEGER, /* an integer beyond int64: its digits (and sign) */
+    SK_JSON_REAL,
+    SK_JSON_TRUE,
+    SK_JSON_FALSE,
+    SK_JSON_NULL,
+};
+
+struct sk_json_event {
+    enum sk_json_token token;
+    /* Keys and strings: the text between the quotes, escapes as written.
+     * Numbers and literals: the token. Containers: the bracket. */
+    const char *start;
+    size_t length;
+    bool escaped;    /* a key or string holds a backslash escape */
+    int64_t integer; /* SK_JSON_INTEGER's value */
+};
+
+/* The reader's state; fields are private. */
+struct sk_json_scan {
+    const char *text;
+    const char *at;
+    const char *end;
+    unsigned depth;                                 /* open containers */
+    int expect;                                     /* what the grammar allows next */
+    bool nul_key;                                   /* a key held NUL */
+    bool has_u10ffff;                               /* a string held U+10FFFF */
+    const char *spelled;                            /* the first string value spelling the mark */
+    unsigned char in_object[SK_JSON_MAX_DEPTH / 8]; /* per open container */
+};
+
+void sk_json_scan_init(struct sk_json_scan *scan, const char *text, size_t length);
+
+/* The next token into *EVENT. After SK_JSON_END or SK_JSON_ERROR (ERR is
+ * set, in sk_json_parse's words) it returns the same again. */
+enum sk_json_token sk_json_next(struct sk_json_scan *scan, struct sk_json_event *event,
+                                struct sk_error *err);
+
+/* Reads on to the end of the value that EVENT (just returned) starts:
+ * nothing more for a scalar, up to the matching end for a container. Sets
+ * [*START, *START + *LENGTH) to the value's text as written (a string's
+ * quotes included). Returns 0, or -1 with ERR set. */
+int sk_json_skip(struct sk_json_scan *scan, const struct sk_json_event *event, const char **start,
+                 size_t *length, struct sk_error *err);
+
+/* A key's or string's decoded bytes into OUT, which holds at least
+ * EVENT->length bytes (decoding never lengthens). Returns their count. */
+size_t sk_json_decode(const struct sk_json_event *event, char *out);
+
+/* Whether a key or string decodes to exactly [TEXT, TEXT+LENGTH); no copy
+ * where it holds no escape. */
+bool sk_json_equals(const struct sk_json_event *event, const char *text, size_t length);
+
+/* An SK_JSON_REAL's value (or an integer's, as a double). */
+double sk_json_real(const struct sk_json_event *event);
+
+#endif
