@@ -328,7 +328,7 @@ static enum json_diff_outcome compare(const char *text, size_t length, json_t *o
 
 enum json_diff_outcome json_diff(const char *text, size_t length, char *why, size_t why_size)
 {
-    struct sk_error old_err = {0}, new_err = {{0}};
+    struct sk_error old_err = {0}, new_err = {0};
     json_t *old;
     struct sk_json_arena *arena;
     sk_json_parse(text, length, &old, &arena, &old_err);
