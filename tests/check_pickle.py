@@ -68,7 +68,7 @@ def check_npz(view, entries, problems):
             problems.append(str(f))
 
 
-def check_pair_file(args, manifest, folder, name, problems):
+def check_pair_file(args, manifest, folder, name, problems, skops_file=None):
     path = os.path.join(folder, name)
     untrusted = manifest["untrusted"]
     r = audit(args.skopsfs, path)
@@ -77,7 +77,7 @@ def check_pair_file(args, manifest, folder, name, problems):
         problems.append(f"{name}: audit exit {r.returncode}, printed {r.stdout!r}, want {want!r}; "
                         f"{r.stderr.decode(errors='replace').strip()}")
         return
-    skops_file = os.path.join(folder, manifest["file"])
+    skops_file = skops_file or os.path.join(folder, manifest["file"])
     passes = [(None, manifest["entries"])]
     trust_all = manifest.get("trust_all")
     if trust_all is not None and untrusted:
@@ -113,6 +113,40 @@ def check_pair_file(args, manifest, folder, name, problems):
                 os.unlink(trust_file)
 
 
+def convert(args, path, out, trusted=()):
+    cmd = [args.skopsfs, "convert"] + [a for t in trusted for a in ("--trust", t)] + [path, out]
+    return subprocess.run(cmd, capture_output=True)
+
+
+def check_converted(args, manifest, folder, name, problems):
+    """convert writes an archive that audits and shows as NAME.skops does,
+    the same bytes each time; without --trust it refuses an untrusted type."""
+    path = os.path.join(folder, name)
+    untrusted = manifest["untrusted"]
+    with tempfile.TemporaryDirectory(prefix="skopsfs-convert-") as scratch:
+        out = os.path.join(scratch, "out.skops")
+        if untrusted:
+            r = convert(args, path, out)
+            if r.returncode != 1 or os.path.exists(out):
+                problems.append(f"{name}: convert of untrusted types: exit {r.returncode}")
+            for t in untrusted:
+                if f"untrusted type {t} " not in r.stderr.decode(errors="replace"):
+                    problems.append(f"{name}: convert does not name {t}: {r.stderr!r}")
+        r = convert(args, path, out, untrusted)
+        if r.returncode != 0:
+            problems.append(f"{name}: convert exit {r.returncode}: {r.stderr!r}")
+            return
+        again = os.path.join(scratch, "again.skops")
+        convert(args, path, again, untrusted)
+        with open(out, "rb") as a, open(again, "rb") as b:
+            check(a.read() == b.read(), "two conversions differ")
+        converted = dict(manifest, file="out.skops")
+        local = []
+        check_pair_file(args, converted, scratch, "out.skops", local,
+                        skops_file=os.path.join(folder, manifest["file"]))
+        problems.extend(f"{name} converted: {p}" for p in local)
+
+
 def check_hostile_case(args, manifest, folder, problems):
     path = os.path.join(folder, manifest["file"])
     with tempfile.TemporaryDirectory(prefix="skopsfs-pkl-") as scratch:
@@ -141,6 +175,12 @@ def check_hostile_case(args, manifest, folder, problems):
                                 pass
                 finally:
                     m.close()
+        if manifest.get("convert") != "ok":
+            out = os.path.join(scratch, "out.skops")
+            r = convert(args, path, out)
+            if r.returncode == 0 or os.path.exists(out):
+                problems.append(f"convert did not refuse: exit {r.returncode}")
+            os.path.exists(out) and os.unlink(out)
         if os.listdir(scratch):
             problems.append(f"something ran: {os.listdir(scratch)} appeared")
 
@@ -165,10 +205,13 @@ def main():
             if f.startswith("pkl_"):
                 jobs.append((f, lambda p, m=manifest, d=d: check_hostile_case(args, m, d, p)))
                 continue
-            for name in manifest.get("pickles", []):
-                if os.path.exists(os.path.join(d, name)):
-                    jobs.append((name, lambda p, m=manifest, d=d, n=name:
-                                 check_pair_file(args, m, d, n, p)))
+            present = [n for n in manifest.get("pickles", []) if os.path.exists(os.path.join(d, n))]
+            for name in present:
+                jobs.append((name, lambda p, m=manifest, d=d, n=name:
+                             check_pair_file(args, m, d, n, p)))
+            if present:  # one conversion a pair: they all map to one state
+                jobs.append((present[0] + " (convert)", lambda p, m=manifest, d=d, n=present[0]:
+                             check_converted(args, m, d, n, p)))
 
     def run(job):
         problems = []

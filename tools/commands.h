@@ -52,6 +52,7 @@ int cli_text_length(const struct sk_entry *entry);
 
 int cli_show(struct cli_options *options, int count, char **operands);
 int cli_diff(struct cli_options *options, int count, char **operands);
+int cli_convert(struct cli_options *options, int count, char **operands);
 
 /* tree --json, ls --json (json_out.c): one object per entry, see docs/json.md. */
 int cli_tree_json(const struct sk_model *model, const char *file, const struct sk_entry *start,

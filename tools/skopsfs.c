@@ -76,6 +76,8 @@ static const struct command commands[] = {
      "what changed between two models (exit 1 if anything)"},
     {"verify", verify, "", 1, NO_LIMIT, "FILE...",
      "check every member's CRC-32 and length, like unzip -t (exit 1 if any is bad)"},
+    {"convert", cli_convert, "", 2, 2, "PICKLE OUT.skops",
+     "write a pickle or joblib file as .skops, never running it (refuses what is untrusted)"},
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 
