@@ -105,35 +105,11 @@ int sk_sniff_file(const char *path, struct sk_sniff *out, struct sk_error *err)
 
 bool sk_sniff_explain(const struct sk_sniff *sniff, char *text, size_t size)
 {
-    const char *not_skops = "not a .skops archive";
-    switch (sniff->kind) {
-    case SK_FILE_PICKLE:
-    case SK_FILE_JOBLIB_PICKLE: {
-        char protocol[16];
-        if (sniff->pickle_protocol >= 2)
-            snprintf(protocol, sizeof protocol, "%d", sniff->pickle_protocol);
-        else
-            snprintf(protocol, sizeof protocol, "0 or 1");
-        snprintf(text, size, "this is a %s file (protocol %s), %s; skopsfs cannot read pickles yet",
-                 sniff->kind == SK_FILE_JOBLIB_PICKLE ? "joblib pickle" : "pickle", protocol,
-                 not_skops);
-        return true;
-    }
-    case SK_FILE_JOBLIB_COMPRESSED:
-        snprintf(text, size,
-                 "this is a %s-compressed file, as joblib.dump(compress=...) writes, %s; skopsfs "
-                 "cannot read joblib files yet",
-                 sniff->compression, not_skops);
-        return true;
-    case SK_FILE_JOBLIB_OLD:
-        snprintf(text, size,
-                 "this is a joblib file from before joblib 0.9.3 (\"ZF\" and zlib), %s; skopsfs "
-                 "cannot read joblib files yet",
-                 not_skops);
-        return true;
-    case SK_FILE_ZIP:
-    case SK_FILE_UNKNOWN:
-        break;
-    }
-    return false;
+    /* pickles and joblib files since 0.9.3 are read (pickle_store.h) */
+    if (sniff->kind != SK_FILE_JOBLIB_OLD)
+        return false;
+    snprintf(text, size,
+             "this is a joblib file from before joblib 0.9.3 (\"ZF\" and zlib), not a .skops "
+             "archive; skopsfs reads joblib files from 0.9.3 on");
+    return true;
 }

@@ -38,10 +38,10 @@ struct sk_sniff sk_sniff_bytes(const unsigned char *head, size_t length, int las
 /* Sniffs the file at PATH. Fails only when it cannot be read. */
 int sk_sniff_file(const char *path, struct sk_sniff *out, struct sk_error *err);
 
-/* Writes into TEXT why a file of this kind is not a .skops archive, in one
- * line without the file's name ("this is a pickle file (protocol 4), not a
- * .skops archive; skopsfs cannot read pickles yet") and returns true; or
- * returns false for a zip or an unknown kind, whose own errors say more. */
+/* Writes into TEXT why a file of this kind cannot be read, in one line
+ * without the file's name, and returns true; or returns false for every
+ * kind that is read (zip, pickle, joblib) and for unknown ones, whose own
+ * errors say more. */
 bool sk_sniff_explain(const struct sk_sniff *sniff, char *text, size_t size);
 
 #endif
