@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /* What the grammar allows next. */
 enum expect {
     EXPECT_ROOT,        /* '[' or '{' */
@@ -246,26 +248,7 @@ static size_t decode_one(const char **p, char out[4])
         code = 0x10000 + ((code - 0xd800) << 10) + (escape_value(s + 6, s + 12) - 0xdc00);
         *p = s + 12;
     }
-    if (code < 0x80) {
-        out[0] = (char)code;
-        return 1;
-    }
-    if (code < 0x800) {
-        out[0] = (char)(0xc0 | (code >> 6));
-        out[1] = (char)(0x80 | (code & 0x3f));
-        return 2;
-    }
-    if (code < 0x10000) {
-        out[0] = (char)(0xe0 | (code >> 12));
-        out[1] = (char)(0x80 | ((code >> 6) & 0x3f));
-        out[2] = (char)(0x80 | (code & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | (code >> 18));
-    out[1] = (char)(0x80 | ((code >> 12) & 0x3f));
-    out[2] = (char)(0x80 | ((code >> 6) & 0x3f));
-    out[3] = (char)(0x80 | (code & 0x3f));
-    return 4;
+    return sk_utf8_put(out, (uint32_t)code);
 }
 
 /* Whether the checked string value [P, END) decodes to something starting

@@ -12,6 +12,7 @@
 
 #include "pickle_compat.h"
 #include "pickle_dtype.h"
+#include "utf8.h"
 
 struct memo_slot {
     uint32_t key, value;
@@ -481,30 +482,6 @@ static uint32_t make_latin1(struct machine *m, uint64_t offset, const unsigned c
     return make_text(m, SK_PK_STR, offset, utf8, at, UINT64_MAX);
 }
 
-static size_t put_utf8(char *out, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xc0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xe0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        out[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    out[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 static int hex_value(char c)
 {
     if (c >= '0' && c <= '9')
@@ -553,7 +530,7 @@ static uint32_t make_raw_unicode(struct machine *m, uint64_t offset, struct sk_p
         } else {
             cp = (unsigned char)s[i++];
         }
-        at += put_utf8(utf8 + at, cp);
+        at += sk_utf8_put(utf8 + at, cp);
     }
     return make_text(m, SK_PK_STR, offset, utf8, at, UINT64_MAX);
 }

@@ -270,6 +270,24 @@ def check_ls_long_agrees(args, archive, trust_file, view, problems):
         problems.append(f"ls -laR: {len(got)} lines, the mount {len(want)}")
 
 
+def trust_passes(manifest):
+    """(trusted types or None, entries) for each way the manifest says the
+    model is seen: as it is, and with everything untrusted trusted."""
+    untrusted = manifest.get("untrusted")
+    passes = [(None, manifest["entries"])]
+    trust_all = manifest.get("trust_all")
+    if trust_all is not None and untrusted:
+        overrides = {e["path"]: e for e in trust_all.get("entries_override", [])}
+        entries = []
+        for e in manifest["entries"]:
+            e = dict(overrides.get(e["path"], e))
+            e["refused"] = False
+            e["reachable"] = True
+            entries.append(e)
+        passes.append((trust_all.get("trusted", untrusted), entries))
+    return passes
+
+
 def audit(skopsfs, archive, trust_file=None):
     args = [skopsfs, "audit"] + (["--trust-file", trust_file] if trust_file else []) + [archive]
     return subprocess.run(args, capture_output=True)
@@ -298,18 +316,7 @@ def check_fixture(args, manifest_path, problems):
             raise Failure("mounted a file that must fail to mount")
         return
 
-    passes = [(None, manifest["entries"])]
-    trust_all = manifest.get("trust_all")
-    if trust_all is not None and untrusted:
-        overrides = {e["path"]: e for e in trust_all.get("entries_override", [])}
-        entries = []
-        for e in manifest["entries"]:
-            e = dict(overrides.get(e["path"], e))
-            e["refused"] = False
-            e["reachable"] = True
-            entries.append(e)
-        passes.append((trust_all.get("trusted", untrusted), entries))
-    for trusted, entries in passes:
+    for trusted, entries in trust_passes(manifest):
         trust_file = None
         if trusted is not None:
             fd, trust_file = tempfile.mkstemp(prefix="skopsfs-trust-")

@@ -23,7 +23,8 @@ import tempfile
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_fixtures import Cli, Failure, Mount, audit, check, check_entries  # noqa: E402
+from check_fixtures import (Cli, Failure, Mount, audit, check, check_entries,  # noqa: E402
+                            trust_passes)
 from checklib import report_problems  # noqa: E402
 
 DUMP_SPECIFIC = (".skops/schema.json",)
@@ -78,18 +79,7 @@ def check_pair_file(args, manifest, folder, name, problems, skops_file=None):
                         f"{r.stderr.decode(errors='replace').strip()}")
         return
     skops_file = skops_file or os.path.join(folder, manifest["file"])
-    passes = [(None, manifest["entries"])]
-    trust_all = manifest.get("trust_all")
-    if trust_all is not None and untrusted:
-        overrides = {e["path"]: e for e in trust_all.get("entries_override", [])}
-        entries = []
-        for e in manifest["entries"]:
-            e = dict(overrides.get(e["path"], e))
-            e["refused"] = False
-            e["reachable"] = True
-            entries.append(e)
-        passes.append((trust_all.get("trusted", untrusted), entries))
-    for trusted, entries in passes:
+    for trusted, entries in trust_passes(manifest):
         entries = comparable(entries, skops_file)
         trust_file = None
         if trusted is not None:

@@ -1,0 +1,13 @@
+/* UTF-8 encoding of one code point, shared by the readers that decode
+ * escapes (JSON's \uXXXX, pickle's raw-unicode-escape). */
+#ifndef SKOPSFS_UTF8_H
+#define SKOPSFS_UTF8_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Writes CODE (at most U+10FFFF, checked by the caller) into OUT, which has
+ * room for 4 bytes; returns how many it wrote. */
+size_t sk_utf8_put(char *out, uint32_t code);
+
+#endif
