@@ -191,7 +191,8 @@ static int new_source(const void *header, size_t header_length, uint64_t data_le
         free(source);
         return sk_fail(err, "out of memory");
     }
-    memcpy(source->header, header, header_length);
+    if (header_length > 0) /* a .bin member has no header, and maybe no pointer */
+        memcpy(source->header, header, header_length);
     source->header_length = header_length;
     source->base.ops = &other_ops;
     source->base.size = header_length + data_length;
@@ -303,7 +304,8 @@ int sk_pickle_source_bytes(const void *header, size_t header_length, const void 
         pickle_close(&source->base);
         return sk_fail(err, "out of memory");
     }
-    memcpy(source->bytes, bytes, length);
+    if (length > 0)
+        memcpy(source->bytes, bytes, length);
     *out = &source->base;
     return 0;
 }
