@@ -1169,64 +1169,115 @@ static json_t *object_node(struct mapper *mp, uint32_t index, const struct sk_pk
     return with_id(mp, n, id_of(mp, index));
 }
 
+/* What scipy's save_npz (which skops calls) writes for each format: the
+ * arrays of the matrix's state it names, then format, shape and data. */
+struct sparse_format {
+    const char *class_name;
+    const char *index_keys[2]; /* state keys, also the part names */
+    unsigned index_count;
+};
+
+static const struct sparse_format sparse_formats[] = {
+    {"csr_matrix", {"indices", "indptr"}, 2},
+    {"csc_matrix", {"indices", "indptr"}, 2},
+    {"bsr_matrix", {"indices", "indptr"}, 2},
+    {"coo_matrix", {"row", "col"}, 2},
+    {"dia_matrix", {"offsets", NULL}, 1},
+};
+
+static const struct sparse_format *sparse_format_of(struct sk_pk_text name)
+{
+    for (size_t i = 0; i < sizeof sparse_formats / sizeof sparse_formats[0]; i++)
+        if (sk_pk_text_is(name, sparse_formats[i].class_name))
+            return &sparse_formats[i];
+    return NULL;
+}
+
+/* The value under KEY in a state dict, or SK_PK_NIL. */
+static uint32_t state_item(const struct sk_pickle *p, const struct sk_pk_value *state,
+                           const char *key)
+{
+    uint32_t found = SK_PK_NIL;
+    for (uint32_t i = 0; i + 1 < state->u.items.count; i += 2) {
+        const struct sk_pk_value *k = sk_pickle_value(p, state->u.items.items[i]);
+        if (k && k->kind == SK_PK_STR && sk_pk_text_is(k->u.s.text, key))
+            found = state->u.items.items[i + 1]; /* the last one wins, as in a dict */
+    }
+    return found;
+}
+
+/* format.npy: the format's three letters as numpy's |S3 scalar. */
+static bool format_part(struct sk_pickle_member *part, const char *format)
+{
+    part->name = strdup("format.npy");
+    part->is_npy = true;
+    part->descr = strdup("|S3");
+    part->kind = SK_PICKLE_MEMBER_BYTES;
+    part->bytes = (unsigned char *)strndup(format, 3);
+    part->bytes_length = 3;
+    part->item_size = 3;
+    return part->name && part->descr && part->bytes;
+}
+
+/* shape.npy: the matrix's two dimensions as an int64 array. */
+static bool shape_part(const struct sk_pickle *p, struct sk_pickle_member *part, uint32_t index)
+{
+    const struct sk_pk_value *shape = sk_pickle_value(p, index);
+    if (!shape || shape->kind != SK_PK_TUPLE || shape->u.items.count != 2)
+        return false;
+    part->name = strdup("shape.npy");
+    part->is_npy = true;
+    part->descr = strdup("<i8");
+    part->kind = SK_PICKLE_MEMBER_BYTES;
+    part->ndim = 1;
+    part->shape = calloc(1, sizeof *part->shape);
+    part->bytes = malloc(16);
+    part->bytes_length = 16;
+    part->item_size = 8;
+    if (!part->name || !part->descr || !part->shape || !part->bytes)
+        return false;
+    part->shape[0] = 2;
+    for (unsigned d = 0; d < 2; d++) {
+        const struct sk_pk_value *dim = sk_pickle_value(p, shape->u.items.items[d]);
+        int64_t x = dim && dim->kind == SK_PK_INT ? dim->u.integer : -1;
+        if (x < 0)
+            return false;
+        for (unsigned b = 0; b < 8; b++)
+            part->bytes[d * 8 + b] = (unsigned char)((uint64_t)x >> (8 * b));
+    }
+    return true;
+}
+
+static bool sparse_parts(struct mapper *mp, const struct sparse_format *format,
+                         const char *format_name, const struct sk_pk_value *state,
+                         struct sk_pickle_member *parts)
+{
+    unsigned n = 0;
+    for (unsigned k = 0; k < format->index_count; k++, n++) {
+        char part_name[16];
+        snprintf(part_name, sizeof part_name, "%s.npy", format->index_keys[k]);
+        uint32_t value = state_item(mp->p, state, format->index_keys[k]);
+        if (value == SK_PK_NIL || !array_part(mp, value, &parts[n], part_name))
+            return false;
+    }
+    uint32_t data = state_item(mp->p, state, "data");
+    return format_part(&parts[n], format_name) &&
+           shape_part(mp->p, &parts[n + 1], state_item(mp->p, state, "_shape")) &&
+           data != SK_PK_NIL && array_part(mp, data, &parts[n + 2], "data.npy");
+}
+
 static json_t *sparse_node(struct mapper *mp, uint32_t index, const struct sk_pk_value *cls,
                            const struct sk_pk_value *call)
 {
-    const struct sk_pickle *p = mp->p;
-    const struct sk_pk_value *state = sk_pickle_value(p, call->u.call.state);
+    const struct sk_pk_value *state = sk_pickle_value(mp->p, call->u.call.state);
     const struct sk_pk_text name = cls->u.s.text2;
-    bool known = sk_pk_text_is(name, "csr_matrix") || sk_pk_text_is(name, "csc_matrix");
-    if (!known || call->u.call.builds != 1 || !state || state->kind != SK_PK_DICT)
+    const struct sparse_format *format = sparse_format_of(name);
+    if (!format || call->u.call.builds != 1 || !state || state->kind != SK_PK_DICT)
         return unrepresentable(mp, index, cls, "a sparse matrix skops cannot write");
-    static const char *const keys[] = {"indices", "indptr", "data", "_shape"};
-    uint32_t found[4] = {SK_PK_NIL, SK_PK_NIL, SK_PK_NIL, SK_PK_NIL};
-    for (uint32_t i = 0; i + 1 < state->u.items.count; i += 2) {
-        const struct sk_pk_value *key = sk_pickle_value(p, state->u.items.items[i]);
-        for (unsigned k = 0; k < 4; k++)
-            if (key->kind == SK_PK_STR && sk_pk_text_is(key->u.s.text, keys[k]))
-                found[k] = state->u.items.items[i + 1];
-    }
-    struct sk_pickle_member *parts = calloc(5, sizeof *parts);
-    bool ok = parts && found[3] != SK_PK_NIL &&
-              array_part(mp, found[0], &parts[0], "indices.npy") &&
-              array_part(mp, found[1], &parts[1], "indptr.npy") &&
-              array_part(mp, found[2], &parts[4], "data.npy");
-    /* format and shape are made from the class and _shape */
-    const struct sk_pk_value *shape = sk_pickle_value(p, found[3]);
-    if (ok && shape && shape->kind == SK_PK_TUPLE && shape->u.items.count == 2) {
-        parts[2].name = strdup("format.npy");
-        parts[2].is_npy = true;
-        parts[2].descr = strdup("|S3");
-        parts[2].kind = SK_PICKLE_MEMBER_BYTES;
-        parts[2].bytes = (unsigned char *)strndup(name.bytes, 3);
-        parts[2].bytes_length = 3;
-        parts[2].item_size = 3;
-        parts[3].name = strdup("shape.npy");
-        parts[3].is_npy = true;
-        parts[3].descr = strdup("<i8");
-        parts[3].kind = SK_PICKLE_MEMBER_BYTES;
-        parts[3].ndim = 1;
-        parts[3].shape = calloc(1, sizeof *parts[3].shape);
-        parts[3].bytes = malloc(16);
-        parts[3].bytes_length = 16;
-        parts[3].item_size = 8;
-        if (parts[3].shape && parts[3].bytes) {
-            parts[3].shape[0] = 2;
-            for (unsigned d = 0; d < 2; d++) {
-                const struct sk_pk_value *dim = sk_pickle_value(p, shape->u.items.items[d]);
-                int64_t x = dim->kind == SK_PK_INT ? dim->u.integer : -1;
-                ok = ok && x >= 0;
-                for (unsigned b = 0; b < 8; b++)
-                    parts[3].bytes[d * 8 + b] = (unsigned char)((uint64_t)x >> (8 * b));
-            }
-        } else {
-            ok = false;
-        }
-    } else {
-        ok = false;
-    }
-    if (!ok) {
-        for (unsigned i = 0; parts && i < 5; i++)
+    unsigned count = format->index_count + 3;
+    struct sk_pickle_member *parts = calloc(count, sizeof *parts);
+    if (!parts || !sparse_parts(mp, format, name.bytes, state, parts)) {
+        for (unsigned i = 0; parts && i < count; i++)
             member_clear(&parts[i]);
         free(parts);
         return mp->failed ? NULL
@@ -1234,13 +1285,13 @@ static json_t *sparse_node(struct mapper *mp, uint32_t index, const struct sk_pk
     }
     struct sk_pickle_member *m = new_member(mp, ".npz");
     if (!m) {
-        for (unsigned i = 0; i < 5; i++)
+        for (unsigned i = 0; i < count; i++)
             member_clear(&parts[i]);
         free(parts);
         return NULL;
     }
     m->parts = parts;
-    m->part_count = 5;
+    m->part_count = count;
     json_t *n = node_n(name, cls->u.s.text, "SparseMatrixNode");
     n = put(mp, n, "type", json_string("scipy"));
     n = put(mp, n, "file", json_string(m->name));
