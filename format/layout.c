@@ -1,9 +1,6 @@
 #include "layout.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <math.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,27 +8,6 @@
 #include "grow.h"
 #include "sk_limits.h"
 #include "strmap.h"
-
-/* Tries of "~N" before falling back to N from the directory's size. */
-#define SK_COLLISION_QUICK_TRIES 64u
-/* Symbolic links followed in one resolution, as Linux's MAXSYMLINKS. */
-#define SK_MAX_LINK_FOLLOWS 40
-#define SK_SHORT_HASH_DIGITS 8
-
-static const char *suffix_of(const struct sk_node *node)
-{
-    switch (node->loader) {
-    case SK_LOADER_NDARRAY:
-        return node->has_member ? ".npy" : "";
-    case SK_LOADER_SPARSE_MATRIX:
-        return ".npz";
-    case SK_LOADER_BYTES:
-    case SK_LOADER_BYTEARRAY:
-        return ".bin";
-    default:
-        return "";
-    }
-}
 
 static bool is_file_node(const struct sk_node *node)
 {
@@ -52,79 +28,6 @@ static bool is_file_node(const struct sk_node *node)
     }
 }
 
-/* Percent-escapes what a name cannot hold or must not start with. */
-static size_t escape_key(const char *key, size_t length, char *out)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t used = 0;
-    if (length == 0) {
-        out[used++] = '%';
-        return used;
-    }
-    for (size_t i = 0; i < length; i++) {
-        unsigned char c = (unsigned char)key[i];
-        if (c == '/' || c == '%' || c == '\0' || (i == 0 && c == '.')) {
-            out[used++] = '%';
-            out[used++] = hex[c >> 4];
-            out[used++] = hex[c & 15];
-        } else {
-            out[used++] = (char)c;
-        }
-    }
-    return used;
-}
-
-/* The longest prefix of NAME of at most LIMIT bytes that does not split a
- * UTF-8 sequence or a %XX escape. */
-static size_t safe_cut(const char *name, size_t length, size_t limit)
-{
-    if (length <= limit)
-        return length;
-    size_t cut = limit;
-    while (cut > 0 && ((unsigned char)name[cut] & 0xC0) == 0x80)
-        cut--;
-    for (size_t back = 1; back <= 2 && back <= cut; back++)
-        if (name[cut - back] == '%')
-            cut -= back;
-    return cut;
-}
-
-char *sk_layout_name(const char *key, size_t key_length, const char *suffix, unsigned ordinal)
-{
-    char tail[32];
-    if (ordinal > 1)
-        snprintf(tail, sizeof tail, "~%u%s", ordinal, suffix);
-    else
-        snprintf(tail, sizeof tail, "%s", suffix);
-    size_t tail_length = strlen(tail);
-    char *escaped = malloc(key_length * 3 + 2);
-    if (escaped == NULL)
-        return NULL;
-    size_t length = escape_key(key, key_length, escaped);
-    char *name =
-        malloc(SK_MAX_NAME_BYTES + 1 > length + tail_length + 1 ? SK_MAX_NAME_BYTES + 1
-                                                                : length + tail_length + 1);
-    if (name == NULL) {
-        free(escaped);
-        return NULL;
-    }
-    if (length + tail_length <= SK_MAX_NAME_BYTES) {
-        memcpy(name, escaped, length);
-        memcpy(name + length, tail, tail_length + 1);
-    } else {
-        /* Too long: cut, and tell cut names apart by a hash of the key. */
-        unsigned char digest[SHA256_DIGEST_LENGTH];
-        SHA256((const unsigned char *)key, key_length, digest);
-        size_t cut =
-            safe_cut(escaped, length, SK_MAX_NAME_BYTES - 1 - SK_SHORT_HASH_DIGITS - tail_length);
-        memcpy(name, escaped, cut);
-        snprintf(name + cut, SK_MAX_NAME_BYTES + 1 - cut, "~%02x%02x%02x%02x%s", digest[0],
-                 digest[1], digest[2], digest[3], tail);
-    }
-    free(escaped);
-    return name;
-}
-
 struct build {
     struct sk_layout *layout;
     const struct sk_layout_options *options;
@@ -133,6 +36,8 @@ struct build {
      * occurrence (NULL where none is), so that a node first read in a
      * refused node's hidden parts is refused where it is first mounted. */
     struct sk_entry **refused_by;
+    struct sk_entry **first_entry; /* by node index: first mounted occurrence */
+    size_t entry_capacity;         /* of layout->entries */
 };
 
 static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char *name,
@@ -152,7 +57,7 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
                      limit);
         return NULL;
     }
-    if (sk_grow(&layout->entries, &layout->capacity, layout->entry_count + 1,
+    if (sk_grow(&layout->entries, &b->entry_capacity, layout->entry_count + 1,
                 sizeof *layout->entries, 256) != 0) {
         free(name);
         sk_fail(b->err, "out of memory");
@@ -191,34 +96,6 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
         }
     }
     return entry;
-}
-
-/* A name for KEY in DIRECTORY that no sibling has yet. */
-static char *unique_name(struct build *b, struct sk_entry *directory, const char *key,
-                         size_t key_length, bool fixed, const char *suffix)
-{
-    for (unsigned ordinal = 1; ordinal <= SK_MAX_CHILDREN_PER_NODE + 2; ordinal++) {
-        if (ordinal == SK_COLLISION_QUICK_TRIES)
-            ordinal = (unsigned)directory->child_count + SK_COLLISION_QUICK_TRIES;
-        char *name;
-        if (fixed) { /* a name of the filesystem's own, never escaped */
-            if (ordinal > 1
-                    ? asprintf(&name, "%.*s~%u%s", (int)key_length, key, ordinal, suffix) < 0
-                    : asprintf(&name, "%.*s%s", (int)key_length, key, suffix) < 0)
-                name = NULL;
-        } else {
-            name = sk_layout_name(key, key_length, suffix, ordinal);
-        }
-        if (name == NULL) {
-            sk_fail(b->err, "out of memory");
-            return NULL;
-        }
-        if (sk_strmap_get(directory->child_index, name, strlen(name)) == NULL)
-            return name;
-        free(name);
-    }
-    sk_fail(b->err, "cannot find a free name for a key in %s", directory->name);
-    return NULL;
 }
 
 static int set_text(struct build *b, struct sk_entry *entry, char *text, size_t length)
@@ -410,7 +287,7 @@ static int mark_hidden(struct build *b, const struct sk_node *start, struct sk_e
     stack[count++] = start;
     while (count > 0) {
         const struct sk_node *node = stack[--count];
-        if (b->layout->first_entry[node->index] != NULL || b->refused_by[node->index] != NULL)
+        if (b->first_entry[node->index] != NULL || b->refused_by[node->index] != NULL)
             continue;
         b->refused_by[node->index] = region;
         for (size_t i = 0; i < node->slot_count; i++) {
@@ -444,12 +321,12 @@ static int add_type_file(struct build *b, struct sk_entry *directory, const stru
 static int add_node(struct build *b, struct sk_entry *directory, const char *key, size_t key_length,
                     bool fixed, const struct sk_node *node, unsigned depth)
 {
-    struct sk_entry *first = b->layout->first_entry[node->index];
+    struct sk_entry *first = b->first_entry[node->index];
     bool file = is_file_node(node);
     enum sk_entry_kind kind = first != NULL && node->loader != SK_LOADER_JSON
                                   ? SK_ENTRY_SYMLINK
                                   : (file ? SK_ENTRY_FILE : SK_ENTRY_DIR);
-    char *name = unique_name(b, directory, key, key_length, fixed, suffix_of(node));
+    char *name = sk_unique_name(directory, key, key_length, fixed, sk_name_suffix(node), b->err);
     struct sk_entry *entry = new_entry(b, directory, name, kind, SK_ROLE_NODE);
     if (entry == NULL)
         return -1;
@@ -462,7 +339,7 @@ static int add_node(struct build *b, struct sk_entry *directory, const char *key
     }
     struct sk_entry *region = b->refused_by[node->index];
     if (first == NULL) {
-        b->layout->first_entry[node->index] = entry;
+        b->first_entry[node->index] = entry;
         if (region == NULL)
             b->refused_by[node->index] = refused_region(directory);
     }
@@ -499,7 +376,7 @@ static int add_slots(struct build *b, struct sk_entry *directory, const struct s
             rc = add_slots(b, directory, slot->node, depth);
             break;
         case SK_SLOT_FIELD: {
-            char *name = unique_name(b, directory, slot->key, slot->key_length, false, "");
+            char *name = sk_unique_name(directory, slot->key, slot->key_length, false, "", b->err);
             struct sk_entry *field = new_entry(b, directory, name, SK_ENTRY_FILE, SK_ROLE_FIELD);
             if (field == NULL)
                 return -1;
@@ -547,7 +424,7 @@ static int mark_problems(struct build *b)
     const struct sk_content_report *content = b->options->content;
     for (size_t i = 0; content != NULL && i < content->count; i++) {
         const struct sk_content_problem *p = &content->problems[i];
-        struct sk_entry *entry = b->layout->first_entry[p->object->index];
+        struct sk_entry *entry = b->first_entry[p->object->index];
         if (entry == NULL)
             entry = b->layout->root;
         char *line = sk_content_problem_text(p);
@@ -698,6 +575,45 @@ static void count_links(struct sk_layout *layout)
     }
 }
 
+/* The schema's root node, shown as the mount's root directory. */
+static int add_root(struct build *b)
+{
+    struct sk_layout *layout = b->layout;
+    const struct sk_node *root_node = layout->schema->root;
+    struct sk_entry probe = {0};
+    if (decide_refusal(b, &probe, root_node) != 0)
+        return -1;
+    bool wrap = is_file_node(root_node) || probe.refused;
+    sk_string_list_free(probe.needs, probe.need_count);
+    if (wrap) {
+        /* The mount point must be a directory anyone may list: a root that
+         * is a file or refused is shown as the entry "root" inside it. */
+        return add_node(b, layout->root, "root", 4, false, root_node, 0);
+    }
+    layout->root->node = root_node;
+    b->first_entry[root_node->index] = layout->root;
+    if (add_type_file(b, layout->root, root_node) != 0 ||
+        add_slots(b, layout->root, root_node, 0) != 0)
+        return -1;
+    return 0;
+}
+
+/* Each link's text, once every entry it may point to has its place. */
+static int add_link_texts(struct build *b)
+{
+    struct sk_layout *layout = b->layout;
+    for (size_t i = 0; i < layout->entry_count; i++) {
+        struct sk_entry *entry = layout->entries[i];
+        if (entry->kind != SK_ENTRY_SYMLINK)
+            continue;
+        entry->link_text = relative_link(entry->parent, entry->target);
+        if (entry->link_text == NULL)
+            return sk_fail(b->err, "out of memory");
+        entry->size = strlen(entry->link_text);
+    }
+    return 0;
+}
+
 int sk_layout_build(struct sk_store *store, struct sk_schema *schema,
                     const struct sk_layout_options *options, struct sk_layout **out,
                     struct sk_error *err)
@@ -708,57 +624,33 @@ int sk_layout_build(struct sk_store *store, struct sk_schema *schema,
         return sk_fail(err, "out of memory");
     layout->store = store;
     layout->schema = schema;
-    layout->first_entry =
-        calloc(schema->node_count ? schema->node_count : 1, sizeof *layout->first_entry);
-    struct build b = {layout, options, err,
-                      calloc(schema->node_count ? schema->node_count : 1, sizeof *b.refused_by)};
-    if (layout->first_entry == NULL || b.refused_by == NULL) {
+    size_t node_slots = schema->node_count ? schema->node_count : 1;
+    struct build b = {.layout = layout,
+                      .options = options,
+                      .err = err,
+                      .refused_by = calloc(node_slots, sizeof *b.refused_by),
+                      .first_entry = calloc(node_slots, sizeof *b.first_entry)};
+    if (b.first_entry == NULL || b.refused_by == NULL) {
         sk_fail(err, "out of memory");
         goto fail;
     }
     if (compute_untrusted(&b) != 0)
         goto fail;
-    const struct sk_node *root_node = schema->root;
     layout->root = new_entry(&b, NULL, strdup(""), SK_ENTRY_DIR, SK_ROLE_NODE);
-    if (layout->root == NULL || add_meta(&b, layout->root) != 0)
+    if (layout->root == NULL || add_meta(&b, layout->root) != 0 || add_root(&b) != 0 ||
+        add_link_texts(&b) != 0)
         goto fail;
-    struct sk_entry probe = {0};
-    if (decide_refusal(&b, &probe, root_node) != 0)
-        goto fail;
-    bool wrap = is_file_node(root_node) || probe.refused;
-    sk_string_list_free(probe.needs, probe.need_count);
-    if (wrap) {
-        /* The mount point must be a directory anyone may list: a root that
-         * is a file or refused is shown as the entry "root" inside it. */
-        if (add_node(&b, layout->root, "root", 4, false, root_node, 0) != 0)
-            goto fail;
-    } else {
-        layout->root->node = root_node;
-        layout->first_entry[root_node->index] = layout->root;
-        if (add_type_file(&b, layout->root, root_node) != 0 ||
-            add_slots(&b, layout->root, root_node, 0) != 0)
-            goto fail;
-    }
-    for (size_t i = 0; i < layout->entry_count; i++) {
-        struct sk_entry *entry = layout->entries[i];
-        if (entry->kind != SK_ENTRY_SYMLINK)
-            continue;
-        entry->link_text = relative_link(entry->parent, entry->target);
-        if (entry->link_text == NULL) {
-            sk_fail(err, "out of memory");
-            goto fail;
-        }
-        entry->size = strlen(entry->link_text);
-    }
     free(b.refused_by);
     b.refused_by = NULL;
     if (mark_problems(&b) != 0)
         goto fail;
+    free(b.first_entry);
     count_links(layout);
     *out = layout;
     return 0;
 fail:
     free(b.refused_by);
+    free(b.first_entry);
     sk_layout_free(layout);
     return -1;
 }
@@ -783,202 +675,6 @@ void sk_layout_free(struct sk_layout *layout)
         free(e);
     }
     free(layout->entries);
-    free(layout->first_entry);
     sk_string_list_free(layout->untrusted, layout->untrusted_count);
     free(layout);
-}
-
-const struct sk_entry *sk_layout_entry(const struct sk_layout *layout, uint64_t id)
-{
-    return id < layout->entry_count ? layout->entries[id] : NULL;
-}
-
-const struct sk_entry *sk_entry_child(const struct sk_entry *directory, const char *name)
-{
-    if (directory->kind != SK_ENTRY_DIR)
-        return NULL;
-    return sk_strmap_get(directory->child_index, name, strlen(name));
-}
-
-char *sk_entry_path(const struct sk_entry *entry)
-{
-    size_t length = 0;
-    for (const struct sk_entry *e = entry; e->parent != NULL; e = e->parent)
-        length += strlen(e->name) + 1;
-    char *path = malloc(length + 1);
-    if (path == NULL)
-        return NULL;
-    path[length] = '\0';
-    size_t end = length;
-    for (const struct sk_entry *e = entry; e->parent != NULL; e = e->parent) {
-        size_t n = strlen(e->name);
-        end -= n;
-        memcpy(path + end, e->name, n);
-        if (end > 0)
-            path[--end] = '/';
-    }
-    /* the loop leaves a leading '/' slot when the path is not empty */
-    if (length > 0)
-        memmove(path, path + (path[0] == '/'), length + 1 - (path[0] == '/'));
-    return path;
-}
-
-int sk_layout_resolve(const struct sk_layout *layout, const char *path, bool follow_last,
-                      const struct sk_entry **out)
-{
-    char *work = strdup(path);
-    if (work == NULL)
-        return ENOMEM;
-    const struct sk_entry *current = layout->root;
-    int follows = 0;
-    int rc = 0;
-    /* A stack of pending components, as text: links push their target. */
-    char *pending = work;
-    while (pending != NULL && *pending != '\0') {
-        while (*pending == '/')
-            pending++;
-        if (*pending == '\0')
-            break;
-        char *slash = strchr(pending, '/');
-        if (slash != NULL)
-            *slash = '\0';
-        char *component = pending;
-        pending = slash ? slash + 1 : NULL;
-        bool last = pending == NULL || *pending == '\0' || strspn(pending, "/") == strlen(pending);
-        if (current->kind != SK_ENTRY_DIR) {
-            rc = ENOTDIR;
-            break;
-        }
-        if (current->refused || !current->reachable) {
-            rc = EACCES;
-            break;
-        }
-        if (strcmp(component, ".") == 0)
-            continue;
-        if (strcmp(component, "..") == 0) {
-            if (current->parent != NULL)
-                current = current->parent;
-            continue;
-        }
-        const struct sk_entry *next = sk_entry_child(current, component);
-        if (next == NULL) {
-            rc = ENOENT;
-            break;
-        }
-        if (next->kind == SK_ENTRY_SYMLINK && (!last || follow_last)) {
-            if (++follows > SK_MAX_LINK_FOLLOWS) {
-                rc = ELOOP;
-                break;
-            }
-            char *joined;
-            if (asprintf(&joined, "%s/%s", next->link_text, pending ? pending : "") < 0) {
-                rc = ENOMEM;
-                break;
-            }
-            free(work);
-            work = joined;
-            pending = work;
-            continue; /* relative to the link's directory: CURRENT */
-        }
-        current = next;
-    }
-    free(work);
-    if (rc == 0)
-        *out = current;
-    return rc;
-}
-
-int sk_entry_open(const struct sk_layout *layout, const struct sk_entry *entry,
-                  struct sk_source **out, struct sk_error *err)
-{
-    *out = NULL;
-    if (entry->kind != SK_ENTRY_FILE)
-        return sk_fail_code(err, EISDIR, "not a file");
-    if (entry->in_store)
-        return sk_store_open(layout->store, entry->member, true, out, err);
-    return sk_source_memory(entry->text, (size_t)entry->size, false, out, err);
-}
-
-/* Directories show one block, as most file systems do; files and links
- * their length, except a refused file, whose length is not shown. */
-void sk_entry_stat(const struct sk_entry *entry, struct sk_entry_stat *st)
-{
-    static const mode_t type_bits[] = {
-        [SK_ENTRY_DIR] = S_IFDIR, [SK_ENTRY_FILE] = S_IFREG, [SK_ENTRY_SYMLINK] = S_IFLNK};
-    static const mode_t shown_bits[] = {
-        [SK_ENTRY_DIR] = 0555, [SK_ENTRY_FILE] = 0444, [SK_ENTRY_SYMLINK] = 0777};
-    bool hidden = entry->refused && entry->kind != SK_ENTRY_SYMLINK;
-    st->mode = type_bits[entry->kind] | (hidden ? 0 : shown_bits[entry->kind]);
-    st->nlink = entry->kind == SK_ENTRY_DIR ? entry->links : 1;
-    if (entry->kind == SK_ENTRY_DIR)
-        st->size = SK_DIRECTORY_SIZE;
-    else
-        st->size = entry->refused && entry->kind == SK_ENTRY_FILE ? 0 : entry->size;
-    st->blocks = (st->size + 511) / 512;
-}
-
-static int put_xattr(struct sk_xattr *xattrs, int *count, const char *name, const char *value,
-                     size_t length)
-{
-    char *copy = malloc(length + 1);
-    if (copy == NULL)
-        return -1;
-    memcpy(copy, value, length);
-    copy[length] = '\0';
-    xattrs[*count].name = name;
-    xattrs[*count].value = copy;
-    xattrs[*count].length = length;
-    (*count)++;
-    return 0;
-}
-
-static int put_string(struct sk_xattr *xattrs, int *count, const char *name, const char *value)
-{
-    return put_xattr(xattrs, count, name, value, strlen(value));
-}
-
-int sk_entry_xattrs(const struct sk_entry *entry, struct sk_xattr *xattrs)
-{
-    int count = 0;
-    if (entry->kind == SK_ENTRY_SYMLINK || entry->node == NULL || entry->role == SK_ROLE_TYPEFILE)
-        return 0;
-    if (entry->role == SK_ROLE_FIELD) {
-        if (put_xattr(xattrs, &count, "user.skops.key", entry->key, entry->key_length) != 0)
-            goto oom;
-        return count;
-    }
-    const struct sk_node *node = entry->node;
-    if (put_string(xattrs, &count, "user.skops.type", node->type_name) != 0 ||
-        put_string(xattrs, &count, "user.skops.loader", sk_loader_name(node->loader)) != 0)
-        goto oom;
-    if (entry->key != NULL &&
-        put_xattr(xattrs, &count, "user.skops.key", entry->key, entry->key_length) != 0)
-        goto oom;
-    if (entry->npy != NULL) {
-        char shape[SK_MAX_NPY_DIMS * 21 + 1];
-        sk_npy_format_shape(entry->npy, shape, sizeof shape);
-        if (put_string(xattrs, &count, "user.skops.dtype", entry->npy->descr) != 0 ||
-            put_string(xattrs, &count, "user.skops.shape", shape) != 0 ||
-            put_string(xattrs, &count, "user.skops.fortran_order",
-                       entry->npy->fortran_order ? "1" : "0") != 0)
-            goto oom;
-    }
-    if (node->loader == SK_LOADER_JSON &&
-        put_xattr(xattrs, &count, "user.skops.json", node->json_text, node->json_length) != 0)
-        goto oom;
-    if (put_string(xattrs, &count, "user.skops.trusted", entry->refused ? "0" : "1") != 0)
-        goto oom;
-    if (entry->problems != NULL && put_xattr(xattrs, &count, "user.skops.problems", entry->problems,
-                                             entry->problems_length) != 0)
-        goto oom;
-    return count;
-oom:
-    sk_xattrs_free(xattrs, count);
-    return -1;
-}
-
-void sk_xattrs_free(struct sk_xattr *xattrs, int count)
-{
-    for (int i = 0; i < count; i++)
-        free(xattrs[i].value);
 }

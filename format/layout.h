@@ -3,7 +3,11 @@
  * de-duplicated collisions, links for shared objects, hidden .type files,
  * and the /.skops/ directory. Built once, then read-only: any number of
  * threads may look entries up and read them. The FUSE daemon and the CLI
- * both serve exactly this. */
+ * both serve exactly this.
+ *
+ * This header builds the tree (format/layout.c); the entries and their
+ * read-only API are in entry.h (format/entry.c), their names in names.h
+ * (format/names.c). Including it gives all three. */
 #ifndef SKOPSFS_LAYOUT_H
 #define SKOPSFS_LAYOUT_H
 
@@ -11,68 +15,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sys/stat.h>
-
 #include "content.h"
+#include "entry.h"
+#include "names.h"
 #include "npy.h"
 #include "schema.h"
 #include "sk_error.h"
 #include "source.h"
 #include "trust.h"
-
-enum sk_entry_kind { SK_ENTRY_DIR, SK_ENTRY_FILE, SK_ENTRY_SYMLINK };
-
-enum sk_entry_role {
-    SK_ROLE_NODE,     /* a schema node (or a link to one) */
-    SK_ROLE_TYPEFILE, /* .type */
-    SK_ROLE_META,     /* /.skops and what it holds */
-    SK_ROLE_FIELD,    /* a plain schema value shown as a file */
-};
-
-struct sk_strmap;
-
-struct sk_entry {
-    uint64_t id; /* 0 for the root; stable for an archive and allowlist */
-    struct sk_entry *parent;
-    char *name; /* escaped; "" for the root */
-    enum sk_entry_kind kind;
-    enum sk_entry_role role;
-    const struct sk_node *node; /* the node shown, linked to, or typed */
-    const char *key;            /* unescaped; NULL where there is none */
-    size_t key_length;
-    bool refused;   /* needs an untrusted type: mode 000, EACCES */
-    bool reachable; /* no refused directory above */
-    char **needs;   /* the untrusted types it needs, when refused */
-    size_t need_count;
-
-    /* directories */
-    struct sk_entry **children;
-    size_t child_count;
-    size_t child_capacity;
-    struct sk_strmap *child_index;
-
-    /* files: either text or a member of the layout's store, by the store's
-     * own index (opaque here) */
-    bool in_store;
-    uint64_t member;
-    char *text;
-    uint64_t size;
-
-    /* arrays: the parsed .npy header, or why there is none */
-    struct sk_npy_header *npy;
-    char *npy_error;
-
-    /* symbolic links */
-    struct sk_entry *target;
-    char *link_text;
-
-    /* content problems on this node, one a line (user.skops.problems) */
-    char *problems;
-    size_t problems_length;
-
-    /* directories: 2 + subdirectories, counted once the tree is built */
-    unsigned long links;
-};
 
 struct sk_layout_options {
     const struct sk_allowlist *allowlist; /* may be NULL */
@@ -91,66 +41,11 @@ struct sk_layout {
     size_t entry_count;
     char **untrusted; /* still untrusted under the allowlist, sorted */
     size_t untrusted_count;
-    /* internal */
-    struct sk_entry **first_entry; /* by node index: first mounted occurrence */
-    size_t capacity;
 };
 
 int sk_layout_build(struct sk_store *store, struct sk_schema *schema,
                     const struct sk_layout_options *options, struct sk_layout **out,
                     struct sk_error *err);
 void sk_layout_free(struct sk_layout *layout);
-
-const struct sk_entry *sk_layout_entry(const struct sk_layout *layout, uint64_t id);
-
-/* A child by its name, or NULL. */
-const struct sk_entry *sk_entry_child(const struct sk_entry *directory, const char *name);
-
-/* Resolves PATH (relative to the root; a leading '/' is allowed) as the
- * kernel would inside the mount, following links (also the last component
- * when FOLLOW_LAST). Returns 0, or an errno value: ENOENT, ENOTDIR, EACCES
- * (through a refused directory), ELOOP. */
-int sk_layout_resolve(const struct sk_layout *layout, const char *path, bool follow_last,
-                      const struct sk_entry **out);
-
-/* The entry's path from the root, e.g. "estimators_/0/coef_.npy". */
-char *sk_entry_path(const struct sk_entry *entry);
-
-/* A new source of a file entry's bytes (close with sk_source_close): its
- * text, borrowed from the layout, or its member, opened verified from the
- * store. A source serves one thread at a time; open one per reader.
- * Refusal is the caller's to enforce: this opens a refused entry too. */
-int sk_entry_open(const struct sk_layout *layout, const struct sk_entry *entry,
-                  struct sk_source **out, struct sk_error *err);
-
-/* A directory's st_size, as most file systems show it: one block. */
-#define SK_DIRECTORY_SIZE 4096u
-
-/* What every front-end shows of an entry (stat(2), ls -l): the daemon's
- * getattr and the CLI agree by using this. A refused file shows size 0 and
- * mode 000: it is never materialized, not even its length (docs/layout.md). */
-struct sk_entry_stat {
-    mode_t mode; /* type and permission bits */
-    unsigned long nlink;
-    uint64_t size;
-    uint64_t blocks; /* of 512 bytes */
-};
-void sk_entry_stat(const struct sk_entry *entry, struct sk_entry_stat *st);
-
-/* Extended attributes (user.skops.*). Symbolic links have none. */
-#define SK_XATTR_MAX 9
-struct sk_xattr {
-    const char *name;
-    char *value;
-    size_t length;
-};
-/* Fills XATTRS (SK_XATTR_MAX slots); returns the count, or -1 when out of
- * memory. Free the values with sk_xattrs_free. */
-int sk_entry_xattrs(const struct sk_entry *entry, struct sk_xattr *xattrs);
-void sk_xattrs_free(struct sk_xattr *xattrs, int count);
-
-/* Name escaping, exposed for tests: the key's escaped name with the
- * suffix, or with "~N" before the suffix for the Nth sibling of that name. */
-char *sk_layout_name(const char *key, size_t key_length, const char *suffix, unsigned ordinal);
 
 #endif
