@@ -109,9 +109,10 @@ struct result {
 
 static char *keep(struct reader *r, const char *bytes, size_t length)
 {
+    size_t need = (length + 1 + 7) & ~(size_t)7; /* memo records are kept here too */
     struct chunk *c = r->chunks;
-    if (c == NULL || c->size - c->used < length + 1) {
-        size_t size = length + 1 > 60000 ? length + 1 : 60000;
+    if (c == NULL || c->size - c->used < need) {
+        size_t size = need > 60000 ? need : 60000;
         c = malloc(sizeof *c + size);
         if (c == NULL)
             return NULL;
@@ -121,7 +122,7 @@ static char *keep(struct reader *r, const char *bytes, size_t length)
     char *copy = c->bytes + c->used;
     memcpy(copy, bytes, length);
     copy[length] = '\0';
-    c->used += (length + 1 + 7) & ~(size_t)7; /* memo records are kept here too */
+    c->used += need;
     return copy;
 }
 
