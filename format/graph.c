@@ -81,6 +81,12 @@ static void free_node(struct sk_node *node)
     free(node);
 }
 
+void sk_graph_truncate(struct sk_schema *schema, size_t count)
+{
+    while (schema->node_count > count)
+        free_node(schema->nodes[--schema->node_count]);
+}
+
 void sk_schema_free(struct sk_schema *schema)
 {
     if (schema == NULL)

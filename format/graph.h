@@ -139,6 +139,11 @@ struct sk_schema {
  * puts where it was in front of it (sk_error_prefix). */
 enum { SK_GRAPH_NO_MEMORY = -1, SK_GRAPH_LIMIT = -2 };
 
+/* Drops the nodes made from the COUNT-th on (a reader that read a state
+ * ahead of knowing it was an alias). No slot of an earlier node may hold
+ * them. */
+void sk_graph_truncate(struct sk_schema *schema, size_t count);
+
 /* A new, empty graph; LIMITS (may be NULL) raises the defaults of nodes
  * and children. NULL when out of memory. */
 struct sk_schema *sk_graph_new(const struct sk_limits *limits);

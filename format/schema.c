@@ -16,6 +16,7 @@
 
 #include "grow.h"
 #include "jsontext.h"
+#include "schema_scan.h"
 #include "sk_limits.h"
 #include "strmap.h"
 
@@ -200,7 +201,7 @@ static bool copy_specific(const char *key, size_t length)
 }
 
 /* Equal JSON but for the copy_specific values. */
-static bool same_content(const json_t *a, const json_t *b)
+bool sk_schema_same_content(const json_t *a, const json_t *b)
 {
     /* A pickle's shared object is one value: never walked twice. */
     if (a == b)
@@ -211,7 +212,7 @@ static bool same_content(const json_t *a, const json_t *b)
         if (json_array_size(a) != json_array_size(b))
             return false;
         for (size_t i = 0; i < json_array_size(a); i++)
-            if (!same_content(json_array_get(a, i), json_array_get(b, i)))
+            if (!sk_schema_same_content(json_array_get(a, i), json_array_get(b, i)))
                 return false;
         return true;
     }
@@ -227,7 +228,7 @@ static bool same_content(const json_t *a, const json_t *b)
         json_t *other = json_object_getn(b, key, key_length);
         if (other == NULL)
             return false;
-        if (!copy_specific(key, key_length) && !same_content(value, other))
+        if (!copy_specific(key, key_length) && !sk_schema_same_content(value, other))
             return false;
     }
     return true;
@@ -246,7 +247,7 @@ static bool alias_differs(const struct builder *b, const json_t *literal,
                           const struct sk_node *node)
 {
     const json_t *state = b->states[node->index];
-    return literal != state && !is_cached_reference(literal) && !same_content(literal, state);
+    return literal != state && !is_cached_reference(literal) && !sk_schema_same_content(literal, state);
 }
 
 static int get_tree(struct builder *b, json_t *state, unsigned inherited, struct sk_node **out,
@@ -838,8 +839,8 @@ static int get_tree(struct builder *b, json_t *state, unsigned inherited, struct
 }
 
 /* The model's protocol and skops version, as JSON and as .skops/'s files. */
-static int read_versions(struct sk_schema *schema, const json_t *protocol, const json_t *version,
-                         struct sk_error *err)
+int sk_schema_read_versions(struct sk_schema *schema, const json_t *protocol,
+                            const json_t *version, struct sk_error *err)
 {
     schema->protocol_json = json_dumps(protocol, JSON_ENCODE_ANY);
     schema->protocol_text = sk_json_dump_python(protocol, &schema->protocol_text_length);
@@ -905,7 +906,7 @@ static int load_root(json_t *root_state, struct sk_store *store, const struct sk
     }
     if (json_is_integer(protocol))
         b.protocol = json_integer_value(protocol);
-    if (read_versions(schema, protocol, json_object_get(root_state, "_skops_version"), err) != 0)
+    if (sk_schema_read_versions(schema, protocol, json_object_get(root_state, "_skops_version"), err) != 0)
         goto done;
     bool fresh;
     rc = get_tree(&b, root_state, 0, &schema->root, &fresh);
@@ -916,8 +917,9 @@ done:
     return rc;
 }
 
-int sk_schema_load(const char *text, size_t length, struct sk_store *store,
-                   const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err)
+int sk_schema_load_tree(const char *text, size_t length, struct sk_store *store,
+                        const struct sk_limits *limits, struct sk_schema **out,
+                        struct sk_error *err)
 {
     *out = NULL;
     struct sk_schema *schema = sk_graph_new(limits);
@@ -938,6 +940,16 @@ int sk_schema_load(const char *text, size_t length, struct sk_store *store,
     }
     *out = schema;
     return 0;
+}
+
+int sk_schema_load(const char *text, size_t length, struct sk_store *store,
+                   const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err)
+{
+    const char *old = getenv("SKOPSFS_OLD_SCHEMA_READER");
+    if ((old == NULL || strcmp(old, "1") != 0) &&
+        sk_schema_scan_load(text, length, store, limits, out) == 0)
+        return 0;
+    return sk_schema_load_tree(text, length, store, limits, out, err);
 }
 
 static void release_json(void *root)

@@ -5,6 +5,7 @@
 #ifndef SKOPSFS_SCHEMA_H
 #define SKOPSFS_SCHEMA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "graph.h"
@@ -20,6 +21,14 @@
 int sk_schema_load(const char *text, size_t length, struct sk_store *store,
                    const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err);
 
+/* sk_schema_load reads TEXT in one pass (schema_scan.h) and, where that
+ * reader declines, with jansson: sk_schema_load_tree, the reader it checks
+ * against (tests/schema_diff.c). SKOPSFS_OLD_SCHEMA_READER=1 in the
+ * environment keeps every file on the jansson reader. */
+int sk_schema_load_tree(const char *text, size_t length, struct sk_store *store,
+                        const struct sk_limits *limits, struct sk_schema **out,
+                        struct sk_error *err);
+
 /* The same from a state that the pickle reader made (pickle_map.h): shared
  * objects are one json_t referenced from each place, and its
  * UnrepresentableNode is accepted. The graph holds a reference to ROOT. */
@@ -27,5 +36,12 @@ typedef struct json_t json_t;
 int sk_schema_load_pickled(json_t *root_state, struct sk_store *store,
                            const struct sk_limits *limits, struct sk_schema **out,
                            struct sk_error *err);
+
+/* Shared by the two readers of schema.json. Whether two states are equal
+ * JSON but for "__id__" and "file" values (an alias's content against its
+ * original's); the model's protocol and skops version into SCHEMA. */
+bool sk_schema_same_content(const json_t *a, const json_t *b);
+int sk_schema_read_versions(struct sk_schema *schema, const json_t *protocol,
+                            const json_t *version, struct sk_error *err);
 
 #endif

@@ -1,0 +1,867 @@
+/* schema.json in one pass onto the graph (schema_scan.h).
+ *
+ * skops writes a state's "__id__" after its content, but skops's reader
+ * looks the id up first: an id seen before makes the whole state an alias
+ * whose content is never read. So a state's content is read ahead
+ * (speculatively, in the order of the text) and, when its id turns out to
+ * be an alias, the nodes it made are dropped again (sk_graph_truncate).
+ * What skops's reader reads of a state in another order than the text
+ * holds it (a DictNode's key_types before its content; a TreeNode's
+ * content before its __loader__ is known) is passed over as a span and
+ * read from it when the state closes. The memo records, per id, the last
+ * time a lookup missed it: a state whose id a state below it looked up
+ * would be met in another order than skops meets it, and is declined. */
+#include "schema_scan.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grow.h"
+#include "jsonscan.h"
+#include "jsontext.h"
+#include "schema.h"
+#include "strmap.h"
+
+/* A state with more keys than this is read by the jansson reader (skops
+ * writes at most seven). */
+#define SCAN_MAX_STATE_KEYS 16
+
+enum { DECLINE = -1 };
+
+/* Copies of names, keys and texts, kept with the graph. */
+struct chunk {
+    struct chunk *next;
+    size_t used, size;
+    char bytes[];
+};
+
+static void free_chunks(void *storage)
+{
+    for (struct chunk *c = storage, *next; c != NULL; c = next) {
+        next = c->next;
+        free(c);
+    }
+}
+
+/* Per memo key: the node skops would find, and when a lookup last missed. */
+struct memo_record {
+    struct sk_node *node;
+    size_t last_miss; /* the node count then; SIZE_MAX: never */
+};
+
+/* A value of a state: its first token and its whole text. */
+struct value {
+    struct sk_json_event first;
+    const char *start;
+    size_t length;
+};
+
+struct member {
+    struct sk_json_event key;
+    struct value value;
+    bool done; /* read already, in the order of the text */
+};
+
+struct state {
+    const char *start, *end;
+    size_t count;
+    struct member members[SCAN_MAX_STATE_KEYS];
+    struct sk_node *node; /* made once its names are known */
+    size_t mark;          /* node count when the state opened */
+};
+
+/* What a node made here needs later: its state's text, its memo record. */
+struct node_info {
+    const char *start;
+    size_t length;
+    struct memo_record *record;
+};
+
+struct reader {
+    struct sk_store *store;
+    struct sk_schema *schema;
+    struct sk_strmap *memo;  /* memo key -> struct memo_record */
+    struct sk_strmap *names; /* interned names -> their copy */
+    struct chunk *chunks;
+    struct node_info *info;
+    size_t info_capacity;
+    struct state **states; /* by nesting level */
+    size_t state_capacity;
+    unsigned level;
+    unsigned depth; /* as schema.c's builder counts it */
+    unsigned long long max_key_bytes;
+    bool form_dependent; /* a node's form depends on the protocol, read last */
+    char *scratch;
+    size_t scratch_capacity;
+    char *memo_key; /* the current state's */
+    size_t memo_key_capacity;
+    struct sk_error err; /* builder messages, never shown: declined files are read again */
+};
+
+struct result {
+    struct sk_node *node;
+    bool fresh, differs;
+};
+
+static char *keep(struct reader *r, const char *bytes, size_t length)
+{
+    size_t need = (length + 1 + 7) & ~(size_t)7; /* memo records are kept here too */
+    struct chunk *c = r->chunks;
+    if (c == NULL || c->size - c->used < need) {
+        size_t size = need > 60000 ? need : 60000;
+        c = malloc(sizeof *c + size);
+        if (c == NULL)
+            return NULL;
+        *c = (struct chunk){.next = r->chunks, .size = size};
+        r->chunks = c;
+    }
+    char *copy = c->bytes + c->used;
+    memcpy(copy, bytes, length);
+    copy[length] = '\0';
+    c->used += need;
+    return copy;
+}
+
+/* A key's or string's bytes in the reader's scratch buffer. */
+static const char *decoded(struct reader *r, const struct sk_json_event *event, size_t *length)
+{
+    if (!event->escaped) {
+        *length = event->length;
+        return event->start;
+    }
+    if (sk_grow(&r->scratch, &r->scratch_capacity, event->length + 1, 1, 256) != 0)
+        return NULL;
+    *length = sk_json_decode(event, r->scratch);
+    return r->scratch;
+}
+
+static bool same_key(struct reader *r, const struct sk_json_event *a, const struct sk_json_event *b)
+{
+    if (!a->escaped)
+        return sk_json_equals(b, a->start, a->length);
+    size_t length;
+    const char *text = decoded(r, a, &length);
+    char *copy = text ? malloc(length + 1) : NULL;
+    if (copy == NULL)
+        return true; /* out of memory: declined as a repeat */
+    memcpy(copy, text, length);
+    bool same = sk_json_equals(b, copy, length);
+    free(copy);
+    return same;
+}
+
+static struct member *find(struct state *st, const char *key)
+{
+    for (size_t i = 0; i < st->count; i++)
+        if (sk_json_equals(&st->members[i].key, key, strlen(key)))
+            return &st->members[i];
+    return NULL;
+}
+
+/* A name part as the graph borrows it: interned, without NUL. */
+static const char *name_of(struct reader *r, const struct member *m)
+{
+    if (m == NULL || m->value.first.token != SK_JSON_STRING)
+        return NULL;
+    size_t length;
+    const char *text = decoded(r, &m->value.first, &length);
+    if (text == NULL || memchr(text, '\0', length) != NULL)
+        return NULL;
+    const char *kept = sk_strmap_get(r->names, text, length);
+    if (kept != NULL)
+        return kept;
+    char *copy = keep(r, text, length);
+    if (copy == NULL || sk_strmap_put(r->names, copy, length, copy) != 0)
+        return NULL;
+    return copy;
+}
+
+/* The state's node, made once its names are known and valid. */
+static int make_node(struct reader *r, struct state *st)
+{
+    if (st->node != NULL)
+        return 0;
+    const char *loader_name = name_of(r, find(st, "__loader__"));
+    const char *module = loader_name ? name_of(r, find(st, "__module__")) : NULL;
+    const char *class_name = module ? name_of(r, find(st, "__class__")) : NULL;
+    enum sk_loader loader;
+    if (class_name == NULL || !sk_loader_named(loader_name, &loader) ||
+        loader == SK_LOADER_UNREPRESENTABLE || r->depth >= SK_MAX_NODE_DEPTH)
+        return DECLINE;
+    if (loader == SK_LOADER_FUNCTION || loader == SK_LOADER_RANDOM_GENERATOR)
+        r->form_dependent = true;
+    if (sk_graph_add_node(r->schema, loader, 2, module, class_name, &st->node, &r->err) != 0 ||
+        sk_grow(&r->info, &r->info_capacity, r->schema->node_count, sizeof *r->info, 256) != 0)
+        return DECLINE;
+    r->info[st->node->index] = (struct node_info){0};
+    return 0;
+}
+
+static int read_state(struct reader *r, struct sk_json_scan *scan, const struct sk_json_event *open,
+                      unsigned inherited, struct result *out);
+
+/* A child state whose '{' SCAN returned as OPEN, in a slot of NODE. */
+static int child_here(struct reader *r, struct sk_node *node, enum sk_slot_kind kind,
+                      struct sk_json_scan *scan, const struct sk_json_event *open, const char *key,
+                      size_t key_length, bool fixed_name, unsigned inherited)
+{
+    if (open->token != SK_JSON_OBJECT_START)
+        return DECLINE;
+    struct result c;
+    r->depth++;
+    int rc = read_state(r, scan, open, inherited, &c);
+    r->depth--;
+    if (rc != 0)
+        return DECLINE;
+    if (kind == SK_SLOT_FLATTEN && !(c.fresh && c.node->loader == SK_LOADER_DICT))
+        kind = SK_SLOT_ENTRY;
+    struct sk_slot *slot;
+    if (sk_node_add_slot(r->schema, node, kind, key, key_length, fixed_name, c.node, &slot,
+                         &r->err) != 0)
+        return DECLINE;
+    slot->alias_differs = c.differs;
+    return 0;
+}
+
+/* A scanner over a container value read ahead; its first token in *OPEN. */
+static int rescan(const struct value *v, struct sk_json_scan *sub, struct sk_json_event *open)
+{
+    if (v->first.token != SK_JSON_OBJECT_START && v->first.token != SK_JSON_ARRAY_START)
+        return DECLINE;
+    sk_json_scan_init(sub, v->start, v->length);
+    struct sk_error err = {0};
+    return sk_json_next(sub, open, &err) == v->first.token ? 0 : DECLINE;
+}
+
+/* schema.c's child(): a member read ahead, under a named key. */
+static int child_of(struct reader *r, struct sk_node *node, enum sk_slot_kind kind,
+                    const struct member *m, const char *key, unsigned inherited)
+{
+    size_t key_length = strlen(key);
+    if (m == NULL || key_length > r->max_key_bytes)
+        return DECLINE;
+    struct sk_json_scan sub;
+    struct sk_json_event open;
+    if (rescan(&m->value, &sub, &open) != 0)
+        return DECLINE;
+    return child_here(r, node, kind, &sub, &open, key, key_length, key[0] == '.', inherited);
+}
+
+/* A list's elements (SCAN just past its '['), each under its index. */
+static int elements(struct reader *r, struct sk_node *node, struct sk_json_scan *scan,
+                    unsigned inherited)
+{
+    struct sk_json_event event;
+    for (size_t i = 0;; i++) {
+        if (sk_json_next(scan, &event, &r->err) == SK_JSON_ARRAY_END)
+            return 0;
+        char number[24];
+        int length = snprintf(number, sizeof number, "%zu", i);
+        const char *key = keep(r, number, (size_t)length);
+        if (key == NULL || child_here(r, node, SK_SLOT_ENTRY, scan, &event, key, (size_t)length,
+                                      false, inherited) != 0)
+            return DECLINE;
+    }
+}
+
+/* A dict's entries (SCAN just past its '{'): keys as the jansson reader
+ * leaves them (U+10FFFF read as NUL), a repeated key declined. */
+static int entries(struct reader *r, struct sk_node *node, struct sk_json_scan *scan,
+                   unsigned inherited)
+{
+    struct sk_strmap *seen = sk_strmap_new();
+    struct sk_json_event event;
+    int rc = seen ? 0 : DECLINE;
+    while (rc == 0 && sk_json_next(scan, &event, &r->err) == SK_JSON_KEY) {
+        size_t length;
+        const char *text = decoded(r, &event, &length);
+        char *key = text ? keep(r, text, length) : NULL;
+        if (key == NULL || length > r->max_key_bytes || sk_strmap_get(seen, key, length) ||
+            sk_strmap_put(seen, key, length, key) != 0) {
+            rc = DECLINE;
+            break;
+        }
+        size_t nul_length;
+        char *nul_key = sk_json_key_decode(key, length, &nul_length);
+        if (nul_key != NULL) {
+            memcpy(key, nul_key, nul_length + 1);
+            length = nul_length;
+            free(nul_key);
+        }
+        if (sk_json_next(scan, &event, &r->err) == SK_JSON_ERROR ||
+            child_here(r, node, SK_SLOT_ENTRY, scan, &event, key, length, false, inherited) != 0)
+            rc = DECLINE;
+    }
+    if (rc == 0 && event.token != SK_JSON_OBJECT_END)
+        rc = DECLINE;
+    sk_strmap_free(seen);
+    return rc;
+}
+
+static int elements_of(struct reader *r, struct sk_node *node, const struct member *m,
+                       unsigned inherited)
+{
+    struct sk_json_scan sub;
+    struct sk_json_event open;
+    if (m == NULL || m->value.first.token != SK_JSON_ARRAY_START ||
+        rescan(&m->value, &sub, &open) != 0)
+        return DECLINE;
+    return elements(r, node, &sub, inherited);
+}
+
+static int entries_of(struct reader *r, struct sk_node *node, const struct member *m,
+                      unsigned inherited)
+{
+    struct sk_json_scan sub;
+    struct sk_json_event open;
+    if (m == NULL || m->value.first.token != SK_JSON_OBJECT_START ||
+        rescan(&m->value, &sub, &open) != 0)
+        return DECLINE;
+    return entries(r, node, &sub, inherited);
+}
+
+/* Whether a member is the JSON string WORD. */
+static bool string_is(struct reader *r, const struct member *m, const char *word)
+{
+    (void)r;
+    return m != NULL && m->value.first.token == SK_JSON_STRING &&
+           sk_json_equals(&m->value.first, word, strlen(word));
+}
+
+static int member_file(struct reader *r, struct sk_node *node, struct state *st)
+{
+    struct member *file = find(st, "file");
+    if (file == NULL || file->value.first.token != SK_JSON_STRING)
+        return DECLINE;
+    size_t length;
+    const char *text = decoded(r, &file->value.first, &length);
+    char *name = text ? strndup(text, length) : NULL;
+    int rc = name == NULL || strlen(name) != length ||
+                     sk_store_find(r->store, name, &node->member) != 0 ||
+                     sk_store_check_member(r->store, node->member, &r->err) != 0
+                 ? DECLINE
+                 : 0;
+    free(name);
+    node->has_member = rc == 0;
+    return rc;
+}
+
+static int json_text(struct reader *r, struct sk_node *node, struct state *st)
+{
+    struct member *content = find(st, "content");
+    if (content == NULL || content->value.first.token != SK_JSON_STRING)
+        return DECLINE;
+    size_t length;
+    const char *text = decoded(r, &content->value.first, &length);
+    char *copy = text ? keep(r, text, length) : NULL;
+    if (copy == NULL)
+        return DECLINE;
+    node->json_text = copy;
+    node->json_length = length;
+    char *file;
+    size_t file_length;
+    if (sk_json_node_text(copy, length, &file, &file_length) != 0)
+        return DECLINE;
+    sk_node_set_text(node, file, file_length);
+    return 0;
+}
+
+/* The child of "content" where it has not been read in the text's order. */
+static int content_child(struct reader *r, struct sk_node *node, struct state *st,
+                         enum sk_slot_kind kind, const char *key, unsigned inherited)
+{
+    struct member *content = find(st, "content");
+    if (content != NULL && content->done)
+        return 0;
+    return child_of(r, node, kind, content, key, inherited);
+}
+
+/* TreeNode and LossNode: .state, then __reduce__'s args as .args. */
+static int reduced(struct reader *r, struct sk_node *node, struct state *st, unsigned passed)
+{
+    if (content_child(r, node, st, SK_SLOT_FLATTEN, ".state", passed) != 0)
+        return DECLINE;
+    struct member *reduce = find(st, "__reduce__");
+    struct sk_json_scan sub;
+    struct sk_json_event event;
+    if (reduce == NULL || reduce->value.first.token != SK_JSON_OBJECT_START ||
+        rescan(&reduce->value, &sub, &event) != 0)
+        return DECLINE;
+    struct member args = {0};
+    bool found = false;
+    while (sk_json_next(&sub, &event, &r->err) == SK_JSON_KEY) {
+        bool is_args = sk_json_equals(&event, "args", 4);
+        if (is_args && found)
+            return DECLINE; /* a repeat: jansson keeps the last value */
+        struct sk_json_event first;
+        if (sk_json_next(&sub, &first, &r->err) == SK_JSON_ERROR)
+            return DECLINE;
+        args.value.first = is_args ? first : args.value.first;
+        const char *start;
+        size_t length;
+        if (sk_json_skip(&sub, &first, &start, &length, &r->err) != 0)
+            return DECLINE;
+        if (is_args) {
+            args.value.start = start;
+            args.value.length = length;
+            found = true;
+        }
+    }
+    return child_of(r, node, SK_SLOT_ENTRY, found ? &args : NULL, ".args", passed);
+}
+
+/* What skops's loader reads of ST once the state is whole, in its order;
+ * loaders not read here are declined. */
+static int read_rest(struct reader *r, struct sk_node *node, struct state *st, unsigned inherited)
+{
+    struct member *content = find(st, "content");
+    struct member *type = find(st, "type");
+    switch (node->loader) {
+    case SK_LOADER_OBJECT:
+        if (content == NULL || content->value.first.token == SK_JSON_NULL)
+            return 0;
+        return content_child(r, node, st, SK_SLOT_FLATTEN, ".state", inherited);
+    case SK_LOADER_RANDOM_STATE:
+        return content_child(r, node, st, SK_SLOT_FLATTEN, ".state", inherited);
+    case SK_LOADER_TREE:
+        return reduced(r, node, st, inherited | SK_INHERIT_TREE);
+    case SK_LOADER_LOSS:
+        return reduced(r, node, st, inherited | SK_INHERIT_LOSS);
+    case SK_LOADER_DICT: {
+        struct member *key_types = find(st, "key_types");
+        if (!(key_types && key_types->done) &&
+            child_of(r, node, SK_SLOT_HIDDEN, key_types, "key_types", inherited) != 0)
+            return DECLINE;
+        return entries_of(r, node, content, inherited);
+    }
+    case SK_LOADER_LIST:
+    case SK_LOADER_TUPLE:
+    case SK_LOADER_SET:
+        return content && content->done ? 0 : elements_of(r, node, content, inherited);
+    case SK_LOADER_NDARRAY:
+        if (string_is(r, type, "numpy"))
+            return member_file(r, node, st);
+        if (!string_is(r, type, "json") || elements_of(r, node, content, inherited) != 0)
+            return DECLINE;
+        return child_of(r, node, SK_SLOT_HIDDEN, find(st, "shape"), "shape", inherited);
+    case SK_LOADER_SPARSE_MATRIX:
+        return string_is(r, type, "scipy") ? member_file(r, node, st) : DECLINE;
+    case SK_LOADER_BYTES:
+    case SK_LOADER_BYTEARRAY:
+        return member_file(r, node, st);
+    case SK_LOADER_JSON:
+        return json_text(r, node, st);
+    case SK_LOADER_TYPE:
+    case SK_LOADER_CACHED:
+    case SK_LOADER_FUNCTION: /* the current form; older ones are declined at the end */
+        return 0;
+    case SK_LOADER_CONSTRUCTOR_FROM_REDUCE:
+        return content_child(r, node, st, SK_SLOT_ENTRY, "content", inherited);
+    case SK_LOADER_OPERATOR_FUNC:
+        if (strcmp(node->module_name, "operator") != 0)
+            return DECLINE;
+        return child_of(r, node, SK_SLOT_ENTRY, find(st, "attrs"), "attrs", inherited);
+    case SK_LOADER_DTYPE:
+        return content_child(r, node, st, SK_SLOT_HIDDEN, "content", inherited);
+    default:
+        return DECLINE;
+    }
+}
+
+/* Reads member M of ST now, in the order of the text, where skops's loader
+ * would read it first of what is still unread: 1 if it did. */
+static int read_in_order(struct reader *r, struct state *st, struct member *m,
+                         struct sk_json_scan *scan, unsigned inherited)
+{
+    enum sk_json_token token = m->value.first.token;
+    bool content = sk_json_equals(&m->key, "content", 7);
+    if ((token != SK_JSON_OBJECT_START && token != SK_JSON_ARRAY_START) ||
+        !(content || sk_json_equals(&m->key, "key_types", 9)) || make_node(r, st) != 0)
+        return 0;
+    struct sk_node *node = st->node;
+    int rc;
+    r->depth++;
+    switch (node->loader) {
+    case SK_LOADER_OBJECT:
+    case SK_LOADER_RANDOM_STATE:
+        rc = content && token == SK_JSON_OBJECT_START && r->max_key_bytes >= 6
+                 ? child_here(r, node, SK_SLOT_FLATTEN, scan, &m->value.first, ".state", 6, true,
+                              inherited)
+                 : 1;
+        break;
+    case SK_LOADER_LIST:
+    case SK_LOADER_TUPLE:
+    case SK_LOADER_SET:
+        rc = content && token == SK_JSON_ARRAY_START ? elements(r, node, scan, inherited) : 1;
+        break;
+    case SK_LOADER_DICT:
+        rc = !content && token == SK_JSON_OBJECT_START && r->max_key_bytes >= 9
+                 ? child_here(r, node, SK_SLOT_HIDDEN, scan, &m->value.first, "key_types", 9, false,
+                              inherited)
+                 : 1;
+        break;
+    default:
+        rc = 1;
+    }
+    r->depth--;
+    if (rc < 0)
+        return DECLINE;
+    m->done = rc == 0;
+    return m->done;
+}
+
+/* The memo key of an __id__ value (schema.c's memo_key): *KEY NULL for
+ * none. */
+static int memo_key(struct reader *r, const struct member *id, char **key, size_t *key_length,
+                    bool *truthy)
+{
+    *key = NULL;
+    *truthy = false;
+    if (id == NULL || id->value.first.token == SK_JSON_NULL)
+        return 0;
+    const struct sk_json_event *v = &id->value.first;
+    char digits[400];
+    const char *bytes = digits;
+    size_t length;
+    char kind = 'i';
+    double real;
+    switch (v->token) {
+    case SK_JSON_INTEGER:
+        length = (size_t)snprintf(digits, sizeof digits, "%lld", (long long)v->integer);
+        *truthy = v->integer != 0;
+        break;
+    case SK_JSON_TRUE:
+    case SK_JSON_FALSE:
+        *truthy = v->token == SK_JSON_TRUE;
+        length = (size_t)snprintf(digits, sizeof digits, "%d", *truthy);
+        break;
+    case SK_JSON_BIG_INTEGER:
+        bytes = v->start;
+        length = v->length;
+        *truthy = true;
+        break;
+    case SK_JSON_REAL:
+        real = sk_json_real(v);
+        *truthy = real != 0;
+        if (real != floor(real) || !isfinite(real)) {
+            kind = 'f';
+            bytes = (const char *)&real;
+            length = sizeof real;
+        } else {
+            length = (size_t)snprintf(digits, sizeof digits, "%.0f", real == 0 ? 0.0 : real);
+        }
+        break;
+    case SK_JSON_STRING:
+        kind = 's';
+        bytes = decoded(r, v, &length);
+        *truthy = length > 0;
+        break;
+    default:
+        return DECLINE;
+    }
+    if (bytes == NULL || sk_grow(&r->memo_key, &r->memo_key_capacity, length + 1, 1, 64) != 0)
+        return DECLINE;
+    r->memo_key[0] = kind;
+    memcpy(r->memo_key + 1, bytes, length);
+    *key = r->memo_key;
+    *key_length = length + 1;
+    return 0;
+}
+
+/* Whether two states' texts are equal JSON but for "__id__" and "file"
+ * values: token by token where they are written alike, else as the
+ * jansson reader compares them. */
+static bool same_tokens(const char *a, size_t a_length, const char *b, size_t b_length)
+{
+    struct sk_json_scan sa, sb;
+    sk_json_scan_init(&sa, a, a_length);
+    sk_json_scan_init(&sb, b, b_length);
+    struct sk_error err = {0};
+    struct sk_json_event ea, eb;
+    for (;;) {
+        enum sk_json_token t = sk_json_next(&sa, &ea, &err);
+        if (sk_json_next(&sb, &eb, &err) != t || t == SK_JSON_ERROR)
+            return false;
+        if (t == SK_JSON_END)
+            return true;
+        bool same = true;
+        switch (t) {
+        case SK_JSON_KEY:
+        case SK_JSON_STRING:
+        case SK_JSON_BIG_INTEGER:
+        case SK_JSON_REAL:
+            same = !ea.escaped && !eb.escaped && ea.length == eb.length &&
+                   memcmp(ea.start, eb.start, ea.length) == 0;
+            break;
+        case SK_JSON_INTEGER:
+            same = ea.integer == eb.integer;
+            break;
+        default:
+            break;
+        }
+        if (!same)
+            return false;
+        if (t == SK_JSON_KEY &&
+            (sk_json_equals(&ea, "__id__", 6) || sk_json_equals(&ea, "file", 4))) {
+            const char *start;
+            size_t length;
+            if (sk_json_next(&sa, &ea, &err) == SK_JSON_ERROR ||
+                sk_json_next(&sb, &eb, &err) == SK_JSON_ERROR ||
+                sk_json_skip(&sa, &ea, &start, &length, &err) != 0 ||
+                sk_json_skip(&sb, &eb, &start, &length, &err) != 0)
+                return false;
+        }
+    }
+}
+
+static int same_content(const char *a, size_t a_length, const char *b, size_t b_length, bool *same)
+{
+    if (same_tokens(a, a_length, b, b_length)) {
+        *same = true;
+        return 0;
+    }
+    json_t *ja, *jb;
+    struct sk_json_arena *arena_a, *arena_b;
+    struct sk_error err = {0};
+    if (sk_json_parse(a, a_length, &ja, &arena_a, &err) != 0)
+        return DECLINE;
+    if (sk_json_parse(b, b_length, &jb, &arena_b, &err) != 0) {
+        sk_json_arena_free(arena_a);
+        return DECLINE;
+    }
+    *same = sk_schema_same_content(ja, jb);
+    sk_json_arena_free(arena_a);
+    sk_json_arena_free(arena_b);
+    return 0;
+}
+
+/* schema.c's is_cached_reference: strcmp of the loader's name. */
+static bool cached_reference(struct reader *r, struct state *st)
+{
+    struct member *loader = find(st, "__loader__");
+    if (loader == NULL || loader->value.first.token != SK_JSON_STRING)
+        return false;
+    size_t length;
+    const char *text = decoded(r, &loader->value.first, &length);
+    return text != NULL && length >= 10 && memcmp(text, "CachedNode", 10) == 0 &&
+           (length == 10 || text[10] == '\0');
+}
+
+/* Forgets the nodes read ahead from MARK on: the state was an alias. */
+static void roll_back(struct reader *r, size_t mark)
+{
+    for (size_t i = mark; i < r->schema->node_count; i++) {
+        struct memo_record *record = r->info[i].record;
+        if (record != NULL && record->node == r->schema->nodes[i])
+            record->node = NULL;
+    }
+    sk_graph_truncate(r->schema, mark);
+}
+
+static struct state *state_at_level(struct reader *r)
+{
+    if (r->level >= r->state_capacity) {
+        size_t old = r->state_capacity;
+        if (sk_grow(&r->states, &r->state_capacity, r->level + 1, sizeof *r->states, 16) != 0)
+            return NULL;
+        memset(r->states + old, 0, (r->state_capacity - old) * sizeof *r->states);
+    }
+    if (r->states[r->level] == NULL)
+        r->states[r->level] = malloc(sizeof **r->states);
+    return r->states[r->level];
+}
+
+/* Reads a state's keys in the text's order: names and scalars kept as
+ * events, what skops reads next read at once, the rest passed over. */
+static int read_members(struct reader *r, struct state *st, struct sk_json_scan *scan,
+                        unsigned inherited)
+{
+    struct sk_json_event key;
+    for (;;) {
+        enum sk_json_token token = sk_json_next(scan, &key, &r->err);
+        if (token == SK_JSON_OBJECT_END) {
+            st->end = key.start + 1;
+            return 0;
+        }
+        if (token != SK_JSON_KEY || st->count == SCAN_MAX_STATE_KEYS)
+            return DECLINE;
+        for (size_t i = 0; i < st->count; i++)
+            if (same_key(r, &st->members[i].key, &key))
+                return DECLINE;
+        struct member *m = &st->members[st->count++];
+        *m = (struct member){.key = key};
+        struct value *v = &m->value;
+        if (sk_json_next(scan, &v->first, &r->err) == SK_JSON_ERROR)
+            return DECLINE;
+        int done = read_in_order(r, st, m, scan, inherited);
+        if (done < 0)
+            return DECLINE;
+        if (done)
+            continue;
+        if (sk_json_skip(scan, &v->first, &v->start, &v->length, &r->err) != 0)
+            return DECLINE;
+    }
+}
+
+static int read_state(struct reader *r, struct sk_json_scan *scan, const struct sk_json_event *open,
+                      unsigned inherited, struct result *out)
+{
+    struct state *st = state_at_level(r);
+    if (st == NULL)
+        return DECLINE;
+    st->start = open->start;
+    st->count = 0;
+    st->node = NULL;
+    st->mark = r->schema->node_count;
+    r->level++;
+    int rc = read_members(r, st, scan, inherited);
+    r->level--;
+    if (rc != 0)
+        return DECLINE;
+    size_t state_length = (size_t)(st->end - st->start);
+    char *key;
+    size_t key_length = 0;
+    bool truthy;
+    if (memo_key(r, find(st, "__id__"), &key, &key_length, &truthy) != 0)
+        return DECLINE;
+    struct memo_record *record = key && truthy ? sk_strmap_get(r->memo, key, key_length) : NULL;
+    if (record != NULL && record->node != NULL) {
+        struct sk_node *seen = record->node;
+        if (seen->index >= st->mark)
+            return DECLINE; /* a state below took this one's id first */
+        roll_back(r, st->mark);
+        const struct node_info *original = &r->info[seen->index];
+        bool same = true;
+        if (!cached_reference(r, st) &&
+            same_content(st->start, state_length, original->start, original->length, &same) != 0)
+            return DECLINE;
+        *out = (struct result){.node = seen, .differs = !same};
+        return 0;
+    }
+    if (record != NULL && record->last_miss != SIZE_MAX && record->last_miss >= st->mark)
+        return DECLINE; /* a state below looked this id up before skops would make it */
+    if (key && truthy && record == NULL) {
+        char *copy = keep(r, key, key_length);
+        record = copy ? (struct memo_record *)keep(r, (const char *)&(struct memo_record){0},
+                                                   sizeof *record)
+                      : NULL;
+        if (record == NULL || sk_strmap_put(r->memo, copy, key_length, record) != 0)
+            return DECLINE;
+        record->node = NULL;
+    }
+    if (make_node(r, st) != 0)
+        return DECLINE;
+    struct sk_node *node = st->node;
+    if (record != NULL) {
+        record->last_miss = st->mark;
+        if (node->loader != SK_LOADER_CACHED) {
+            record->node = node;
+            r->info[node->index].record = record;
+        }
+    }
+    r->info[node->index].start = st->start;
+    r->info[node->index].length = state_length;
+    r->level++; /* ST stays whole while its members are read */
+    r->depth++;
+    rc = read_rest(r, node, st, inherited);
+    r->depth--;
+    r->level--;
+    if (rc != 0 || sk_node_contribute(node, inherited, NULL, &r->err) != 0)
+        return DECLINE;
+    *out = (struct result){.node = node, .fresh = true};
+    return 0;
+}
+
+/* A value read ahead as a jansson value, for the version files. */
+static json_t *as_json(const struct value *v, struct sk_json_arena **arena)
+{
+    const char *start = v->start;
+    size_t length = v->length;
+    if (v->first.token == SK_JSON_STRING || v->first.token == SK_JSON_KEY) {
+        start = v->first.start - 1; /* with its quotes */
+        length = v->first.length + 2;
+    } else if (v->first.token != SK_JSON_OBJECT_START && v->first.token != SK_JSON_ARRAY_START) {
+        start = v->first.start;
+        length = v->first.length;
+    }
+    char *wrapped = malloc(length + 2);
+    if (wrapped == NULL)
+        return NULL;
+    wrapped[0] = '[';
+    memcpy(wrapped + 1, start, length);
+    wrapped[length + 1] = ']';
+    json_t *array;
+    struct sk_error err = {0};
+    int rc = sk_json_parse(wrapped, length + 2, &array, arena, &err);
+    free(wrapped);
+    return rc == 0 ? json_array_get(array, 0) : NULL;
+}
+
+static int read_root(struct reader *r, const char *text, size_t length)
+{
+    struct sk_json_scan scan;
+    sk_json_scan_init(&scan, text, length);
+    struct sk_json_event event;
+    struct result root;
+    if (sk_json_next(&scan, &event, &r->err) != SK_JSON_OBJECT_START ||
+        read_state(r, &scan, &event, 0, &root) != 0 ||
+        sk_json_next(&scan, &event, &r->err) != SK_JSON_END)
+        return DECLINE;
+    r->schema->root = root.node;
+    r->level = 0;
+    struct state *st = state_at_level(r);
+    struct member *protocol = find(st, "protocol");
+    struct member *version = find(st, "_skops_version");
+    if (protocol == NULL ||
+        (r->form_dependent && protocol->value.first.token == SK_JSON_INTEGER &&
+         (protocol->value.first.integer == 0 || protocol->value.first.integer == 1)))
+        return DECLINE;
+    struct sk_json_arena *protocol_arena = NULL, *version_arena = NULL;
+    json_t *protocol_json = as_json(&protocol->value, &protocol_arena);
+    json_t *version_json = version ? as_json(&version->value, &version_arena) : NULL;
+    int rc = protocol_json == NULL || (version != NULL && version_json == NULL) ||
+                     sk_schema_read_versions(r->schema, protocol_json, version_json, &r->err) != 0
+                 ? DECLINE
+                 : 0;
+    if (protocol_arena)
+        sk_json_arena_free(protocol_arena);
+    if (version_arena)
+        sk_json_arena_free(version_arena);
+    return rc;
+}
+
+int sk_schema_scan_load(const char *text, size_t length, struct sk_store *store,
+                        const struct sk_limits *limits, struct sk_schema **out)
+{
+    *out = NULL;
+    struct reader r = {
+        .store = store,
+        .schema = sk_graph_new(limits),
+        .memo = sk_strmap_new(),
+        .names = sk_strmap_new(),
+        .max_key_bytes = limits && limits->key_bytes ? limits->key_bytes : SK_MAX_KEY_BYTES,
+    };
+    int rc = r.schema && r.memo && r.names ? read_root(&r, text, length) : DECLINE;
+    sk_strmap_free(r.memo);
+    sk_strmap_free(r.names);
+    for (size_t i = 0; i < r.state_capacity; i++)
+        free(r.states[i]);
+    free(r.states);
+    free(r.info);
+    free(r.scratch);
+    free(r.memo_key);
+    if (r.schema != NULL)
+        sk_graph_keep(r.schema, r.chunks, free_chunks);
+    else
+        free_chunks(r.chunks);
+    if (rc != 0) {
+        sk_schema_free(r.schema);
+        return SK_SCAN_DECLINED;
+    }
+    *out = r.schema;
+    return 0;
+}

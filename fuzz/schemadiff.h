@@ -1,0 +1,26 @@
+/* The one-pass schema reader (schema_scan.h) against the jansson reader
+ * (sk_schema_load_tree): where the one-pass reader reads a file, both
+ * graphs must be the same node by node. Shared by tests/schema_diff.c and
+ * fuzz/fuzz_schemascan.c. */
+#ifndef SKOPSFS_SCHEMADIFF_H
+#define SKOPSFS_SCHEMADIFF_H
+
+#include <stddef.h>
+
+#include "source.h"
+
+enum schema_diff_outcome {
+    SCHEMA_DIFF_SAME,             /* both read it: the same graph */
+    SCHEMA_DIFF_DECLINED_READ,    /* the one-pass reader declined; the old one reads it */
+    SCHEMA_DIFF_DECLINED_REFUSED, /* declined; the old one refuses it */
+    SCHEMA_DIFF_DIFFERENT,
+    SCHEMA_DIFF_OUTCOMES
+};
+
+extern const char *const schema_diff_outcome_names[SCHEMA_DIFF_OUTCOMES];
+
+/* WHY says what differs. */
+enum schema_diff_outcome schema_diff(const char *text, size_t length, struct sk_store *store,
+                                     char *why, size_t why_size);
+
+#endif

@@ -1,0 +1,108 @@
+/* The differential test of the one-pass schema reader (fuzz/schemadiff.h):
+ * every .skops under the given folders against its own members, and every
+ * other file there (fuzz seeds: schema text) against a small archive of
+ * members named like the fuzz target's. Prints a count per outcome; fails
+ * on any difference, or when no file is read in one pass. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "model.h"
+#include "schemadiff.h"
+
+static unsigned long counts[SCHEMA_DIFF_OUTCOMES];
+static unsigned long unopened;
+static struct sk_store *seed_store;
+
+static void check_text(const char *name, const char *text, size_t length, struct sk_store *store)
+{
+    char why[1024];
+    enum schema_diff_outcome outcome = schema_diff(text, length, store, why, sizeof why);
+    counts[outcome]++;
+    if (outcome == SCHEMA_DIFF_DIFFERENT)
+        fprintf(stderr, "%s: %s\n", name, why);
+    if (getenv("SCHEMA_DIFF_VERBOSE") && outcome != SCHEMA_DIFF_SAME)
+        printf("%s: %s\n", name, schema_diff_outcome_names[outcome]);
+}
+
+static void check_archive(const char *path)
+{
+    struct sk_store *store;
+    struct sk_error err = {0};
+    uint64_t index;
+    char *text;
+    size_t length;
+    if (sk_model_open_store(path, &store, &err) != 0) {
+        unopened++;
+        return;
+    }
+    if (sk_store_find(store, "schema.json", &index) == 0 &&
+        sk_store_read_member(store, index, 1u << 30, &text, &length, &err) == 0) {
+        check_text(path, text, length, store);
+        sk_store_free_member(text, length);
+    } else {
+        unopened++;
+    }
+    sk_store_close(store);
+}
+
+static void check_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (f == NULL || fstat(fileno(f), &st) != 0) {
+        perror(path);
+        exit(2);
+    }
+    char *text = malloc((size_t)st.st_size + 1);
+    size_t length = fread(text, 1, (size_t)st.st_size, f);
+    fclose(f);
+    check_text(path, text, length, seed_store);
+    free(text);
+}
+
+static bool ends_with(const char *path, const char *tail)
+{
+    size_t n = strlen(path), t = strlen(tail);
+    return n >= t && strcmp(path + n - t, tail) == 0;
+}
+
+static void check_path(const char *path)
+{
+    DIR *dir = opendir(path);
+    if (dir == NULL) {
+        if (ends_with(path, ".skops"))
+            check_archive(path);
+        else if (!ends_with(path, ".md") && !ends_with(path, ".pkl") && !ends_with(path, ".joblib"))
+            check_file(path);
+        return;
+    }
+    struct dirent *d;
+    while ((d = readdir(dir)) != NULL) {
+        if (d->d_name[0] == '.')
+            continue;
+        char child[4096];
+        snprintf(child, sizeof child, "%s/%s", path, d->d_name);
+        check_path(child);
+    }
+    closedir(dir);
+}
+
+/* argv[1]: the archive the seeds' members are looked up in; then folders. */
+int main(int argc, char **argv)
+{
+    struct sk_error err = {0};
+    if (argc < 3 || sk_model_open_store(argv[1], &seed_store, &err) != 0) {
+        fprintf(stderr, "usage: schema_diff SEED_ARCHIVE.skops FOLDER...: %s\n", err.message);
+        return 2;
+    }
+    for (int i = 2; i < argc; i++)
+        check_path(argv[i]);
+    for (int i = 0; i < SCHEMA_DIFF_OUTCOMES; i++)
+        printf("%8lu  %s\n", counts[i], schema_diff_outcome_names[i]);
+    printf("%8lu  archives that do not open as stores\n", unopened);
+    sk_store_close(seed_store);
+    return counts[SCHEMA_DIFF_DIFFERENT] == 0 && counts[SCHEMA_DIFF_SAME] > 0 ? 0 : 1;
+}
