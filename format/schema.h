@@ -21,10 +21,10 @@
 int sk_schema_load(const char *text, size_t length, struct sk_store *store,
                    const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err);
 
-/* sk_schema_load reads TEXT in one pass (schema_scan.h) and, where that
- * reader declines, with jansson: sk_schema_load_tree, the reader it checks
- * against (tests/schema_diff.c). SKOPSFS_OLD_SCHEMA_READER=1 in the
- * environment keeps every file on the jansson reader. */
+/* sk_schema_load reads TEXT with jansson: sk_schema_load_tree. With
+ * SKOPSFS_SCHEMA_READER=onepass in the environment it tries the one-pass
+ * reader first (schema_scan.h), which declines what it does not read the
+ * way this one does; tests/schema_diff.c compares the two. */
 int sk_schema_load_tree(const char *text, size_t length, struct sk_store *store,
                         const struct sk_limits *limits, struct sk_schema **out,
                         struct sk_error *err);
