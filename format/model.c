@@ -5,6 +5,7 @@
 
 #include "archive.h" /* the store kinds (sk_model_open_store) */
 #include "pickle_store.h"
+#include "schema_json.h"
 #include "sk_limits.h"
 #include "sniff.h"
 

@@ -3,7 +3,7 @@
  * reads it. Each loader's state is read by one function of the table
  * `loader_readers`; what a node shows as a file is rendered here, so that
  * nothing past this file sees JSON values. */
-#include "schema.h"
+#include "schema_json.h"
 
 #include <inttypes.h>
 #include <math.h>

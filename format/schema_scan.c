@@ -23,7 +23,7 @@
 #include "grow.h"
 #include "jsonscan.h"
 #include "jsontext.h"
-#include "schema.h"
+#include "schema_json.h"
 #include "strmap.h"
 
 /* A state with more keys than this is read by the jansson reader (skops
