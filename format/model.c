@@ -51,8 +51,7 @@ static int load_pickled_schema(struct sk_model *model, const struct sk_model_opt
                                struct sk_error *err)
 {
     const struct sk_pickle_map *map = sk_pickle_file_map(sk_pickle_file_of(model->store));
-    return sk_schema_load_pickled(map->schema, model->store, &options->limits, &model->schema,
-                                  err);
+    return sk_schema_load_pickled(map->schema, model->store, &options->limits, &model->schema, err);
 }
 
 int sk_model_open(const char *path, const struct sk_model_options *options, struct sk_model **out,

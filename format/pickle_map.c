@@ -1178,10 +1178,8 @@ struct sparse_format {
 };
 
 static const struct sparse_format sparse_formats[] = {
-    {"csr_matrix", {"indices", "indptr"}, 2},
-    {"csc_matrix", {"indices", "indptr"}, 2},
-    {"bsr_matrix", {"indices", "indptr"}, 2},
-    {"coo_matrix", {"row", "col"}, 2},
+    {"csr_matrix", {"indices", "indptr"}, 2}, {"csc_matrix", {"indices", "indptr"}, 2},
+    {"bsr_matrix", {"indices", "indptr"}, 2}, {"coo_matrix", {"row", "col"}, 2},
     {"dia_matrix", {"offsets", NULL}, 1},
 };
 

@@ -159,8 +159,8 @@ static int open_part(struct sk_pickle_file *f, const struct sk_pickle_member *m,
         if (m->offset > f->input->size || m->length > f->input->size - m->offset)
             return sk_fail_code(err, EIO, "member %s lies past the end of the stream", m->name);
         return sk_pickle_source_range(s->header, s->header_length, f->input->fd,
-                                      f->input->fd_offset + m->offset, m->length, s->swap_unit,
-                                      out, err);
+                                      f->input->fd_offset + m->offset, m->length, s->swap_unit, out,
+                                      err);
     case SK_PICKLE_MEMBER_LATIN1_RANGE:
         return sk_pickle_source_latin1(s->header, s->header_length, f->input->bytes + m->offset,
                                        m->length, s->data_length, s->swap_unit, out, err);
@@ -174,8 +174,8 @@ static int prepare_member(struct sk_pickle_file *f, const struct sk_pickle_membe
                           struct served *s, struct sk_error *err);
 
 /* A sparse matrix: its parts written once as a stored zip in a memfd. */
-static int prepare_npz(struct sk_pickle_file *f, const struct sk_pickle_member *m,
-                       struct served *s, struct sk_error *err)
+static int prepare_npz(struct sk_pickle_file *f, const struct sk_pickle_member *m, struct served *s,
+                       struct sk_error *err)
 {
     struct served *parts = calloc(m->part_count, sizeof *parts);
     struct sk_source_named *named = calloc(m->part_count, sizeof *named);
@@ -214,8 +214,8 @@ static int prepare_npz(struct sk_pickle_file *f, const struct sk_pickle_member *
 static int npy_header(const struct sk_pickle_member *m, struct served *s, struct sk_error *err)
 {
     char *descr;
-    int length = m->descr[0] == '[' ? asprintf(&descr, "%s", m->descr)
-                                    : asprintf(&descr, "'%s'", m->descr);
+    int length =
+        m->descr[0] == '[' ? asprintf(&descr, "%s", m->descr) : asprintf(&descr, "'%s'", m->descr);
     if (length < 0)
         return sk_fail_code(err, ENOMEM, "out of memory");
     int rc = sk_npy_header_from_descr(descr, (size_t)length, m->fortran_order, m->shape, m->ndim,

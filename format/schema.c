@@ -247,7 +247,8 @@ static bool alias_differs(const struct builder *b, const json_t *literal,
                           const struct sk_node *node)
 {
     const json_t *state = b->states[node->index];
-    return literal != state && !is_cached_reference(literal) && !sk_schema_same_content(literal, state);
+    return literal != state && !is_cached_reference(literal) &&
+           !sk_schema_same_content(literal, state);
 }
 
 static int get_tree(struct builder *b, json_t *state, unsigned inherited, struct sk_node **out,
@@ -758,8 +759,7 @@ static int contribute(struct builder *b, struct sk_node *node, json_t *state, un
 
 static int resolve_loader(struct builder *b, const char *name, enum sk_loader *loader, int *form)
 {
-    if (!sk_loader_named(name, loader) ||
-        (*loader == SK_LOADER_UNREPRESENTABLE && !b->from_pickle))
+    if (!sk_loader_named(name, loader) || (*loader == SK_LOADER_UNREPRESENTABLE && !b->from_pickle))
         return -1;
     *form = SK_CURRENT_PROTOCOL;
     if (*loader == SK_LOADER_FUNCTION && b->protocol == 0)
@@ -839,8 +839,8 @@ static int get_tree(struct builder *b, json_t *state, unsigned inherited, struct
 }
 
 /* The model's protocol and skops version, as JSON and as .skops/'s files. */
-int sk_schema_read_versions(struct sk_schema *schema, const json_t *protocol,
-                            const json_t *version, struct sk_error *err)
+int sk_schema_read_versions(struct sk_schema *schema, const json_t *protocol, const json_t *version,
+                            struct sk_error *err)
 {
     schema->protocol_json = json_dumps(protocol, JSON_ENCODE_ANY);
     schema->protocol_text = sk_json_dump_python(protocol, &schema->protocol_text_length);
@@ -906,7 +906,8 @@ static int load_root(json_t *root_state, struct sk_store *store, const struct sk
     }
     if (json_is_integer(protocol))
         b.protocol = json_integer_value(protocol);
-    if (sk_schema_read_versions(schema, protocol, json_object_get(root_state, "_skops_version"), err) != 0)
+    if (sk_schema_read_versions(schema, protocol, json_object_get(root_state, "_skops_version"),
+                                err) != 0)
         goto done;
     bool fresh;
     rc = get_tree(&b, root_state, 0, &schema->root, &fresh);

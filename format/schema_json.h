@@ -20,7 +20,7 @@ int sk_schema_load_pickled(json_t *root_state, struct sk_store *store,
  * JSON but for "__id__" and "file" values (an alias's content against its
  * original's); the model's protocol and skops version into SCHEMA. */
 bool sk_schema_same_content(const json_t *a, const json_t *b);
-int sk_schema_read_versions(struct sk_schema *schema, const json_t *protocol,
-                            const json_t *version, struct sk_error *err);
+int sk_schema_read_versions(struct sk_schema *schema, const json_t *protocol, const json_t *version,
+                            struct sk_error *err);
 
 #endif

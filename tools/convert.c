@@ -21,8 +21,8 @@ static size_t refusals(const char *in, struct sk_model *model, const struct cli_
                 map->findings[i].global[0] ? map->findings[i].global : "the stream",
                 (unsigned long long)map->findings[i].offset, map->findings[i].reason);
     if (map->cyclic && ++count)
-        fprintf(stderr, "%s: %s: the object refers to itself, which skops cannot write\n",
-                program, in);
+        fprintf(stderr, "%s: %s: the object refers to itself, which skops cannot write\n", program,
+                in);
     char **names;
     size_t name_count;
     struct sk_error err = {0};
@@ -34,8 +34,8 @@ static size_t refusals(const char *in, struct sk_model *model, const struct cli_
     for (size_t i = 0; i < kept; i++) {
         if (names[i][0] == SK_UNREPRESENTABLE_MARK)
             continue; /* reported above, with its offset */
-        fprintf(stderr, "%s: %s: untrusted type %s (convert --trust %s ... to write it)\n",
-                program, in, names[i], names[i]);
+        fprintf(stderr, "%s: %s: untrusted type %s (convert --trust %s ... to write it)\n", program,
+                in, names[i], names[i]);
         count++;
     }
     sk_string_list_free(names, kept);
@@ -94,8 +94,7 @@ int cli_convert(struct cli_options *options, int count, char **operands)
         return EXIT_UNREADABLE;
     }
     struct sk_store *store = sk_pickle_file_store(copy);
-    char *text =
-        json_dumps(sk_pickle_file_map(copy)->schema, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *text = json_dumps(sk_pickle_file_map(copy)->schema, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     int rc = text != NULL ? write_archive(out, store, text, &err) : sk_fail(&err, "out of memory");
     if (rc != 0)
         fprintf(stderr, "%s: %s\n", program, err.message);
