@@ -131,17 +131,6 @@ static enum sk_json_token fail_plainly(struct sk_json_scan *scan, struct sk_erro
     return SK_JSON_ERROR;
 }
 
-static int hex_value(char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The value of the \uXXXX escape at P (P[0] == '\\'), or -1 where the four
  * hex digits are not all there before END. */
 static long escape_value(const char *p, const char *end)
@@ -150,7 +139,7 @@ static long escape_value(const char *p, const char *end)
         return -1;
     long value = 0;
     for (int i = 2; i < 6; i++) {
-        int digit = hex_value(p[i]);
+        int digit = sk_hex_value(p[i]);
         if (digit < 0)
             return -1;
         value = value * 16 + digit;

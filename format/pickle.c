@@ -482,22 +482,11 @@ static uint32_t make_latin1(struct machine *m, uint64_t offset, const unsigned c
     return make_text(m, SK_PK_STR, offset, utf8, at, UINT64_MAX);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool parse_hex(const char *s, unsigned digits, uint32_t *out)
 {
     uint32_t v = 0;
     for (unsigned i = 0; i < digits; i++) {
-        int h = hex_value(s[i]);
+        int h = sk_hex_value(s[i]);
         if (h < 0)
             return false;
         v = v * 16 + (uint32_t)h;

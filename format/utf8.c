@@ -23,3 +23,14 @@ size_t sk_utf8_put(char *out, uint32_t code)
     out[3] = (char)(0x80 | (code & 0x3f));
     return 4;
 }
+
+int sk_hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
