@@ -276,14 +276,6 @@ static void member_info(const struct sk_store *store, uint64_t index, struct sk_
         .name = f->map.members[index].name, .size = size, .comp_size = size};
 }
 
-static int check_member(const struct sk_store *store, uint64_t index, struct sk_error *err)
-{
-    (void)store;
-    (void)index;
-    (void)err;
-    return 0;
-}
-
 static int open_member(struct sk_store *store, uint64_t index, bool verified,
                        struct sk_source **out, struct sk_error *err)
 {
@@ -342,7 +334,6 @@ static const struct sk_store_ops pickle_store_ops = {
     .member_count = member_count,
     .find = find,
     .member_info = member_info,
-    .check_member = check_member,
     .open = open_member,
     .check_unchanged = check_unchanged,
     .mtime = mtime,

@@ -176,7 +176,7 @@ void sk_store_member_info(const struct sk_store *store, uint64_t index, struct s
 
 int sk_store_check_member(const struct sk_store *store, uint64_t index, struct sk_error *err)
 {
-    return store->ops->check_member(store, index, err);
+    return store->ops->check_member != NULL ? store->ops->check_member(store, index, err) : 0;
 }
 
 int sk_store_open(struct sk_store *store, uint64_t index, bool verified, struct sk_source **out,

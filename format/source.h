@@ -96,7 +96,7 @@ struct sk_store_ops {
     int (*find)(const struct sk_store *store, const char *name, uint64_t *index);
     void (*member_info)(const struct sk_store *store, uint64_t index, struct sk_member_info *info);
     /* Whether the member can be served at all, from what is known without
-     * reading it (method, sizes, limits). */
+     * reading it (method, sizes, limits). Optional (NULL: always). */
     int (*check_member)(const struct sk_store *store, uint64_t index, struct sk_error *err);
     /* A new source for the member. VERIFIED: the bytes handed out are checked
      * (the zip store verifies a small member whole on its first open);

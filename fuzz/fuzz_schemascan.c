@@ -39,14 +39,6 @@ static void member_info(const struct sk_store *store, uint64_t index, struct sk_
         .name = "any", .size = sizeof small_npy - 1, .comp_size = sizeof small_npy - 1};
 }
 
-static int check_member(const struct sk_store *store, uint64_t index, struct sk_error *err)
-{
-    (void)store;
-    (void)index;
-    (void)err;
-    return 0;
-}
-
 static int open_member(struct sk_store *store, uint64_t index, bool verified,
                        struct sk_source **out, struct sk_error *err)
 {
@@ -65,7 +57,6 @@ static const struct sk_store_ops any_member_ops = {
     .member_count = member_count,
     .find = find,
     .member_info = member_info,
-    .check_member = check_member,
     .open = open_member,
     .close = close_store,
 };
