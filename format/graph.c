@@ -1,10 +1,12 @@
 #include "graph.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "grow.h"
+#include "strmap.h"
 #include "trust.h"
 
 static const char *const loader_names[SK_LOADER_COUNT] = {
@@ -57,6 +59,11 @@ struct sk_schema *sk_graph_new(const struct sk_limits *limits)
     struct sk_schema *schema = calloc(1, sizeof *schema);
     if (schema == NULL)
         return NULL;
+    schema->type_names = sk_strmap_new();
+    if (schema->type_names == NULL) {
+        free(schema);
+        return NULL;
+    }
     schema->max_nodes = limits && limits->nodes ? limits->nodes : SK_MAX_NODES;
     schema->max_children = limits && limits->children ? limits->children : SK_MAX_CHILDREN_PER_NODE;
     return schema;
@@ -68,6 +75,57 @@ void sk_graph_keep(struct sk_schema *schema, void *storage, void (*free_storage)
     schema->free_storage = free_storage;
 }
 
+struct sk_graph_chunk {
+    struct sk_graph_chunk *next;
+    size_t used, size;
+    max_align_t bytes[];
+};
+
+enum { GRAPH_CHUNK_BYTES = 64 * 1024 };
+
+/* SIZE bytes that live as long as the graph; NULL when out of memory. */
+static void *graph_alloc(struct sk_schema *schema, size_t size)
+{
+    size = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    struct sk_graph_chunk *c = schema->chunks;
+    if (c == NULL || c->size - c->used < size) {
+        size_t capacity = size > GRAPH_CHUNK_BYTES ? size : GRAPH_CHUNK_BYTES;
+        c = malloc(sizeof *c + capacity);
+        if (c == NULL)
+            return NULL;
+        *c = (struct sk_graph_chunk){.next = schema->chunks, .size = capacity};
+        schema->chunks = c;
+    }
+    void *bytes = (char *)c->bytes + c->used;
+    c->used += size;
+    return bytes;
+}
+
+/* MODULE.CLASS_NAME, one copy per distinct type. */
+static const char *type_name_of(struct sk_schema *schema, const char *module,
+                                const char *class_name)
+{
+    size_t module_length = strlen(module), class_length = strlen(class_name);
+    size_t length = module_length + 1 + class_length;
+    char *name = malloc(length + 1);
+    if (name == NULL)
+        return NULL;
+    memcpy(name, module, module_length);
+    name[module_length] = '.';
+    memcpy(name + module_length + 1, class_name, class_length + 1);
+    const char *kept = sk_strmap_get(schema->type_names, name, length);
+    if (kept == NULL) {
+        char *copy = graph_alloc(schema, length + 1);
+        if (copy != NULL) {
+            memcpy(copy, name, length + 1);
+            kept = sk_strmap_put(schema->type_names, copy, length, copy) == 0 ? copy : NULL;
+        }
+    }
+    free(name);
+    return kept;
+}
+
+/* What a node owns besides its chunk memory. */
 static void free_node(struct sk_node *node)
 {
     for (size_t i = 0; i < node->slot_count; i++) {
@@ -76,9 +134,7 @@ static void free_node(struct sk_node *node)
     }
     free(node->slots);
     sk_string_list_free(node->contributions, node->contribution_count);
-    free(node->type_name);
     free(node->text);
-    free(node);
 }
 
 void sk_graph_truncate(struct sk_schema *schema, size_t count)
@@ -94,6 +150,11 @@ void sk_schema_free(struct sk_schema *schema)
     for (size_t i = 0; i < schema->node_count; i++)
         free_node(schema->nodes[i]);
     free(schema->nodes);
+    for (struct sk_graph_chunk *c = schema->chunks, *next; c != NULL; c = next) {
+        next = c->next;
+        free(c);
+    }
+    sk_strmap_free(schema->type_names);
     free(schema->walk_marks);
     free(schema->protocol_json);
     free(schema->skops_version_json);
@@ -118,19 +179,17 @@ int sk_graph_add_node(struct sk_schema *schema, enum sk_loader loader, int proto
     if (sk_grow(&schema->nodes, &schema->node_capacity, schema->node_count + 1,
                 sizeof *schema->nodes, 256) != 0)
         return sk_fail(err, "out of memory");
-    struct sk_node *node = malloc(sizeof *node);
-    if (node == NULL)
-        return sk_fail(err, "out of memory");
+    struct sk_node *node = graph_alloc(schema, sizeof *node);
+    const char *type_name = node ? type_name_of(schema, module, class_name) : NULL;
+    if (type_name == NULL)
+        return sk_fail_code(err, ENOMEM, "out of memory");
     *node = (struct sk_node){.loader = loader,
                              .protocol_form = protocol_form,
+                             .type_name = type_name,
                              .module_name = module,
                              .class_name = class_name,
                              .index = schema->node_count};
     schema->nodes[schema->node_count++] = node;
-    if (asprintf(&node->type_name, "%s.%s", module, class_name) < 0) {
-        node->type_name = NULL;
-        return sk_fail(err, "out of memory");
-    }
     *out = node;
     return 0;
 }
@@ -147,7 +206,7 @@ int sk_node_add_slot(struct sk_schema *schema, struct sk_node *node, enum sk_slo
         return SK_GRAPH_LIMIT;
     }
     /* doubling: a dict of a million keys must not cost a million copies */
-    if (sk_grow(&node->slots, &node->slot_capacity, node->slot_count + 1, sizeof *node->slots, 4) !=
+    if (sk_grow(&node->slots, &node->slot_capacity, node->slot_count + 1, sizeof *node->slots, 1) !=
         0)
         return sk_fail(err, "out of memory");
     struct sk_slot *slot = &node->slots[node->slot_count++];

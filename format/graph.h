@@ -71,25 +71,27 @@ enum sk_slot_kind {
 };
 
 struct sk_node;
+struct sk_graph_chunk;
+struct sk_strmap;
 
 struct sk_slot {
-    enum sk_slot_kind kind;
     const char *key; /* the unescaped key; may hold NUL bytes */
     size_t key_length;
-    bool fixed_name; /* the key is a name of the filesystem's own (".args") */
     struct sk_node *node;
-    /* The state written here is an alias of an earlier node (its __id__)
-     * whose content differs: content skops silently ignores. */
-    bool alias_differs;
     char *owned_key;  /* the key's storage where the reader has none; freed with the graph */
     char *field_text; /* SK_SLOT_FIELD: the file's bytes */
     size_t field_length;
+    enum sk_slot_kind kind;
+    bool fixed_name; /* the key is a name of the filesystem's own (".args") */
+    /* The state written here is an alias of an earlier node (its __id__)
+     * whose content differs: content skops silently ignores. */
+    bool alias_differs;
 };
 
 struct sk_node {
     enum sk_loader loader;
     int protocol_form;       /* 0 or 1 for the old Function/RandomGenerator forms, else 2 */
-    char *type_name;         /* module + "." + class; neither holds NUL */
+    const char *type_name;   /* module + "." + class (neither holds NUL); the graph's */
     const char *module_name; /* __module__ and __class__ as written: skops */
     const char *class_name;  /* compares them apart (MethodNode, operator) */
     size_t index;            /* creation order */
@@ -126,6 +128,10 @@ struct sk_schema {
     size_t protocol_text_length;
     char *skops_version_text;
     size_t skops_version_text_length;
+    /* Nodes and their type names, allocated in chunks: a forest has
+     * hundreds of thousands of nodes and a few dozen distinct types. */
+    struct sk_graph_chunk *chunks;
+    struct sk_strmap *type_names;
     /* What borrowed names and texts point into, freed with the graph. */
     void *storage;
     void (*free_storage)(void *storage);

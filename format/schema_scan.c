@@ -72,6 +72,15 @@ struct state {
     struct member members[SCAN_MAX_STATE_KEYS];
     struct sk_node *node; /* made once its names are known */
     size_t mark;          /* node count when the state opened */
+    size_t content_mark;  /* node count when a DictNode's content was read ahead */
+};
+
+/* Nodes read ahead of a part skops reads before them (a DictNode's content,
+ * read before its key_types): while that part is read, meeting one of them
+ * through its id, or making a node whose id they looked up in vain, would
+ * depart from skops's order, and is declined. */
+struct ahead_window {
+    size_t first, end; /* node indices [first, end) */
 };
 
 /* What a node made here needs later: its state's text, its memo record. */
@@ -81,14 +90,62 @@ struct node_info {
     struct memo_record *record;
 };
 
+/* The memo's integer keys: open addressing, at most half full. */
+struct id_slot {
+    long long id;
+    struct memo_record *record; /* NULL: empty */
+};
+
+struct id_table {
+    struct id_slot *slots;
+    size_t capacity; /* a power of two */
+    size_t count;
+};
+
+static struct id_slot *id_slot_of(struct id_slot *slots, size_t capacity, long long id)
+{
+    size_t i = (size_t)(((unsigned long long)id * 0x9E3779B97F4A7C15ull) >> 20) & (capacity - 1);
+    while (slots[i].record != NULL && slots[i].id != id)
+        i = (i + 1) & (capacity - 1);
+    return &slots[i];
+}
+
+static struct memo_record *id_table_get(const struct id_table *t, long long id)
+{
+    return t->capacity ? id_slot_of(t->slots, t->capacity, id)->record : NULL;
+}
+
+static int id_table_put(struct id_table *t, long long id, struct memo_record *record)
+{
+    if (2 * (t->count + 1) > t->capacity) {
+        size_t capacity = t->capacity ? 2 * t->capacity : 1024;
+        struct id_slot *slots = calloc(capacity, sizeof *slots);
+        if (slots == NULL)
+            return -1;
+        for (size_t i = 0; i < t->capacity; i++)
+            if (t->slots[i].record != NULL)
+                *id_slot_of(slots, capacity, t->slots[i].id) = t->slots[i];
+        free(t->slots);
+        t->slots = slots;
+        t->capacity = capacity;
+    }
+    struct id_slot *slot = id_slot_of(t->slots, t->capacity, id);
+    t->count += slot->record == NULL;
+    *slot = (struct id_slot){.id = id, .record = record};
+    return 0;
+}
+
 struct reader {
     struct sk_store *store;
     struct sk_schema *schema;
-    struct sk_strmap *memo;  /* memo key -> struct memo_record */
+    struct id_table ids;     /* integer memo keys -> struct memo_record */
+    struct sk_strmap *memo;  /* other memo keys -> struct memo_record */
     struct sk_strmap *names; /* interned names -> their copy */
     struct chunk *chunks;
     struct node_info *info;
     size_t info_capacity;
+    struct ahead_window *windows; /* open ones, innermost last */
+    size_t window_count, window_capacity;
     struct state **states; /* by nesting level */
     size_t state_capacity;
     unsigned level;
@@ -268,29 +325,67 @@ static int elements(struct reader *r, struct sk_node *node, struct sk_json_scan 
     }
 }
 
+/* The keys of one dict met so far: compared one by one while few, then
+ * through a map. */
+enum { FEW_KEYS = 16 };
+
+struct seen_keys {
+    const char *key[FEW_KEYS];
+    size_t length[FEW_KEYS];
+    size_t count;
+    struct sk_strmap *map;
+};
+
+/* 1 where KEY was met before, 0 after recording it, -1 out of memory. */
+static int seen_before(struct seen_keys *seen, const char *key, size_t length)
+{
+    if (seen->map == NULL && seen->count < FEW_KEYS) {
+        for (size_t i = 0; i < seen->count; i++)
+            if (seen->length[i] == length && memcmp(seen->key[i], key, length) == 0)
+                return 1;
+        seen->key[seen->count] = key;
+        seen->length[seen->count++] = length;
+        return 0;
+    }
+    if (seen->map == NULL) {
+        seen->map = sk_strmap_new();
+        for (size_t i = 0; seen->map != NULL && i < seen->count; i++)
+            if (sk_strmap_put(seen->map, seen->key[i], seen->length[i], (void *)seen->key[i]) != 0)
+                return -1;
+        if (seen->map == NULL)
+            return -1;
+    }
+    if (sk_strmap_get(seen->map, key, length) != NULL)
+        return 1;
+    return sk_strmap_put(seen->map, key, length, (void *)key) != 0 ? -1 : 0;
+}
+
 /* A dict's entries (SCAN just past its '{'): keys as the jansson reader
  * leaves them (U+10FFFF read as NUL), a repeated key declined. */
 static int entries(struct reader *r, struct sk_node *node, struct sk_json_scan *scan,
                    unsigned inherited)
 {
-    struct sk_strmap *seen = sk_strmap_new();
+    struct seen_keys seen = {.count = 0};
     struct sk_json_event event;
-    int rc = seen ? 0 : DECLINE;
+    int rc = 0;
     while (rc == 0 && sk_json_next(scan, &event, &r->err) == SK_JSON_KEY) {
         size_t length;
         const char *text = decoded(r, &event, &length);
         char *key = text ? keep(r, text, length) : NULL;
-        if (key == NULL || length > r->max_key_bytes || sk_strmap_get(seen, key, length) ||
-            sk_strmap_put(seen, key, length, key) != 0) {
+        if (key == NULL || length > r->max_key_bytes || seen_before(&seen, key, length) != 0) {
             rc = DECLINE;
             break;
         }
         size_t nul_length;
         char *nul_key = sk_json_key_decode(key, length, &nul_length);
-        if (nul_key != NULL) {
-            memcpy(key, nul_key, nul_length + 1);
+        if (nul_key != NULL) { /* a copy: SEEN holds the key as written */
+            key = keep(r, nul_key, nul_length);
             length = nul_length;
             free(nul_key);
+            if (key == NULL) {
+                rc = DECLINE;
+                break;
+            }
         }
         if (sk_json_next(scan, &event, &r->err) == SK_JSON_ERROR ||
             child_here(r, node, SK_SLOT_ENTRY, scan, &event, key, length, false, inherited) != 0)
@@ -298,7 +393,7 @@ static int entries(struct reader *r, struct sk_node *node, struct sk_json_scan *
     }
     if (rc == 0 && event.token != SK_JSON_OBJECT_END)
         rc = DECLINE;
-    sk_strmap_free(seen);
+    sk_strmap_free(seen.map);
     return rc;
 }
 
@@ -414,6 +509,54 @@ static int reduced(struct reader *r, struct sk_node *node, struct state *st, uns
     return child_of(r, node, SK_SLOT_ENTRY, found ? &args : NULL, ".args", passed);
 }
 
+/* A DictNode's key_types (OPEN its '{' in SCAN). skops reads it before the
+ * content: where the content was read ahead, its slot goes first and the
+ * content's nodes are a window it must not meet. */
+static int key_types_at(struct reader *r, struct sk_node *node, struct state *st,
+                        struct sk_json_scan *scan, const struct sk_json_event *open,
+                        unsigned inherited)
+{
+    const struct member *content = find(st, "content");
+    bool after = content != NULL && content->done;
+    if (r->max_key_bytes < 9 ||
+        sk_grow(&r->windows, &r->window_capacity, r->window_count + 1, sizeof *r->windows, 8) != 0)
+        return DECLINE;
+    if (after)
+        r->windows[r->window_count++] =
+            (struct ahead_window){.first = st->content_mark, .end = r->schema->node_count};
+    int rc = child_here(r, node, SK_SLOT_HIDDEN, scan, open, "key_types", 9, false, inherited);
+    if (after)
+        r->window_count--;
+    if (rc != 0)
+        return DECLINE;
+    if (after) {
+        struct sk_slot moved = node->slots[node->slot_count - 1];
+        memmove(node->slots + 1, node->slots, (node->slot_count - 1) * sizeof *node->slots);
+        node->slots[0] = moved;
+    }
+    return 0;
+}
+
+static int key_types_of(struct reader *r, struct sk_node *node, struct state *st,
+                        const struct member *key_types, unsigned inherited)
+{
+    struct sk_json_scan sub;
+    struct sk_json_event open;
+    if (key_types == NULL || rescan(&key_types->value, &sub, &open) != 0)
+        return DECLINE;
+    return key_types_at(r, node, st, &sub, &open, inherited);
+}
+
+/* Whether node index AT, or a lookup missed at node count AT, lies in a
+ * window read ahead of the part being read now. */
+static bool in_window(const struct reader *r, size_t at)
+{
+    for (size_t i = 0; i < r->window_count; i++)
+        if (at >= r->windows[i].first && at < r->windows[i].end)
+            return true;
+    return false;
+}
+
 /* What skops's loader reads of ST once the state is whole, in its order;
  * loaders not read here are declined. */
 static int read_rest(struct reader *r, struct sk_node *node, struct state *st, unsigned inherited)
@@ -434,9 +577,9 @@ static int read_rest(struct reader *r, struct sk_node *node, struct state *st, u
     case SK_LOADER_DICT: {
         struct member *key_types = find(st, "key_types");
         if (!(key_types && key_types->done) &&
-            child_of(r, node, SK_SLOT_HIDDEN, key_types, "key_types", inherited) != 0)
+            key_types_of(r, node, st, key_types, inherited) != 0)
             return DECLINE;
-        return entries_of(r, node, content, inherited);
+        return content && content->done ? 0 : entries_of(r, node, content, inherited);
     }
     case SK_LOADER_LIST:
     case SK_LOADER_TUPLE:
@@ -499,10 +642,14 @@ static int read_in_order(struct reader *r, struct state *st, struct member *m,
         rc = content && token == SK_JSON_ARRAY_START ? elements(r, node, scan, inherited) : 1;
         break;
     case SK_LOADER_DICT:
-        rc = !content && token == SK_JSON_OBJECT_START && r->max_key_bytes >= 9
-                 ? child_here(r, node, SK_SLOT_HIDDEN, scan, &m->value.first, "key_types", 9, false,
-                              inherited)
-                 : 1;
+        if (content && token == SK_JSON_OBJECT_START) {
+            st->content_mark = r->schema->node_count;
+            rc = entries(r, node, scan, inherited);
+        } else {
+            rc = !content && token == SK_JSON_OBJECT_START
+                     ? key_types_at(r, node, st, scan, &m->value.first, inherited)
+                     : 1;
+        }
         break;
     default:
         rc = 1;
@@ -515,12 +662,14 @@ static int read_in_order(struct reader *r, struct state *st, struct member *m,
 }
 
 /* The memo key of an __id__ value (schema.c's memo_key): *KEY NULL for
- * none. */
+ * none. Where it is an integer in int64's range (as skops writes every
+ * id), *NUMERIC and *NUMBER say so: such keys live in the id table. */
 static int memo_key(struct reader *r, const struct member *id, char **key, size_t *key_length,
-                    bool *truthy)
+                    bool *truthy, bool *numeric, long long *number)
 {
     *key = NULL;
     *truthy = false;
+    *numeric = false;
     if (id == NULL || id->value.first.token == SK_JSON_NULL)
         return 0;
     const struct sk_json_event *v = &id->value.first;
@@ -533,11 +682,15 @@ static int memo_key(struct reader *r, const struct member *id, char **key, size_
     case SK_JSON_INTEGER:
         length = (size_t)snprintf(digits, sizeof digits, "%lld", (long long)v->integer);
         *truthy = v->integer != 0;
+        *numeric = true;
+        *number = (long long)v->integer;
         break;
     case SK_JSON_TRUE:
     case SK_JSON_FALSE:
         *truthy = v->token == SK_JSON_TRUE;
         length = (size_t)snprintf(digits, sizeof digits, "%d", *truthy);
+        *numeric = true;
+        *number = *truthy;
         break;
     case SK_JSON_BIG_INTEGER:
         bytes = v->start;
@@ -553,6 +706,9 @@ static int memo_key(struct reader *r, const struct member *id, char **key, size_
             length = sizeof real;
         } else {
             length = (size_t)snprintf(digits, sizeof digits, "%.0f", real == 0 ? 0.0 : real);
+            /* the same digits as "%lld" of the same integer */
+            *numeric = real >= -9223372036854775808.0 && real < 9223372036854775808.0;
+            *number = *numeric ? (long long)real : 0;
         }
         break;
     case SK_JSON_STRING:
@@ -572,10 +728,10 @@ static int memo_key(struct reader *r, const struct member *id, char **key, size_
     return 0;
 }
 
-/* Whether two states' texts are equal JSON but for "__id__" and "file"
- * values: token by token where they are written alike, else as the
- * jansson reader compares them. */
-static bool same_tokens(const char *a, size_t a_length, const char *b, size_t b_length)
+/* Whether two states' texts are the same tokens, but for "__id__" and
+ * "file" values where SKIP_IDS. */
+static bool same_tokens(const char *a, size_t a_length, const char *b, size_t b_length,
+                        bool skip_ids)
 {
     struct sk_json_scan sa, sb;
     sk_json_scan_init(&sa, a, a_length);
@@ -605,7 +761,7 @@ static bool same_tokens(const char *a, size_t a_length, const char *b, size_t b_
         }
         if (!same)
             return false;
-        if (t == SK_JSON_KEY &&
+        if (skip_ids && t == SK_JSON_KEY &&
             (sk_json_equals(&ea, "__id__", 6) || sk_json_equals(&ea, "file", 4))) {
             const char *start;
             size_t length;
@@ -618,9 +774,12 @@ static bool same_tokens(const char *a, size_t a_length, const char *b, size_t b_
     }
 }
 
+/* Whether two states' texts are equal JSON but for "__id__" and "file"
+ * values: token by token where they are written alike, else as the
+ * jansson reader compares them. */
 static int same_content(const char *a, size_t a_length, const char *b, size_t b_length, bool *same)
 {
-    if (same_tokens(a, a_length, b, b_length)) {
+    if (same_tokens(a, a_length, b, b_length, true)) {
         *same = true;
         return 0;
     }
@@ -725,16 +884,25 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
     size_t state_length = (size_t)(st->end - st->start);
     char *key;
     size_t key_length = 0;
-    bool truthy;
-    if (memo_key(r, find(st, "__id__"), &key, &key_length, &truthy) != 0)
+    bool truthy, numeric;
+    long long number = 0;
+    if (memo_key(r, find(st, "__id__"), &key, &key_length, &truthy, &numeric, &number) != 0)
         return DECLINE;
-    struct memo_record *record = key && truthy ? sk_strmap_get(r->memo, key, key_length) : NULL;
+    struct memo_record *record = NULL;
+    if (key && truthy)
+        record = numeric ? id_table_get(&r->ids, number) : sk_strmap_get(r->memo, key, key_length);
     if (record != NULL && record->node != NULL) {
         struct sk_node *seen = record->node;
+        const struct node_info *original = &r->info[seen->index];
         if (seen->index >= st->mark)
             return DECLINE; /* a state below took this one's id first */
+        /* A node read ahead took this id before skops would have: the
+         * same where both states are one childless node written alike. */
+        if (in_window(r, seen->index) &&
+            (cached_reference(r, st) || seen->slot_count != 0 || seen->loader == SK_LOADER_DICT ||
+             !same_tokens(st->start, state_length, original->start, original->length, false)))
+            return DECLINE;
         roll_back(r, st->mark);
-        const struct node_info *original = &r->info[seen->index];
         bool same = true;
         if (!cached_reference(r, st) &&
             same_content(st->start, state_length, original->start, original->length, &same) != 0)
@@ -742,16 +910,15 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
         *out = (struct result){.node = seen, .differs = !same};
         return 0;
     }
-    if (record != NULL && record->last_miss != SIZE_MAX && record->last_miss >= st->mark)
-        return DECLINE; /* a state below looked this id up before skops would make it */
+    if (record != NULL && record->last_miss != SIZE_MAX &&
+        (record->last_miss >= st->mark || in_window(r, record->last_miss)))
+        return DECLINE; /* looked up, below or ahead, before skops would make it */
     if (key && truthy && record == NULL) {
-        char *copy = keep(r, key, key_length);
-        record = copy ? (struct memo_record *)keep(r, (const char *)&(struct memo_record){0},
-                                                   sizeof *record)
-                      : NULL;
-        if (record == NULL || sk_strmap_put(r->memo, copy, key_length, record) != 0)
+        record = (struct memo_record *)keep(r, (const char *)&(struct memo_record){0},
+                                            sizeof *record);
+        if (record == NULL || (numeric ? id_table_put(&r->ids, number, record)
+                                       : sk_strmap_put(r->memo, key, key_length, record)) != 0)
             return DECLINE;
-        record->node = NULL;
     }
     if (make_node(r, st) != 0)
         return DECLINE;
@@ -851,6 +1018,8 @@ int sk_schema_scan_load(const char *text, size_t length, struct sk_store *store,
     for (size_t i = 0; i < r.state_capacity; i++)
         free(r.states[i]);
     free(r.states);
+    free(r.windows);
+    free(r.ids.slots);
     free(r.info);
     free(r.scratch);
     free(r.memo_key);

@@ -1,7 +1,9 @@
 #include "schemadiff.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "schema.h"
@@ -24,15 +26,10 @@ static bool same_string(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-static size_t index_of(const struct sk_node *node)
-{
-    return node ? node->index : (size_t)-1;
-}
-
 static bool same_slot(const struct sk_slot *a, const struct sk_slot *b)
 {
     return a->kind == b->kind && same_bytes(a->key, a->key_length, b->key, b->key_length) &&
-           a->fixed_name == b->fixed_name && index_of(a->node) == index_of(b->node) &&
+           a->fixed_name == b->fixed_name && (a->node == NULL) == (b->node == NULL) &&
            a->alias_differs == b->alias_differs &&
            same_bytes(a->field_text, a->field_length, b->field_text, b->field_length);
 }
@@ -64,13 +61,64 @@ static const char *node_difference(const struct sk_node *a, const struct sk_node
     return NULL;
 }
 
+/* Nodes of A paired with nodes of B, found by walking both from their
+ * roots slot by slot: the readers may make nodes in different orders (the
+ * one-pass reader reads a DictNode's content before its key_types), so
+ * nodes are compared by where they are, not by their creation index. */
+struct pairing {
+    size_t *b_of, *a_of; /* by index; SIZE_MAX: not met yet */
+    const struct sk_node **stack;
+    size_t depth;
+};
+
+static const char *pair(struct pairing *p, const struct sk_node *a, const struct sk_node *b)
+{
+    if (p->b_of[a->index] != SIZE_MAX || p->a_of[b->index] != SIZE_MAX)
+        return p->b_of[a->index] == b->index && p->a_of[b->index] == a->index ? NULL : "sharing";
+    p->b_of[a->index] = b->index;
+    p->a_of[b->index] = a->index;
+    p->stack[p->depth++] = a;
+    p->stack[p->depth++] = b;
+    return NULL;
+}
+
+static const char *walk_both(struct pairing *p, const struct sk_schema *a,
+                             const struct sk_schema *b, size_t *at)
+{
+    while (p->depth > 0) {
+        const struct sk_node *y = p->stack[--p->depth], *x = p->stack[--p->depth];
+        *at = x->index;
+        const char *what = node_difference(x, y);
+        for (size_t i = 0; what == NULL && i < x->slot_count; i++)
+            if (x->slots[i].node != NULL)
+                what = pair(p, x->slots[i].node, y->slots[i].node);
+        if (what != NULL)
+            return what;
+    }
+    /* nodes no slot holds: paired in creation order, compared alone */
+    size_t next_b = 0;
+    for (size_t i = 0; i < a->node_count; i++) {
+        if (p->b_of[i] != SIZE_MAX)
+            continue;
+        while (p->a_of[next_b] != SIZE_MAX)
+            next_b++;
+        *at = i;
+        p->b_of[i] = next_b;
+        p->a_of[next_b] = i;
+        const char *what = node_difference(a->nodes[i], b->nodes[next_b]);
+        if (what != NULL)
+            return what;
+    }
+    return NULL;
+}
+
 static const char *graph_difference(const struct sk_schema *a, const struct sk_schema *b,
                                     size_t *at)
 {
     *at = 0;
     if (a->node_count != b->node_count)
         return "node count";
-    if (index_of(a->root) != index_of(b->root))
+    if ((a->root == NULL) != (b->root == NULL))
         return "root";
     if (!same_string(a->protocol_json, b->protocol_json) ||
         !same_string(a->skops_version_json, b->skops_version_json) ||
@@ -79,14 +127,24 @@ static const char *graph_difference(const struct sk_schema *a, const struct sk_s
         !same_bytes(a->skops_version_text, a->skops_version_text_length, b->skops_version_text,
                     b->skops_version_text_length))
         return "versions";
-    for (size_t i = 0; i < a->node_count; i++) {
-        const char *what = node_difference(a->nodes[i], b->nodes[i]);
-        if (what != NULL) {
-            *at = i;
-            return what;
-        }
+    size_t n = a->node_count;
+    struct pairing p = {
+        .b_of = malloc((n + 1) * sizeof *p.b_of),
+        .a_of = malloc((n + 1) * sizeof *p.a_of),
+        .stack = malloc((2 * n + 2) * sizeof *p.stack),
+    };
+    const char *what = "out of memory";
+    if (p.b_of && p.a_of && p.stack) {
+        memset(p.b_of, 0xff, (n + 1) * sizeof *p.b_of);
+        memset(p.a_of, 0xff, (n + 1) * sizeof *p.a_of);
+        what = a->root ? pair(&p, a->root, b->root) : NULL;
+        if (what == NULL)
+            what = walk_both(&p, a, b, at);
     }
-    return NULL;
+    free(p.b_of);
+    free(p.a_of);
+    free(p.stack);
+    return what;
 }
 
 enum schema_diff_outcome schema_diff(const char *text, size_t length, struct sk_store *store,
