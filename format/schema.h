@@ -21,10 +21,11 @@
 int sk_schema_load(const char *text, size_t length, struct sk_store *store,
                    const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err);
 
-/* sk_schema_load reads TEXT with jansson: sk_schema_load_tree. With
- * SKOPSFS_SCHEMA_READER=onepass in the environment it tries the one-pass
- * reader first (schema_scan.h), which declines what it does not read the
- * way this one does; tests/schema_diff.c compares the two. */
+/* The jansson reader. sk_schema_load tries the one-pass reader first
+ * (schema_scan.h), which declines what it does not read the way this one
+ * does, and falls back to this; SKOPSFS_SCHEMA_READER=jansson in the
+ * environment skips the one-pass reader. tests/schema_diff.c compares the
+ * two graph by graph. */
 int sk_schema_load_tree(const char *text, size_t length, struct sk_store *store,
                         const struct sk_limits *limits, struct sk_schema **out,
                         struct sk_error *err);
