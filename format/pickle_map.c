@@ -1570,54 +1570,125 @@ static json_t *namedtuple_node(struct mapper *mp, uint32_t index, const struct s
     return with_id(mp, n, id_of(mp, index));
 }
 
+/* True when V is the tuple (0,) (a placeholder shape numpy passes). */
+static bool is_zero_tuple(const struct sk_pickle *p, const struct sk_pk_value *v)
+{
+    const struct sk_pk_value *zero = v && v->kind == SK_PK_TUPLE && v->u.items.count == 1
+                                         ? sk_pickle_value(p, v->u.items.items[0])
+                                         : NULL;
+    return zero && zero->kind == SK_PK_INT && zero->u.integer == 0;
+}
+
+/* A masked array's fill value is loaded (so it must be harmless) but skops
+ * does not write it: a literal, bytes, or a numeric 0-d array is all numpy
+ * writes there. */
+static bool harmless_fill_value(struct mapper *mp, uint32_t index)
+{
+    const struct sk_pk_value *v = sk_pickle_value(mp->p, index);
+    switch (v->kind) {
+    case SK_PK_NONE:
+    case SK_PK_BOOL:
+    case SK_PK_INT:
+    case SK_PK_BIGINT:
+    case SK_PK_FLOAT:
+    case SK_PK_STR:
+    case SK_PK_BYTES:
+        return true;
+    default:
+        break;
+    }
+    struct sk_pickle_member probe = {0};
+    bool ok = array_part(mp, index, &probe, "fill_value.npy") || bytes_source(mp, index, &probe);
+    member_clear(&probe);
+    return ok;
+}
+
+/* The data of a masked array (state items 1-4): numeric bytes, or the
+ * items of an object array; skops writes `obj.data`, a new view. */
+static json_t *masked_data(struct mapper *mp, uint32_t index, const uint32_t *st)
+{
+    const struct sk_pickle *p = mp->p;
+    const struct sk_pk_value *fortran = sk_pickle_value(p, st[3]);
+    struct array_spec spec = {.native = true};
+    struct sk_error dtype_err = {0};
+    struct sk_pickle_member source = {0};
+    json_t *result = NULL;
+    if (fortran && fortran->kind == SK_PK_BOOL && read_shape(p, st[1], &spec) == 0 &&
+        sk_pk_dtype_read(p, st[2], &spec.dtype, &dtype_err) == 0 && !spec.dtype.structured) {
+        spec.fortran = fortran->u.boolean;
+        if (spec.dtype.kind == 'O') {
+            result = object_array(mp, index, &spec, sk_pickle_value(p, st[4]));
+            if (result && json_object_set_new(result, "__id__", json_integer(fresh_id(mp))) != 0)
+                mp->failed = true;
+        } else if (bytes_source(mp, st[4], &source)) {
+            result = npy_member(mp, &spec, &source, "ndarray", fresh_id(mp), NULL);
+        }
+    }
+    free(source.bytes);
+    spec_free(&spec);
+    return result;
+}
+
+/* The mask (state items 1, 3 and 5): numpy writes getmaskarray(), one
+ * bool per element, whatever the data's dtype. */
+static json_t *masked_mask(struct mapper *mp, const uint32_t *st)
+{
+    const struct sk_pickle *p = mp->p;
+    const struct sk_pk_value *fortran = sk_pickle_value(p, st[3]);
+    struct array_spec spec = {.native = true};
+    struct sk_pickle_member source = {0};
+    json_t *result = NULL;
+    spec.dtype.descr = strdup("|b1");
+    spec.dtype.kind = 'b';
+    spec.dtype.endian = '|';
+    spec.dtype.item_size = 1;
+    if (spec.dtype.descr && fortran && fortran->kind == SK_PK_BOOL &&
+        read_shape(p, st[1], &spec) == 0 && bytes_source(mp, st[5], &source)) {
+        spec.fortran = fortran->u.boolean;
+        result = npy_member(mp, &spec, &source, "ndarray", fresh_id(mp), NULL);
+    }
+    free(source.bytes);
+    spec_free(&spec);
+    return result;
+}
+
 /* numpy.ma.core._mareconstruct(MaskedArray, ndarray, (0,), 'b') + BUILD
  * (1, shape, dtype, is_fortran, data, mask, fill_value): skops writes the
- * data and the (full-shaped, boolean) mask as two arrays. */
+ * data (numeric, or the items of an object array) and the full-shaped
+ * boolean mask as two arrays. */
 static json_t *masked_array_node(struct mapper *mp, uint32_t index, const struct sk_pk_value *call)
 {
     const struct sk_pickle *p = mp->p;
     const struct sk_pk_value *f = sk_pickle_value(p, call->u.call.func);
     const struct sk_pk_value *args = sk_pickle_value(p, call->u.call.args);
     const struct sk_pk_value *state = sk_pickle_value(p, call->u.call.state);
+    const struct sk_pk_value *b = arg(p, call, 3, 4);
     if (!args || args->kind != SK_PK_TUPLE || args->u.items.count != 4 ||
         !sk_pickle_is_global(p, args->u.items.items[0], "numpy.ma.core", "MaskedArray") ||
         !sk_pickle_is_global(p, args->u.items.items[1], "numpy", "ndarray") ||
-        call->u.call.builds != 1 || !state || state->kind != SK_PK_TUPLE ||
-        state->u.items.count != 7)
+        !is_zero_tuple(p, arg(p, call, 2, 4)) || !b || b->kind != SK_PK_STR ||
+        !sk_pk_text_is(b->u.s.text, "b") || call->u.call.list_items.count ||
+        call->u.call.dict_items.count || call->u.call.builds != 1 || !state ||
+        state->kind != SK_PK_TUPLE || state->u.items.count != 7)
         return unrepresentable(mp, index, f, "a masked array skops cannot write");
     const uint32_t *st = state->u.items.items;
-    const struct sk_pk_value *fortran = sk_pickle_value(p, st[3]);
-    json_t *parts[2] = {NULL, NULL};
-    for (unsigned k = 0; k < 2; k++) {
-        struct array_spec spec = {.native = true};
-        struct sk_error dtype_err = {0};
-        struct sk_pickle_member source = {0};
-        if (fortran && fortran->kind == SK_PK_BOOL && read_shape(p, st[1], &spec) == 0 &&
-            sk_pk_dtype_read(p, st[2], &spec.dtype, &dtype_err) == 0 && !spec.dtype.structured &&
-            spec.dtype.kind != 'O' && bytes_source(mp, st[4 + k], &source)) {
-            spec.fortran = fortran->u.boolean;
-            if (k == 1) { /* the mask: one bool per element */
-                free(spec.dtype.descr);
-                spec.dtype.descr = strdup("|b1");
-                spec.dtype.kind = 'b';
-                spec.dtype.endian = '|';
-                spec.dtype.item_size = 1;
-            }
-            if (spec.dtype.descr)
-                parts[k] = npy_member(mp, &spec, &source, "ndarray", fresh_id(mp), NULL);
-        }
-        free(source.bytes);
-        spec_free(&spec);
-    }
-    if (!parts[0] || !parts[1]) {
-        json_decref(parts[0]);
-        json_decref(parts[1]);
+    const struct sk_pk_value *version = sk_pickle_value(p, st[0]);
+    if (!version || version->kind != SK_PK_INT || version->u.integer != 1 ||
+        !harmless_fill_value(mp, st[6]))
+        return mp->failed ? NULL
+                          : unrepresentable(mp, index, f,
+                                            "a masked array whose state or fill value skops "
+                                            "cannot write");
+    json_t *data = masked_data(mp, index, st);
+    json_t *mask = data ? masked_mask(mp, st) : NULL;
+    if (!data || !mask) {
+        json_decref(data);
         return mp->failed ? NULL
                           : unrepresentable(mp, index, f, "a masked array skops cannot write");
     }
     json_t *content = json_object();
-    content = put(mp, content, "data", parts[0]);
-    content = put(mp, content, "mask", parts[1]);
+    content = put(mp, content, "data", data);
+    content = put(mp, content, "mask", mask);
     json_t *n = node("MaskedArray", "numpy.ma.core", "MaskedArrayNode");
     n = put(mp, n, "content", content);
     return with_id(mp, n, id_of(mp, index));
