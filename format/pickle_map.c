@@ -1124,6 +1124,19 @@ static bool array_part(struct mapper *mp, uint32_t index, struct sk_pickle_membe
 
 /* ------------------------------------------------------------ objects */
 
+/* The value under KEY in a state dict, or SK_PK_NIL. */
+static uint32_t state_item(const struct sk_pickle *p, const struct sk_pk_value *state,
+                           const char *key)
+{
+    uint32_t found = SK_PK_NIL;
+    for (uint32_t i = 0; i + 1 < state->u.items.count; i += 2) {
+        const struct sk_pk_value *k = sk_pickle_value(p, state->u.items.items[i]);
+        if (k && k->kind == SK_PK_STR && sk_pk_text_is(k->u.s.text, key))
+            found = state->u.items.items[i + 1]; /* the last one wins, as in a dict */
+    }
+    return found;
+}
+
 static json_t *object_content(struct mapper *mp, const struct sk_pk_value *call)
 {
     const struct sk_pk_value *state = sk_pickle_value(mp->p, call->u.call.state);
@@ -1133,9 +1146,14 @@ static json_t *object_content(struct mapper *mp, const struct sk_pk_value *call)
         j = put(mp, j, "is_json", json_true());
         return with_id(mp, j, ID_NONE);
     }
-    /* __getstate__ gives a new dict or tuple each time: a fresh id */
-    if (state->kind == SK_PK_DICT)
-        return dict_node(mp, "dict", "builtins", &state->u.items, fresh_id(mp), call->u.call.state);
+    /* scikit-learn's __getstate__ gives a new dict each time (it adds
+     * _sklearn_version): a fresh id; object's gives the instance's own
+     * __dict__, one id however often the object is written. */
+    if (state->kind == SK_PK_DICT) {
+        bool copied = state_item(mp->p, state, "_sklearn_version") != SK_PK_NIL;
+        return dict_node(mp, "dict", "builtins", &state->u.items,
+                         copied ? fresh_id(mp) : id_of(mp, call->u.call.state), call->u.call.state);
+    }
     if (state->kind == SK_PK_TUPLE && state->u.items.count)
         return sequence_node(mp, "tuple", "TupleNode", &state->u.items, fresh_id(mp));
     return state_of(mp, call->u.call.state);
@@ -1189,19 +1207,6 @@ static const struct sparse_format *sparse_format_of(struct sk_pk_text name)
         if (sk_pk_text_is(name, sparse_formats[i].class_name))
             return &sparse_formats[i];
     return NULL;
-}
-
-/* The value under KEY in a state dict, or SK_PK_NIL. */
-static uint32_t state_item(const struct sk_pickle *p, const struct sk_pk_value *state,
-                           const char *key)
-{
-    uint32_t found = SK_PK_NIL;
-    for (uint32_t i = 0; i + 1 < state->u.items.count; i += 2) {
-        const struct sk_pk_value *k = sk_pickle_value(p, state->u.items.items[i]);
-        if (k && k->kind == SK_PK_STR && sk_pk_text_is(k->u.s.text, key))
-            found = state->u.items.items[i + 1]; /* the last one wins, as in a dict */
-    }
-    return found;
 }
 
 /* format.npy: the format's three letters as numpy's |S3 scalar. */
@@ -1694,6 +1699,65 @@ static json_t *masked_array_node(struct mapper *mp, uint32_t index, const struct
     return with_id(mp, n, id_of(mp, index));
 }
 
+/* A call no recognizer accepts. Arguments that are globals are named too:
+ * getattr(module_global, ...). */
+static json_t *refused_call(struct mapper *mp, uint32_t index, const struct sk_pk_value *call)
+{
+    const struct sk_pk_value *f = sk_pickle_value(mp->p, call->u.call.func);
+    const struct sk_pk_value *args = sk_pickle_value(mp->p, call->u.call.args);
+    for (uint32_t i = 0; args && args->kind == SK_PK_TUPLE && i < args->u.items.count; i++) {
+        const struct sk_pk_value *a = sk_pickle_value(mp->p, args->u.items.items[i]);
+        if (is_bare_global(a))
+            finding(mp, a, a->offset, "a global passed to an unrepresentable call");
+    }
+    return unrepresentable(mp, index, f, "a call skops cannot represent (it would run code)");
+}
+
+static bool is_identifier(struct sk_pk_text t)
+{
+    if (!t.length || (t.bytes[0] >= '0' && t.bytes[0] <= '9'))
+        return false;
+    for (uint64_t i = 0; i < t.length; i++) {
+        char c = t.bytes[i];
+        if (!(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9')))
+            return false;
+    }
+    return true;
+}
+
+/* A bound method pickles as getattr(instance, name): skops writes a
+ * MethodNode of the instance's state and the function's name. Only that
+ * shape: an instance (an ObjectNode, never a module or class, which would
+ * be the getattr gadget) and a plain, non-dunder name. skops names the
+ * method's module by the function's; a pickle only knows the instance's
+ * class, which is what skops's loader requires them to equal. */
+static json_t *method_node(struct mapper *mp, uint32_t index, const struct sk_pk_value *call)
+{
+    const struct sk_pickle *p = mp->p;
+    const struct sk_pk_value *owner = arg(p, call, 0, 2), *name = arg(p, call, 1, 2);
+    if (!plain_args(p, call) || !owner || owner->kind != SK_PK_CALL || !name ||
+        name->kind != SK_PK_STR || !is_identifier(name->u.s.text) ||
+        (name->u.s.text.length >= 2 && name->u.s.text.bytes[0] == '_' &&
+         name->u.s.text.bytes[1] == '_'))
+        return refused_call(mp, index, call);
+    json_t *obj = state_of(mp, sk_pickle_value(p, call->u.call.args)->u.items.items[0]);
+    const char *loader = json_string_value(json_object_get(obj, "__loader__"));
+    if (!obj || !loader || strcmp(loader, "ObjectNode") != 0) {
+        json_decref(obj);
+        return mp->failed ? NULL
+                          : unrepresentable(mp, index, sk_pickle_value(p, call->u.call.func),
+                                            "getattr of something that is not an instance");
+    }
+    json_t *n = node(json_string_value(json_object_get(obj, "__class__")),
+                     json_string_value(json_object_get(obj, "__module__")), "MethodNode");
+    json_t *content = json_object();
+    content = put(mp, content, "func", json_stringn(name->u.s.text.bytes, name->u.s.text.length));
+    content = put(mp, content, "obj", obj);
+    n = put(mp, n, "content", content);
+    return with_id(mp, n, id_of(mp, index));
+}
+
 typedef json_t *(*call_mapper)(struct mapper *, uint32_t, const struct sk_pk_value *);
 
 static json_t *bytes_call(struct mapper *mp, uint32_t index, const struct sk_pk_value *call)
@@ -1751,6 +1815,7 @@ static const struct {
     {"operator", "itemgetter", operator_node},
     {"operator", "attrgetter", operator_node},
     {"operator", "methodcaller", operator_node},
+    {"builtins", "getattr", method_node},
     {"sklearn.neighbors._kd_tree", "newObj", new_obj_node},
     {"sklearn.neighbors._ball_tree", "newObj", new_obj_node},
     {"sklearn.metrics._dist_metrics", "newObj", new_obj_node},
@@ -1821,13 +1886,7 @@ static json_t *call_node(struct mapper *mp, uint32_t index)
             return sparse_node(mp, index, f, call);
         return object_node(mp, index, f, call);
     }
-    /* Arguments that are globals are named too: getattr(module_global, ...) */
-    for (uint32_t i = 0; args && args->kind == SK_PK_TUPLE && i < args->u.items.count; i++) {
-        const struct sk_pk_value *a = sk_pickle_value(p, args->u.items.items[i]);
-        if (is_bare_global(a))
-            finding(mp, a, a->offset, "a global passed to an unrepresentable call");
-    }
-    return unrepresentable(mp, index, f, "a call skops cannot represent (it would run code)");
+    return refused_call(mp, index, call);
 }
 
 /* ------------------------------------------------------------ dispatch */
