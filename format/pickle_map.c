@@ -896,6 +896,41 @@ static const char *const multiarray_modules[] = {"numpy.core.multiarray", "numpy
                                                  NULL};
 static const char *const numeric_modules[] = {"numpy.core.numeric", "numpy._core.numeric", NULL};
 
+/* True when V is the tuple (0,) (a placeholder shape numpy passes). */
+static bool is_zero_tuple(const struct sk_pickle *p, const struct sk_pk_value *v)
+{
+    const struct sk_pk_value *zero = v && v->kind == SK_PK_TUPLE && v->u.items.count == 1
+                                         ? sk_pickle_value(p, v->u.items.items[0])
+                                         : NULL;
+    return zero && zero->kind == SK_PK_INT && zero->u.integer == 0;
+}
+
+/* Bytes written as such (never a call that could hide one). */
+static bool is_plain_bytes(struct mapper *mp, uint32_t index)
+{
+    struct sk_pickle_member probe = {0};
+    bool ok = bytes_source(mp, index, &probe);
+    free(probe.bytes);
+    return ok;
+}
+
+/* The class of an array: numpy.ndarray or a subclass skops writes by name
+ * (a bare, undotted global; loading it runs that class's code, which the
+ * audit names as an untrusted type). */
+static bool is_array_class(const struct sk_pk_value *g)
+{
+    return g && g->kind == SK_PK_GLOBAL && g->u.s.text2.length &&
+           !memchr(g->u.s.text2.bytes, '.', g->u.s.text2.length);
+}
+
+/* An array node of a subclass: skops names type(obj). */
+static void set_class(json_t *n, const struct sk_pk_value *g)
+{
+    /* jansson keeps a replaced key in its place */
+    json_object_set_new(n, "__class__", json_stringn(g->u.s.text2.bytes, g->u.s.text2.length));
+    json_object_set_new(n, "__module__", json_stringn(g->u.s.text.bytes, g->u.s.text.length));
+}
+
 /* numpy.ndarray state: (1, shape, dtype, is_fortran, raw) after
  * _reconstruct(ndarray, (0,), b'b'). */
 static json_t *reconstruct_node(struct mapper *mp, uint32_t index, const struct sk_pk_value *call,
@@ -904,14 +939,15 @@ static json_t *reconstruct_node(struct mapper *mp, uint32_t index, const struct 
     const struct sk_pickle *p = mp->p;
     const struct sk_pk_value *args = sk_pickle_value(p, call->u.call.args);
     const struct sk_pk_value *state = sk_pickle_value(p, call->u.call.state);
-    if (args && args->kind == SK_PK_TUPLE && args->u.items.count == 3 &&
-        sk_pickle_is_global(p, args->u.items.items[0], "numpy", "matrix"))
-        cls = "matrix"; /* skops writes np.matrix as an array of that class */
-    else if (!args || args->kind != SK_PK_TUPLE || args->u.items.count != 3 ||
-             !sk_pickle_is_global(p, args->u.items.items[0], "numpy", "ndarray"))
+    const struct sk_pk_value *subclass = arg(p, call, 0, 3);
+    bool plain = subclass && sk_pickle_is_global(p, args->u.items.items[0], "numpy", "ndarray");
+    /* skops writes a subclass (np.matrix, np.recarray, ...) as an array of
+     * that class; an inner .npz part must be a plain ndarray */
+    if (!is_array_class(subclass) || (part && !plain) || !is_zero_tuple(p, arg(p, call, 1, 3)) ||
+        !is_plain_bytes(mp, args->u.items.items[2]))
         return part ? NULL
                     : unrepresentable(mp, index, sk_pickle_value(p, call->u.call.func),
-                                      "an ndarray subclass, or unknown _reconstruct arguments");
+                                      "unknown _reconstruct arguments");
     if (call->u.call.builds != 1 || !state || state->kind != SK_PK_TUPLE ||
         state->u.items.count != 5)
         return part ? NULL
@@ -934,10 +970,14 @@ static json_t *reconstruct_node(struct mapper *mp, uint32_t index, const struct 
     spec.fortran = fortran->u.boolean;
     if (spec.dtype.kind == 'O') {
         result = part ? NULL : object_array(mp, index, &spec, sk_pickle_value(p, st[4]));
+        if (result && !plain)
+            set_class(result, subclass);
     } else {
         struct sk_pickle_member source = {0};
         if (bytes_source(mp, st[4], &source))
             result = npy_member(mp, &spec, &source, cls, id_of(mp, index), part);
+        if (result && !part && !plain)
+            set_class(result, subclass);
         free(source.bytes);
         if (!result && !part && !mp->failed)
             result = unrepresentable(mp, index, NULL,
@@ -1082,16 +1122,18 @@ static json_t *joblib_array_node(struct mapper *mp, uint32_t index, struct sk_pi
     struct array_spec spec = {.native = true};
     struct sk_error dtype_err = {0};
     json_t *result = NULL;
-    bool matrix = sk_pickle_is_global(p, subclass, "numpy", "matrix");
-    if ((matrix || sk_pickle_is_global(p, subclass, "numpy", "ndarray")) && order &&
-        order->kind == SK_PK_STR && read_shape(p, shape, &spec) == 0 &&
+    const struct sk_pk_value *cls = sk_pickle_value(p, subclass);
+    bool plain = sk_pickle_is_global(p, subclass, "numpy", "ndarray");
+    if (is_array_class(cls) && (plain || !part) && order && order->kind == SK_PK_STR &&
+        read_shape(p, shape, &spec) == 0 &&
         sk_pk_dtype_read(p, dtype, &spec.dtype, &dtype_err) == 0) {
         spec.fortran = sk_pk_text_is(order->u.s.text, "F");
         struct sk_pickle_member source = {.kind = SK_PICKLE_MEMBER_RANGE,
                                           .offset = v->u.joblib.data_offset,
                                           .length = v->u.joblib.data_length};
-        result =
-            npy_member(mp, &spec, &source, matrix ? "matrix" : "ndarray", id_of(mp, index), part);
+        result = npy_member(mp, &spec, &source, "ndarray", id_of(mp, index), part);
+        if (result && !plain)
+            set_class(result, cls);
     }
     spec_free(&spec);
     if (!result && !part && !mp->failed)
@@ -1573,15 +1615,6 @@ static json_t *namedtuple_node(struct mapper *mp, uint32_t index, const struct s
     json_t *n = node_n(f->u.s.text2, f->u.s.text, "TupleNode");
     n = put(mp, n, "content", items_array(mp, &args->u.items));
     return with_id(mp, n, id_of(mp, index));
-}
-
-/* True when V is the tuple (0,) (a placeholder shape numpy passes). */
-static bool is_zero_tuple(const struct sk_pickle *p, const struct sk_pk_value *v)
-{
-    const struct sk_pk_value *zero = v && v->kind == SK_PK_TUPLE && v->u.items.count == 1
-                                         ? sk_pickle_value(p, v->u.items.items[0])
-                                         : NULL;
-    return zero && zero->kind == SK_PK_INT && zero->u.integer == 0;
 }
 
 /* A masked array's fill value is loaded (so it must be harmless) but skops
