@@ -524,26 +524,36 @@ static bool bytes_source(struct mapper *mp, uint32_t index, struct sk_pickle_mem
     return false;
 }
 
-/* A new member with NAME's content (a bytes value written again). */
+/* A new member with NAME's content: a bytes value, or an array that
+ * skops makes anew each time it writes its owner (Tree's arrays). */
 static json_t *copy_member(struct mapper *mp, const char *name)
 {
     char *end;
     unsigned long long at = name ? strtoull(name, &end, 10) : ULLONG_MAX;
-    if (at >= mp->map->member_count || strcmp(mp->map->members[at].name, name) != 0)
+    if (at >= mp->map->member_count || strcmp(mp->map->members[at].name, name) != 0 ||
+        mp->map->members[at].part_count)
         return NULL;
-    struct sk_pickle_member *m = new_member(mp, ".bin");
+    struct sk_pickle_member *m = new_member(mp, end);
     if (!m)
         return NULL;
     struct sk_pickle_member *from = &mp->map->members[at];
     char *new_name = m->name;
     *m = *from;
     m->name = new_name;
-    if (from->bytes) {
-        m->bytes = malloc(from->bytes_length + 1);
-        if (!m->bytes)
-            return NULL;
+    m->npy_header = NULL;
+    m->descr = NULL;
+    m->shape = NULL;
+    m->bytes = NULL;
+    if ((from->npy_header &&
+         !(m->npy_header = strndup(from->npy_header, from->npy_header_length))) ||
+        (from->descr && !(m->descr = strdup(from->descr))) ||
+        (from->shape && !(m->shape = calloc(from->ndim + 1, sizeof *m->shape))) ||
+        (from->bytes && !(m->bytes = malloc(from->bytes_length + 1))))
+        return NULL;
+    if (from->shape)
+        memcpy(m->shape, from->shape, from->ndim * sizeof *m->shape);
+    if (from->bytes)
         memcpy(m->bytes, from->bytes, from->bytes_length);
-    }
     return json_string(new_name);
 }
 
@@ -1968,10 +1978,25 @@ static bool per_reference(const struct sk_pk_value *v)
     return v->kind == SK_PK_BYTES || v->kind == SK_PK_BYTEARRAY;
 }
 
+/* Nodes whose values their object makes anew each time skops writes it
+ * (Tree.__reduce__ and __getstate__ copy theirs out of C memory). */
+static bool makes_arrays_anew(const char *loader)
+{
+    return loader && !strcmp(loader, "TreeNode");
+}
+
+/* An id of a pickled value (not of a global, a cached constant or a
+ * write-time object). */
+static bool is_value_id(json_int_t id)
+{
+    return id >= ID_VALUES && id < ID_GLOBALS;
+}
+
 /* skops writes a full copy for each reference of a shared object: the
- * objects it makes while writing (state dicts, key_types lists) are new
- * each time, so their ids are too, and bytes get a new member each time. */
-static json_t *skops_copy(struct mapper *mp, json_t *value, unsigned depth)
+ * objects it makes while writing (state dicts, key_types lists, a Tree's
+ * values when MADE_ANEW) are new each time, so their ids are too, and
+ * bytes get a new member each time. */
+static json_t *skops_copy(struct mapper *mp, json_t *value, unsigned depth, bool made_anew)
 {
     if (++mp->nodes > SK_MAX_NODES || depth > 2 * SK_MAX_NODE_DEPTH) {
         if (!mp->failed)
@@ -1986,7 +2011,7 @@ static json_t *skops_copy(struct mapper *mp, json_t *value, unsigned depth)
         json_t *item;
         json_array_foreach(value, i, item)
         {
-            json_t *c = skops_copy(mp, item, depth + 1);
+            json_t *c = skops_copy(mp, item, depth + 1, made_anew);
             if (!c || !copy || json_array_append_new(copy, c) != 0) {
                 json_decref(copy);
                 mp->failed = true;
@@ -2001,16 +2026,18 @@ static json_t *skops_copy(struct mapper *mp, json_t *value, unsigned depth)
     const char *key;
     json_t *item;
     const char *loader = json_string_value(json_object_get(value, "__loader__"));
-    bool bytes = loader && (!strcmp(loader, "BytesNode") || !strcmp(loader, "BytearrayNode"));
+    bool bytes = (made_anew && loader && !strcmp(loader, "NdArrayNode")) ||
+                 (loader && (!strcmp(loader, "BytesNode") || !strcmp(loader, "BytearrayNode")));
     json_object_foreach(value, key, item)
     {
         json_t *c;
-        if (!strcmp(key, "__id__") && json_integer_value(item) > ID_FRESH)
+        if (!strcmp(key, "__id__") && (json_integer_value(item) > ID_FRESH ||
+                                       (made_anew && is_value_id(json_integer_value(item)))))
             c = json_integer(fresh_id(mp));
         else if (!strcmp(key, "file") && bytes)
             c = copy_member(mp, json_string_value(item));
         else
-            c = skops_copy(mp, item, depth + 1);
+            c = skops_copy(mp, item, depth + 1, made_anew || makes_arrays_anew(loader));
         if (!c || !copy || json_object_set_new(copy, key, c) != 0) {
             json_decref(copy);
             mp->failed = true;
@@ -2054,7 +2081,7 @@ static json_t *state_of(struct mapper *mp, uint32_t index)
     if (mp->progress[index] == ACTIVE)
         return cycle_stub(mp, index);
     if (mp->progress[index] == DONE && mp->cache[index])
-        return mp->skops_copies ? skops_copy(mp, mp->cache[index], 0)
+        return mp->skops_copies ? skops_copy(mp, mp->cache[index], 0, false)
                                 : json_incref(mp->cache[index]);
     if (++mp->nodes > SK_MAX_NODES) {
         mp->failed = true;
