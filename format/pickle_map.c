@@ -1867,6 +1867,19 @@ static const struct {
     {"sklearn.impute._iterative", "_ImputerTriplet", namedtuple_node},
 };
 
+/* Objects skops accepts but writes wrong, or cannot write: never mapped,
+ * so that neither the audit nor a conversion pretends skops keeps them. */
+static const struct {
+    const char *module, *name, *reason;
+} lossy_calls[] = {
+    {"builtins", "frozenset",
+     "a frozenset: skops writes a node that loads as an empty one (its items would be lost)"},
+    {"builtins", "complex", "a complex number: skops cannot write one"},
+    {"numpy.random._pickle", "__generator_ctor",
+     "numpy's Generator: skops fails to write one on numpy < 1.25, and needs a seed sequence a "
+     "pickle may not hold"},
+};
+
 static bool is_class_name(const struct sk_pk_value *g)
 {
     return g->u.s.text2.length && g->u.s.text2.bytes[0] >= 'A' && g->u.s.text2.bytes[0] <= 'Z';
@@ -1900,6 +1913,9 @@ static json_t *call_node(struct mapper *mp, uint32_t index)
         report_globals(mp, call->u.call.args, 0);
         return unrepresentable(mp, index, NULL, "a call of something that is not a global");
     }
+    for (size_t i = 0; i < sizeof lossy_calls / sizeof lossy_calls[0]; i++)
+        if (sk_pickle_is_global(p, call->u.call.func, lossy_calls[i].module, lossy_calls[i].name))
+            return unrepresentable(mp, index, f, lossy_calls[i].reason);
     if (call->u.call.kind == SK_PK_REDUCE) {
         for (size_t i = 0; i < sizeof reducers / sizeof reducers[0]; i++)
             if (sk_pickle_is_global(p, call->u.call.func, reducers[i].module, reducers[i].name))
@@ -1956,8 +1972,7 @@ static json_t *build_state(struct mapper *mp, uint32_t index)
     case SK_PK_SET:
         return sequence_node(mp, "set", "SetNode", &v->u.items, id_of(mp, index));
     case SK_PK_FROZENSET:
-        return unrepresentable(mp, index, NULL,
-                               "a frozenset (skops writes a node that loads empty)");
+        return unrepresentable(mp, index, NULL, lossy_calls[0].reason);
     case SK_PK_DICT:
         return dict_node(mp, "dict", "builtins", &v->u.items, id_of(mp, index), index);
     case SK_PK_GLOBAL:
@@ -1980,7 +1995,7 @@ static bool per_reference(const struct sk_pk_value *v)
 
 /* Nodes whose values their object makes anew each time skops writes it
  * (Tree.__reduce__ and __getstate__ copy theirs out of C memory). */
-static bool makes_arrays_anew(const char *loader)
+static bool makes_values_anew(const char *loader)
 {
     return loader && !strcmp(loader, "TreeNode");
 }
@@ -2037,7 +2052,7 @@ static json_t *skops_copy(struct mapper *mp, json_t *value, unsigned depth, bool
         else if (!strcmp(key, "file") && bytes)
             c = copy_member(mp, json_string_value(item));
         else
-            c = skops_copy(mp, item, depth + 1, made_anew || makes_arrays_anew(loader));
+            c = skops_copy(mp, item, depth + 1, made_anew || makes_values_anew(loader));
         if (!c || !copy || json_object_set_new(copy, key, c) != 0) {
             json_decref(copy);
             mp->failed = true;
