@@ -51,6 +51,7 @@ struct mapper {
 };
 
 static json_t *state_of(struct mapper *mp, uint32_t index);
+static void report_globals(struct mapper *mp, uint32_t index, unsigned depth);
 
 /* ------------------------------------------------------------ findings */
 
@@ -954,10 +955,13 @@ static json_t *reconstruct_node(struct mapper *mp, uint32_t index, const struct 
     /* skops writes a subclass (np.matrix, np.recarray, ...) as an array of
      * that class; an inner .npz part must be a plain ndarray */
     if (!is_array_class(subclass) || (part && !plain) || !is_zero_tuple(p, arg(p, call, 1, 3)) ||
-        !is_plain_bytes(mp, args->u.items.items[2]))
+        !is_plain_bytes(mp, args->u.items.items[2])) {
+        if (!part)
+            report_globals(mp, call->u.call.args, 0); /* a call hidden in an argument */
         return part ? NULL
                     : unrepresentable(mp, index, sk_pickle_value(p, call->u.call.func),
                                       "unknown _reconstruct arguments");
+    }
     if (call->u.call.builds != 1 || !state || state->kind != SK_PK_TUPLE ||
         state->u.items.count != 5)
         return part ? NULL
@@ -1722,11 +1726,13 @@ static json_t *masked_array_node(struct mapper *mp, uint32_t index, const struct
     const uint32_t *st = state->u.items.items;
     const struct sk_pk_value *version = sk_pickle_value(p, st[0]);
     if (!version || version->kind != SK_PK_INT || version->u.integer != 1 ||
-        !harmless_fill_value(mp, st[6]))
+        !harmless_fill_value(mp, st[6])) {
+        report_globals(mp, st[6], 0); /* a call hidden in the fill value */
         return mp->failed ? NULL
                           : unrepresentable(mp, index, f,
                                             "a masked array whose state or fill value skops "
                                             "cannot write");
+    }
     json_t *data = masked_data(mp, index, st);
     json_t *mask = data ? masked_mask(mp, st) : NULL;
     if (!data || !mask) {
