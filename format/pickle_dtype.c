@@ -164,7 +164,9 @@ static int read_dtype(const struct sk_pickle *p, uint32_t value, struct sk_pk_dt
     const struct sk_pk_value *version = item(p, state, 0), *endian = item(p, state, 1),
                              *sub = item(p, state, 2), *names = item(p, state, 3),
                              *fields = item(p, state, 4), *elsize = item(p, state, 5);
-    if (!typestr || typestr->kind != SK_PK_STR || typestr->u.s.text.length < 1 ||
+    /* a recarray's dtype names its scalar type, numpy.record, for 'V' */
+    bool record = typestr && sk_pickle_is_global(p, args->u.items.items[0], "numpy", "record");
+    if (!typestr || (!record && (typestr->kind != SK_PK_STR || typestr->u.s.text.length < 1)) ||
         call->u.call.builds != 1 || !state || state->kind != SK_PK_TUPLE || !version ||
         version->kind != SK_PK_INT || (version->u.integer != 3 && version->u.integer != 4) ||
         !endian || endian->kind != SK_PK_STR || endian->u.s.text.length != 1 || !sub || !names ||
@@ -172,8 +174,10 @@ static int read_dtype(const struct sk_pickle *p, uint32_t value, struct sk_pk_dt
         return sk_fail(err, "pickle: a numpy.dtype with an unknown argument or state layout");
     if (sub->kind != SK_PK_NONE)
         return sk_fail(err, "pickle: subarray dtypes are not supported");
-    const char *t = typestr->u.s.text.bytes;
-    uint64_t tn = typestr->u.s.text.length;
+    if (record && names->kind == SK_PK_NONE)
+        return sk_fail(err, "pickle: a numpy.record dtype without fields");
+    const char *t = record ? "V" : typestr->u.s.text.bytes;
+    uint64_t tn = record ? 1 : typestr->u.s.text.length;
     dt->kind = t[0];
     dt->endian = endian->u.s.text.bytes[0];
     if (!strchr("biufcOSUVMm", dt->kind) || !strchr("<>|=", dt->endian))

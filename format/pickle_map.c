@@ -51,6 +51,7 @@ struct mapper {
 };
 
 static json_t *state_of(struct mapper *mp, uint32_t index);
+static void report_globals(struct mapper *mp, uint32_t index, unsigned depth);
 
 /* ------------------------------------------------------------ findings */
 
@@ -524,26 +525,36 @@ static bool bytes_source(struct mapper *mp, uint32_t index, struct sk_pickle_mem
     return false;
 }
 
-/* A new member with NAME's content (a bytes value written again). */
+/* A new member with NAME's content: a bytes value, or an array that
+ * skops makes anew each time it writes its owner (Tree's arrays). */
 static json_t *copy_member(struct mapper *mp, const char *name)
 {
     char *end;
     unsigned long long at = name ? strtoull(name, &end, 10) : ULLONG_MAX;
-    if (at >= mp->map->member_count || strcmp(mp->map->members[at].name, name) != 0)
+    if (at >= mp->map->member_count || strcmp(mp->map->members[at].name, name) != 0 ||
+        mp->map->members[at].part_count)
         return NULL;
-    struct sk_pickle_member *m = new_member(mp, ".bin");
+    struct sk_pickle_member *m = new_member(mp, end);
     if (!m)
         return NULL;
     struct sk_pickle_member *from = &mp->map->members[at];
     char *new_name = m->name;
     *m = *from;
     m->name = new_name;
-    if (from->bytes) {
-        m->bytes = malloc(from->bytes_length + 1);
-        if (!m->bytes)
-            return NULL;
+    m->npy_header = NULL;
+    m->descr = NULL;
+    m->shape = NULL;
+    m->bytes = NULL;
+    if ((from->npy_header &&
+         !(m->npy_header = strndup(from->npy_header, from->npy_header_length))) ||
+        (from->descr && !(m->descr = strdup(from->descr))) ||
+        (from->shape && !(m->shape = calloc(from->ndim + 1, sizeof *m->shape))) ||
+        (from->bytes && !(m->bytes = malloc(from->bytes_length + 1))))
+        return NULL;
+    if (from->shape)
+        memcpy(m->shape, from->shape, from->ndim * sizeof *m->shape);
+    if (from->bytes)
         memcpy(m->bytes, from->bytes, from->bytes_length);
-    }
     return json_string(new_name);
 }
 
@@ -896,6 +907,41 @@ static const char *const multiarray_modules[] = {"numpy.core.multiarray", "numpy
                                                  NULL};
 static const char *const numeric_modules[] = {"numpy.core.numeric", "numpy._core.numeric", NULL};
 
+/* True when V is the tuple (0,) (a placeholder shape numpy passes). */
+static bool is_zero_tuple(const struct sk_pickle *p, const struct sk_pk_value *v)
+{
+    const struct sk_pk_value *zero = v && v->kind == SK_PK_TUPLE && v->u.items.count == 1
+                                         ? sk_pickle_value(p, v->u.items.items[0])
+                                         : NULL;
+    return zero && zero->kind == SK_PK_INT && zero->u.integer == 0;
+}
+
+/* Bytes written as such (never a call that could hide one). */
+static bool is_plain_bytes(struct mapper *mp, uint32_t index)
+{
+    struct sk_pickle_member probe = {0};
+    bool ok = bytes_source(mp, index, &probe);
+    free(probe.bytes);
+    return ok;
+}
+
+/* The class of an array: numpy.ndarray or a subclass skops writes by name
+ * (a bare, undotted global; loading it runs that class's code, which the
+ * audit names as an untrusted type). */
+static bool is_array_class(const struct sk_pk_value *g)
+{
+    return g && g->kind == SK_PK_GLOBAL && g->u.s.text2.length &&
+           !memchr(g->u.s.text2.bytes, '.', g->u.s.text2.length);
+}
+
+/* An array node of a subclass: skops names type(obj). */
+static void set_class(json_t *n, const struct sk_pk_value *g)
+{
+    /* jansson keeps a replaced key in its place */
+    json_object_set_new(n, "__class__", json_stringn(g->u.s.text2.bytes, g->u.s.text2.length));
+    json_object_set_new(n, "__module__", json_stringn(g->u.s.text.bytes, g->u.s.text.length));
+}
+
 /* numpy.ndarray state: (1, shape, dtype, is_fortran, raw) after
  * _reconstruct(ndarray, (0,), b'b'). */
 static json_t *reconstruct_node(struct mapper *mp, uint32_t index, const struct sk_pk_value *call,
@@ -904,14 +950,18 @@ static json_t *reconstruct_node(struct mapper *mp, uint32_t index, const struct 
     const struct sk_pickle *p = mp->p;
     const struct sk_pk_value *args = sk_pickle_value(p, call->u.call.args);
     const struct sk_pk_value *state = sk_pickle_value(p, call->u.call.state);
-    if (args && args->kind == SK_PK_TUPLE && args->u.items.count == 3 &&
-        sk_pickle_is_global(p, args->u.items.items[0], "numpy", "matrix"))
-        cls = "matrix"; /* skops writes np.matrix as an array of that class */
-    else if (!args || args->kind != SK_PK_TUPLE || args->u.items.count != 3 ||
-             !sk_pickle_is_global(p, args->u.items.items[0], "numpy", "ndarray"))
+    const struct sk_pk_value *subclass = arg(p, call, 0, 3);
+    bool plain = subclass && sk_pickle_is_global(p, args->u.items.items[0], "numpy", "ndarray");
+    /* skops writes a subclass (np.matrix, np.recarray, ...) as an array of
+     * that class; an inner .npz part must be a plain ndarray */
+    if (!is_array_class(subclass) || (part && !plain) || !is_zero_tuple(p, arg(p, call, 1, 3)) ||
+        !is_plain_bytes(mp, args->u.items.items[2])) {
+        if (!part)
+            report_globals(mp, call->u.call.args, 0); /* a call hidden in an argument */
         return part ? NULL
                     : unrepresentable(mp, index, sk_pickle_value(p, call->u.call.func),
-                                      "an ndarray subclass, or unknown _reconstruct arguments");
+                                      "unknown _reconstruct arguments");
+    }
     if (call->u.call.builds != 1 || !state || state->kind != SK_PK_TUPLE ||
         state->u.items.count != 5)
         return part ? NULL
@@ -934,10 +984,14 @@ static json_t *reconstruct_node(struct mapper *mp, uint32_t index, const struct 
     spec.fortran = fortran->u.boolean;
     if (spec.dtype.kind == 'O') {
         result = part ? NULL : object_array(mp, index, &spec, sk_pickle_value(p, st[4]));
+        if (result && !plain)
+            set_class(result, subclass);
     } else {
         struct sk_pickle_member source = {0};
         if (bytes_source(mp, st[4], &source))
             result = npy_member(mp, &spec, &source, cls, id_of(mp, index), part);
+        if (result && !part && !plain)
+            set_class(result, subclass);
         free(source.bytes);
         if (!result && !part && !mp->failed)
             result = unrepresentable(mp, index, NULL,
@@ -1082,16 +1136,18 @@ static json_t *joblib_array_node(struct mapper *mp, uint32_t index, struct sk_pi
     struct array_spec spec = {.native = true};
     struct sk_error dtype_err = {0};
     json_t *result = NULL;
-    bool matrix = sk_pickle_is_global(p, subclass, "numpy", "matrix");
-    if ((matrix || sk_pickle_is_global(p, subclass, "numpy", "ndarray")) && order &&
-        order->kind == SK_PK_STR && read_shape(p, shape, &spec) == 0 &&
+    const struct sk_pk_value *cls = sk_pickle_value(p, subclass);
+    bool plain = sk_pickle_is_global(p, subclass, "numpy", "ndarray");
+    if (is_array_class(cls) && (plain || !part) && order && order->kind == SK_PK_STR &&
+        read_shape(p, shape, &spec) == 0 &&
         sk_pk_dtype_read(p, dtype, &spec.dtype, &dtype_err) == 0) {
         spec.fortran = sk_pk_text_is(order->u.s.text, "F");
         struct sk_pickle_member source = {.kind = SK_PICKLE_MEMBER_RANGE,
                                           .offset = v->u.joblib.data_offset,
                                           .length = v->u.joblib.data_length};
-        result =
-            npy_member(mp, &spec, &source, matrix ? "matrix" : "ndarray", id_of(mp, index), part);
+        result = npy_member(mp, &spec, &source, "ndarray", id_of(mp, index), part);
+        if (result && !plain)
+            set_class(result, cls);
     }
     spec_free(&spec);
     if (!result && !part && !mp->failed)
@@ -1124,6 +1180,19 @@ static bool array_part(struct mapper *mp, uint32_t index, struct sk_pickle_membe
 
 /* ------------------------------------------------------------ objects */
 
+/* The value under KEY in a state dict, or SK_PK_NIL. */
+static uint32_t state_item(const struct sk_pickle *p, const struct sk_pk_value *state,
+                           const char *key)
+{
+    uint32_t found = SK_PK_NIL;
+    for (uint32_t i = 0; i + 1 < state->u.items.count; i += 2) {
+        const struct sk_pk_value *k = sk_pickle_value(p, state->u.items.items[i]);
+        if (k && k->kind == SK_PK_STR && sk_pk_text_is(k->u.s.text, key))
+            found = state->u.items.items[i + 1]; /* the last one wins, as in a dict */
+    }
+    return found;
+}
+
 static json_t *object_content(struct mapper *mp, const struct sk_pk_value *call)
 {
     const struct sk_pk_value *state = sk_pickle_value(mp->p, call->u.call.state);
@@ -1133,9 +1202,14 @@ static json_t *object_content(struct mapper *mp, const struct sk_pk_value *call)
         j = put(mp, j, "is_json", json_true());
         return with_id(mp, j, ID_NONE);
     }
-    /* __getstate__ gives a new dict or tuple each time: a fresh id */
-    if (state->kind == SK_PK_DICT)
-        return dict_node(mp, "dict", "builtins", &state->u.items, fresh_id(mp), call->u.call.state);
+    /* scikit-learn's __getstate__ gives a new dict each time (it adds
+     * _sklearn_version): a fresh id; object's gives the instance's own
+     * __dict__, one id however often the object is written. */
+    if (state->kind == SK_PK_DICT) {
+        bool copied = state_item(mp->p, state, "_sklearn_version") != SK_PK_NIL;
+        return dict_node(mp, "dict", "builtins", &state->u.items,
+                         copied ? fresh_id(mp) : id_of(mp, call->u.call.state), call->u.call.state);
+    }
     if (state->kind == SK_PK_TUPLE && state->u.items.count)
         return sequence_node(mp, "tuple", "TupleNode", &state->u.items, fresh_id(mp));
     return state_of(mp, call->u.call.state);
@@ -1189,19 +1263,6 @@ static const struct sparse_format *sparse_format_of(struct sk_pk_text name)
         if (sk_pk_text_is(name, sparse_formats[i].class_name))
             return &sparse_formats[i];
     return NULL;
-}
-
-/* The value under KEY in a state dict, or SK_PK_NIL. */
-static uint32_t state_item(const struct sk_pickle *p, const struct sk_pk_value *state,
-                           const char *key)
-{
-    uint32_t found = SK_PK_NIL;
-    for (uint32_t i = 0; i + 1 < state->u.items.count; i += 2) {
-        const struct sk_pk_value *k = sk_pickle_value(p, state->u.items.items[i]);
-        if (k && k->kind == SK_PK_STR && sk_pk_text_is(k->u.s.text, key))
-            found = state->u.items.items[i + 1]; /* the last one wins, as in a dict */
-    }
-    return found;
 }
 
 /* format.npy: the format's three letters as numpy's |S3 scalar. */
@@ -1570,55 +1631,178 @@ static json_t *namedtuple_node(struct mapper *mp, uint32_t index, const struct s
     return with_id(mp, n, id_of(mp, index));
 }
 
+/* A masked array's fill value is loaded (so it must be harmless) but skops
+ * does not write it: a literal, bytes, or a numeric 0-d array is all numpy
+ * writes there. */
+static bool harmless_fill_value(struct mapper *mp, uint32_t index)
+{
+    const struct sk_pk_value *v = sk_pickle_value(mp->p, index);
+    switch (v->kind) {
+    case SK_PK_NONE:
+    case SK_PK_BOOL:
+    case SK_PK_INT:
+    case SK_PK_BIGINT:
+    case SK_PK_FLOAT:
+    case SK_PK_STR:
+    case SK_PK_BYTES:
+        return true;
+    default:
+        break;
+    }
+    struct sk_pickle_member probe = {0};
+    bool ok = array_part(mp, index, &probe, "fill_value.npy") || bytes_source(mp, index, &probe);
+    member_clear(&probe);
+    return ok;
+}
+
+/* The data of a masked array (state items 1-4): numeric bytes, or the
+ * items of an object array; skops writes `obj.data`, a new view. */
+static json_t *masked_data(struct mapper *mp, uint32_t index, const uint32_t *st)
+{
+    const struct sk_pickle *p = mp->p;
+    const struct sk_pk_value *fortran = sk_pickle_value(p, st[3]);
+    struct array_spec spec = {.native = true};
+    struct sk_error dtype_err = {0};
+    struct sk_pickle_member source = {0};
+    json_t *result = NULL;
+    if (fortran && fortran->kind == SK_PK_BOOL && read_shape(p, st[1], &spec) == 0 &&
+        sk_pk_dtype_read(p, st[2], &spec.dtype, &dtype_err) == 0 && !spec.dtype.structured) {
+        spec.fortran = fortran->u.boolean;
+        if (spec.dtype.kind == 'O') {
+            result = object_array(mp, index, &spec, sk_pickle_value(p, st[4]));
+            if (result && json_object_set_new(result, "__id__", json_integer(fresh_id(mp))) != 0)
+                mp->failed = true;
+        } else if (bytes_source(mp, st[4], &source)) {
+            result = npy_member(mp, &spec, &source, "ndarray", fresh_id(mp), NULL);
+        }
+    }
+    free(source.bytes);
+    spec_free(&spec);
+    return result;
+}
+
+/* The mask (state items 1, 3 and 5): numpy writes getmaskarray(), one
+ * bool per element, whatever the data's dtype. */
+static json_t *masked_mask(struct mapper *mp, const uint32_t *st)
+{
+    const struct sk_pickle *p = mp->p;
+    const struct sk_pk_value *fortran = sk_pickle_value(p, st[3]);
+    struct array_spec spec = {.native = true};
+    struct sk_pickle_member source = {0};
+    json_t *result = NULL;
+    spec.dtype.descr = strdup("|b1");
+    spec.dtype.kind = 'b';
+    spec.dtype.endian = '|';
+    spec.dtype.item_size = 1;
+    if (spec.dtype.descr && fortran && fortran->kind == SK_PK_BOOL &&
+        read_shape(p, st[1], &spec) == 0 && bytes_source(mp, st[5], &source)) {
+        spec.fortran = fortran->u.boolean;
+        result = npy_member(mp, &spec, &source, "ndarray", fresh_id(mp), NULL);
+    }
+    free(source.bytes);
+    spec_free(&spec);
+    return result;
+}
+
 /* numpy.ma.core._mareconstruct(MaskedArray, ndarray, (0,), 'b') + BUILD
  * (1, shape, dtype, is_fortran, data, mask, fill_value): skops writes the
- * data and the (full-shaped, boolean) mask as two arrays. */
+ * data (numeric, or the items of an object array) and the full-shaped
+ * boolean mask as two arrays. */
 static json_t *masked_array_node(struct mapper *mp, uint32_t index, const struct sk_pk_value *call)
 {
     const struct sk_pickle *p = mp->p;
     const struct sk_pk_value *f = sk_pickle_value(p, call->u.call.func);
     const struct sk_pk_value *args = sk_pickle_value(p, call->u.call.args);
     const struct sk_pk_value *state = sk_pickle_value(p, call->u.call.state);
+    const struct sk_pk_value *b = arg(p, call, 3, 4);
     if (!args || args->kind != SK_PK_TUPLE || args->u.items.count != 4 ||
         !sk_pickle_is_global(p, args->u.items.items[0], "numpy.ma.core", "MaskedArray") ||
         !sk_pickle_is_global(p, args->u.items.items[1], "numpy", "ndarray") ||
-        call->u.call.builds != 1 || !state || state->kind != SK_PK_TUPLE ||
-        state->u.items.count != 7)
+        !is_zero_tuple(p, arg(p, call, 2, 4)) || !b || b->kind != SK_PK_STR ||
+        !sk_pk_text_is(b->u.s.text, "b") || call->u.call.list_items.count ||
+        call->u.call.dict_items.count || call->u.call.builds != 1 || !state ||
+        state->kind != SK_PK_TUPLE || state->u.items.count != 7)
         return unrepresentable(mp, index, f, "a masked array skops cannot write");
     const uint32_t *st = state->u.items.items;
-    const struct sk_pk_value *fortran = sk_pickle_value(p, st[3]);
-    json_t *parts[2] = {NULL, NULL};
-    for (unsigned k = 0; k < 2; k++) {
-        struct array_spec spec = {.native = true};
-        struct sk_error dtype_err = {0};
-        struct sk_pickle_member source = {0};
-        if (fortran && fortran->kind == SK_PK_BOOL && read_shape(p, st[1], &spec) == 0 &&
-            sk_pk_dtype_read(p, st[2], &spec.dtype, &dtype_err) == 0 && !spec.dtype.structured &&
-            spec.dtype.kind != 'O' && bytes_source(mp, st[4 + k], &source)) {
-            spec.fortran = fortran->u.boolean;
-            if (k == 1) { /* the mask: one bool per element */
-                free(spec.dtype.descr);
-                spec.dtype.descr = strdup("|b1");
-                spec.dtype.kind = 'b';
-                spec.dtype.endian = '|';
-                spec.dtype.item_size = 1;
-            }
-            if (spec.dtype.descr)
-                parts[k] = npy_member(mp, &spec, &source, "ndarray", fresh_id(mp), NULL);
-        }
-        free(source.bytes);
-        spec_free(&spec);
+    const struct sk_pk_value *version = sk_pickle_value(p, st[0]);
+    if (!version || version->kind != SK_PK_INT || version->u.integer != 1 ||
+        !harmless_fill_value(mp, st[6])) {
+        report_globals(mp, st[6], 0); /* a call hidden in the fill value */
+        return mp->failed ? NULL
+                          : unrepresentable(mp, index, f,
+                                            "a masked array whose state or fill value skops "
+                                            "cannot write");
     }
-    if (!parts[0] || !parts[1]) {
-        json_decref(parts[0]);
-        json_decref(parts[1]);
+    json_t *data = masked_data(mp, index, st);
+    json_t *mask = data ? masked_mask(mp, st) : NULL;
+    if (!data || !mask) {
+        json_decref(data);
         return mp->failed ? NULL
                           : unrepresentable(mp, index, f, "a masked array skops cannot write");
     }
     json_t *content = json_object();
-    content = put(mp, content, "data", parts[0]);
-    content = put(mp, content, "mask", parts[1]);
+    content = put(mp, content, "data", data);
+    content = put(mp, content, "mask", mask);
     json_t *n = node("MaskedArray", "numpy.ma.core", "MaskedArrayNode");
+    n = put(mp, n, "content", content);
+    return with_id(mp, n, id_of(mp, index));
+}
+
+/* A call no recognizer accepts. Arguments that are globals are named too:
+ * getattr(module_global, ...). */
+static json_t *refused_call(struct mapper *mp, uint32_t index, const struct sk_pk_value *call)
+{
+    const struct sk_pk_value *f = sk_pickle_value(mp->p, call->u.call.func);
+    const struct sk_pk_value *args = sk_pickle_value(mp->p, call->u.call.args);
+    for (uint32_t i = 0; args && args->kind == SK_PK_TUPLE && i < args->u.items.count; i++) {
+        const struct sk_pk_value *a = sk_pickle_value(mp->p, args->u.items.items[i]);
+        if (is_bare_global(a))
+            finding(mp, a, a->offset, "a global passed to an unrepresentable call");
+    }
+    return unrepresentable(mp, index, f, "a call skops cannot represent (it would run code)");
+}
+
+static bool is_identifier(struct sk_pk_text t)
+{
+    if (!t.length || (t.bytes[0] >= '0' && t.bytes[0] <= '9'))
+        return false;
+    for (uint64_t i = 0; i < t.length; i++) {
+        char c = t.bytes[i];
+        if (!(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9')))
+            return false;
+    }
+    return true;
+}
+
+/* A bound method pickles as getattr(instance, name): skops writes a
+ * MethodNode of the instance's state and the function's name. Only that
+ * shape: an instance (an ObjectNode, never a module or class, which would
+ * be the getattr gadget) and a plain, non-dunder name. skops names the
+ * method's module by the function's; a pickle only knows the instance's
+ * class, which is what skops's loader requires them to equal. */
+static json_t *method_node(struct mapper *mp, uint32_t index, const struct sk_pk_value *call)
+{
+    const struct sk_pickle *p = mp->p;
+    const struct sk_pk_value *owner = arg(p, call, 0, 2), *name = arg(p, call, 1, 2);
+    if (!plain_args(p, call) || !owner || owner->kind != SK_PK_CALL || !name ||
+        name->kind != SK_PK_STR || !is_identifier(name->u.s.text) ||
+        (name->u.s.text.length >= 2 && name->u.s.text.bytes[0] == '_' &&
+         name->u.s.text.bytes[1] == '_'))
+        return refused_call(mp, index, call);
+    json_t *obj = state_of(mp, sk_pickle_value(p, call->u.call.args)->u.items.items[0]);
+    const char *loader = json_string_value(json_object_get(obj, "__loader__"));
+    if (!obj || !loader || strcmp(loader, "ObjectNode") != 0) {
+        json_decref(obj);
+        return mp->failed ? NULL
+                          : unrepresentable(mp, index, sk_pickle_value(p, call->u.call.func),
+                                            "getattr of something that is not an instance");
+    }
+    json_t *n = node(json_string_value(json_object_get(obj, "__class__")),
+                     json_string_value(json_object_get(obj, "__module__")), "MethodNode");
+    json_t *content = json_object();
+    content = put(mp, content, "func", json_stringn(name->u.s.text.bytes, name->u.s.text.length));
+    content = put(mp, content, "obj", obj);
     n = put(mp, n, "content", content);
     return with_id(mp, n, id_of(mp, index));
 }
@@ -1680,12 +1864,26 @@ static const struct {
     {"operator", "itemgetter", operator_node},
     {"operator", "attrgetter", operator_node},
     {"operator", "methodcaller", operator_node},
+    {"builtins", "getattr", method_node},
     {"sklearn.neighbors._kd_tree", "newObj", new_obj_node},
     {"sklearn.neighbors._ball_tree", "newObj", new_obj_node},
     {"sklearn.metrics._dist_metrics", "newObj", new_obj_node},
     {"numpy.ma.core", "_mareconstruct", masked_array_node},
     /* namedtuples reduce to cls(*fields) */
     {"sklearn.impute._iterative", "_ImputerTriplet", namedtuple_node},
+};
+
+/* Objects skops accepts but writes wrong, or cannot write: never mapped,
+ * so that neither the audit nor a conversion pretends skops keeps them. */
+static const struct {
+    const char *module, *name, *reason;
+} lossy_calls[] = {
+    {"builtins", "frozenset",
+     "a frozenset: skops writes a node that loads as an empty one (its items would be lost)"},
+    {"builtins", "complex", "a complex number: skops cannot write one"},
+    {"numpy.random._pickle", "__generator_ctor",
+     "numpy's Generator: skops fails to write one on numpy < 1.25, and needs a seed sequence a "
+     "pickle may not hold"},
 };
 
 static bool is_class_name(const struct sk_pk_value *g)
@@ -1721,6 +1919,9 @@ static json_t *call_node(struct mapper *mp, uint32_t index)
         report_globals(mp, call->u.call.args, 0);
         return unrepresentable(mp, index, NULL, "a call of something that is not a global");
     }
+    for (size_t i = 0; i < sizeof lossy_calls / sizeof lossy_calls[0]; i++)
+        if (sk_pickle_is_global(p, call->u.call.func, lossy_calls[i].module, lossy_calls[i].name))
+            return unrepresentable(mp, index, f, lossy_calls[i].reason);
     if (call->u.call.kind == SK_PK_REDUCE) {
         for (size_t i = 0; i < sizeof reducers / sizeof reducers[0]; i++)
             if (sk_pickle_is_global(p, call->u.call.func, reducers[i].module, reducers[i].name))
@@ -1750,13 +1951,7 @@ static json_t *call_node(struct mapper *mp, uint32_t index)
             return sparse_node(mp, index, f, call);
         return object_node(mp, index, f, call);
     }
-    /* Arguments that are globals are named too: getattr(module_global, ...) */
-    for (uint32_t i = 0; args && args->kind == SK_PK_TUPLE && i < args->u.items.count; i++) {
-        const struct sk_pk_value *a = sk_pickle_value(p, args->u.items.items[i]);
-        if (is_bare_global(a))
-            finding(mp, a, a->offset, "a global passed to an unrepresentable call");
-    }
-    return unrepresentable(mp, index, f, "a call skops cannot represent (it would run code)");
+    return refused_call(mp, index, call);
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -1783,8 +1978,7 @@ static json_t *build_state(struct mapper *mp, uint32_t index)
     case SK_PK_SET:
         return sequence_node(mp, "set", "SetNode", &v->u.items, id_of(mp, index));
     case SK_PK_FROZENSET:
-        return unrepresentable(mp, index, NULL,
-                               "a frozenset (skops writes a node that loads empty)");
+        return unrepresentable(mp, index, NULL, lossy_calls[0].reason);
     case SK_PK_DICT:
         return dict_node(mp, "dict", "builtins", &v->u.items, id_of(mp, index), index);
     case SK_PK_GLOBAL:
@@ -1805,10 +1999,25 @@ static bool per_reference(const struct sk_pk_value *v)
     return v->kind == SK_PK_BYTES || v->kind == SK_PK_BYTEARRAY;
 }
 
+/* Nodes whose values their object makes anew each time skops writes it
+ * (Tree.__reduce__ and __getstate__ copy theirs out of C memory). */
+static bool makes_values_anew(const char *loader)
+{
+    return loader && !strcmp(loader, "TreeNode");
+}
+
+/* An id of a pickled value (not of a global, a cached constant or a
+ * write-time object). */
+static bool is_value_id(json_int_t id)
+{
+    return id >= ID_VALUES && id < ID_GLOBALS;
+}
+
 /* skops writes a full copy for each reference of a shared object: the
- * objects it makes while writing (state dicts, key_types lists) are new
- * each time, so their ids are too, and bytes get a new member each time. */
-static json_t *skops_copy(struct mapper *mp, json_t *value, unsigned depth)
+ * objects it makes while writing (state dicts, key_types lists, a Tree's
+ * values when MADE_ANEW) are new each time, so their ids are too, and
+ * bytes get a new member each time. */
+static json_t *skops_copy(struct mapper *mp, json_t *value, unsigned depth, bool made_anew)
 {
     if (++mp->nodes > SK_MAX_NODES || depth > 2 * SK_MAX_NODE_DEPTH) {
         if (!mp->failed)
@@ -1823,7 +2032,7 @@ static json_t *skops_copy(struct mapper *mp, json_t *value, unsigned depth)
         json_t *item;
         json_array_foreach(value, i, item)
         {
-            json_t *c = skops_copy(mp, item, depth + 1);
+            json_t *c = skops_copy(mp, item, depth + 1, made_anew);
             if (!c || !copy || json_array_append_new(copy, c) != 0) {
                 json_decref(copy);
                 mp->failed = true;
@@ -1838,16 +2047,18 @@ static json_t *skops_copy(struct mapper *mp, json_t *value, unsigned depth)
     const char *key;
     json_t *item;
     const char *loader = json_string_value(json_object_get(value, "__loader__"));
-    bool bytes = loader && (!strcmp(loader, "BytesNode") || !strcmp(loader, "BytearrayNode"));
+    bool bytes = (made_anew && loader && !strcmp(loader, "NdArrayNode")) ||
+                 (loader && (!strcmp(loader, "BytesNode") || !strcmp(loader, "BytearrayNode")));
     json_object_foreach(value, key, item)
     {
         json_t *c;
-        if (!strcmp(key, "__id__") && json_integer_value(item) > ID_FRESH)
+        if (!strcmp(key, "__id__") && (json_integer_value(item) > ID_FRESH ||
+                                       (made_anew && is_value_id(json_integer_value(item)))))
             c = json_integer(fresh_id(mp));
         else if (!strcmp(key, "file") && bytes)
             c = copy_member(mp, json_string_value(item));
         else
-            c = skops_copy(mp, item, depth + 1);
+            c = skops_copy(mp, item, depth + 1, made_anew || makes_values_anew(loader));
         if (!c || !copy || json_object_set_new(copy, key, c) != 0) {
             json_decref(copy);
             mp->failed = true;
@@ -1891,7 +2102,7 @@ static json_t *state_of(struct mapper *mp, uint32_t index)
     if (mp->progress[index] == ACTIVE)
         return cycle_stub(mp, index);
     if (mp->progress[index] == DONE && mp->cache[index])
-        return mp->skops_copies ? skops_copy(mp, mp->cache[index], 0)
+        return mp->skops_copies ? skops_copy(mp, mp->cache[index], 0, false)
                                 : json_incref(mp->cache[index]);
     if (++mp->nodes > SK_MAX_NODES) {
         mp->failed = true;

@@ -9,7 +9,8 @@ names) and .npz bytes (zip timestamps), compared by their inner arrays
 against NAME.skops instead.
 
 pkl_* cases: the audit names every global of "must_report" on a line
-marked "!", exits with one of "audit_exit", and nothing runs: no file
+marked "!" (one of them holding "must_say", what skops would lose), exits
+with one of "audit_exit", and nothing runs: no file
 appears in a scratch folder the pickles' commands would write to."""
 import argparse
 import concurrent.futures
@@ -146,6 +147,10 @@ def check_hostile_case(args, manifest, folder, problems):
         for g in manifest["must_report"]:
             if g not in marked:
                 problems.append(f"audit does not mark {g!r} unrepresentable: {r.stdout!r}")
+        said = [line for line in r.stdout.decode(errors="replace").splitlines()
+                if line.startswith("!") and manifest.get("must_say", "") in line]
+        if "must_say" in manifest and not said:
+            problems.append(f"audit does not say {manifest.get('must_say')!r}: {r.stdout!r}")
         if r.returncode not in manifest["audit_exit"]:
             problems.append(f"audit exit {r.returncode}, want one of {manifest['audit_exit']}: "
                             f"{r.stderr!r}")
