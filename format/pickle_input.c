@@ -33,8 +33,9 @@ static int sink_write(struct sink *sink, const unsigned char *data, size_t lengt
 {
     if (length > sink->max_bytes - sink->written)
         return sk_fail(err,
-                       "the %s stream decompresses to more than %llu bytes "
-                       "(SK_MAX_PICKLE_BYTES; raise the limit to read it)",
+                       "the %s stream decompresses to more than %llu bytes (the "
+                       "max_pickle_mb limit, SK_MAX_PICKLE_BYTES; raise it with "
+                       "-o max_pickle_mb=N or --max-pickle-mb N)",
                        sink->compression, (unsigned long long)sink->max_bytes);
     sink->written += length;
     if (sink->max_ratio != 0 && sink->written > SK_PICKLE_RATIO_FLOOR_BYTES &&
