@@ -417,13 +417,19 @@ void sk_pickle_input_close(struct sk_pickle_input *input)
 {
     if (input == NULL)
         return;
-    if (input->bytes != NULL)
-        munmap((void *)input->bytes, (size_t)input->size);
+    sk_pickle_input_unmap(input);
     if (input->fd >= 0 && input->fd != input->file_fd)
         close(input->fd);
     if (input->file_fd >= 0)
         close(input->file_fd);
     free(input);
+}
+
+void sk_pickle_input_unmap(struct sk_pickle_input *input)
+{
+    if (input->bytes != NULL)
+        munmap((void *)input->bytes, (size_t)input->size);
+    input->bytes = NULL;
 }
 
 int sk_pickle_input_check_unchanged(const struct sk_pickle_input *input, struct sk_error *err)

@@ -166,8 +166,11 @@ static int open_part(struct sk_pickle_file *f, const struct sk_pickle_member *m,
                                       f->input->fd_offset + m->offset, m->length, s->swap_unit, out,
                                       err);
     case SK_PICKLE_MEMBER_LATIN1_RANGE:
-        return sk_pickle_source_latin1(s->header, s->header_length, f->input->bytes + m->offset,
-                                       m->length, s->data_length, s->swap_unit, out, err);
+        if (m->offset > f->input->size || m->length > f->input->size - m->offset)
+            return sk_fail_code(err, EIO, "member %s lies past the end of the stream", m->name);
+        return sk_pickle_source_latin1_file(s->header, s->header_length, f->input->fd,
+                                            f->input->fd_offset + m->offset, m->length,
+                                            s->data_length, s->swap_unit, out, err);
     default:
         return sk_pickle_source_bytes(s->header, s->header_length, m->bytes, m->bytes_length, out,
                                       err);
@@ -421,6 +424,10 @@ int sk_pickle_file_open(const char *path, const struct sk_pickle_file_options *o
         rc = sk_fail(err, "nothing in the pickle maps to a skops node");
     if (rc == 0)
         rc = index_members(f, err);
+    /* Served from here on by pread only: a plain pickle cut short under a
+     * mount then fails a read (EIO) instead of faulting the daemon. */
+    if (rc == 0)
+        sk_pickle_input_unmap(f->input);
     if (rc != 0) {
         if (f->input != NULL)
             sk_error_prefix(err, "%s: ", path);
