@@ -33,6 +33,12 @@ static bool is_pickle(const char *path)
 
 int sk_model_open_store(const char *path, struct sk_store **out, struct sk_error *err)
 {
+    return sk_model_open_store_limited(path, NULL, out, err);
+}
+
+int sk_model_open_store_limited(const char *path, const struct sk_limits *limits,
+                                struct sk_store **out, struct sk_error *err)
+{
     if (!is_pickle(path)) {
         if (sk_zip_store_open(path, out, err) == 0)
             return 0;
@@ -40,7 +46,8 @@ int sk_model_open_store(const char *path, struct sk_store **out, struct sk_error
         return -1;
     }
     struct sk_pickle_file *file;
-    if (sk_pickle_file_open(path, NULL, &file, err) != 0)
+    if (sk_pickle_file_open(path, &(struct sk_pickle_file_options){.limits = limits}, &file, err) !=
+        0)
         return -1;
     *out = sk_pickle_file_store(file);
     return 0;
@@ -61,7 +68,7 @@ int sk_model_open(const char *path, const struct sk_model_options *options, stru
     struct sk_model *model = calloc(1, sizeof *model);
     if (model == NULL)
         return sk_fail_code(err, ENOMEM, "%s: out of memory", path);
-    if (sk_model_open_store(path, &model->store, err) != 0) {
+    if (sk_model_open_store_limited(path, &options->limits, &model->store, err) != 0) {
         goto fail; /* the message names the path already */
     }
     if (sk_pickle_file_of(model->store) != NULL) {

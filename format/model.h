@@ -33,6 +33,9 @@ struct sk_model_options {
  * kinds (a .skops zip archive today). For a caller that needs the members
  * only, e.g. to verify them. Errors name PATH. */
 int sk_model_open_store(const char *path, struct sk_store **out, struct sk_error *err);
+/* The same under LIMITS (NULL: the defaults), which bound a pickle's reading. */
+int sk_model_open_store_limited(const char *path, const struct sk_limits *limits,
+                                struct sk_store **out, struct sk_error *err);
 
 /* Errors start with PATH: "m.skops: schema.json: node at x: ...". */
 int sk_model_open(const char *path, const struct sk_model_options *options, struct sk_model **out,

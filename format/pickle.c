@@ -53,7 +53,10 @@ bool sk_pickle_is_global(const struct sk_pickle *p, uint32_t value, const char *
 static int charge(struct machine *m, uint64_t bytes)
 {
     if (bytes > m->limits->arena_bytes - m->p->arena_bytes)
-        return sk_fail(m->err, "pickle: more than SK_PICKLE_MAX_ARENA_BYTES (%llu) of values",
+        return sk_fail(m->err,
+                       "pickle: more than %llu bytes of values (the max_pickle_arena_mb limit, "
+                       "SK_PICKLE_MAX_ARENA_BYTES; raise it with -o max_pickle_arena_mb=N or "
+                       "--max-pickle-arena-mb N)",
                        (unsigned long long)m->limits->arena_bytes);
     m->p->arena_bytes += bytes;
     return 0;
@@ -106,7 +109,10 @@ static uint32_t new_value(struct machine *m, enum sk_pk_kind kind, uint64_t offs
 {
     struct sk_pickle *p = m->p;
     if (p->value_count >= m->limits->values) {
-        sk_fail(m->err, "pickle: more than SK_PICKLE_MAX_VALUES (%llu) values",
+        sk_fail(m->err,
+                "pickle: more than %llu values (the max_pickle_values limit, "
+                "SK_PICKLE_MAX_VALUES; raise it with -o max_pickle_values=N or "
+                "--max-pickle-values N)",
                 (unsigned long long)m->limits->values);
         return SK_PK_NIL;
     }
@@ -178,7 +184,10 @@ static int memo_put(struct machine *m, uint32_t key, uint32_t value)
         return 0;
     }
     if (m->memo_count >= m->limits->memo)
-        return sk_fail(m->err, "pickle: more than SK_PICKLE_MAX_MEMO (%llu) memo entries",
+        return sk_fail(m->err,
+                       "pickle: more than %llu memo entries (the max_pickle_memo limit, "
+                       "SK_PICKLE_MAX_MEMO; raise it with -o max_pickle_memo=N or "
+                       "--max-pickle-memo N)",
                        (unsigned long long)m->limits->memo);
     if ((uint64_t)(m->memo_count + 1) * 2 > m->memo_capacity) {
         uint32_t capacity = m->memo_capacity ? m->memo_capacity * 2 : 64;
@@ -1248,7 +1257,10 @@ static int run_stream(struct machine *parent, uint64_t start, bool joblib, unsig
     int rc;
     for (;;) {
         if (++*m.opcodes > m.limits->opcodes) {
-            rc = sk_fail(m.err, "pickle: more than SK_PICKLE_MAX_OPCODES (%llu) opcodes",
+            rc = sk_fail(m.err,
+                         "pickle: more than %llu opcodes (the max_pickle_opcodes limit, "
+                         "SK_PICKLE_MAX_OPCODES; raise it with -o max_pickle_opcodes=N or "
+                         "--max-pickle-opcodes N)",
                          (unsigned long long)m.limits->opcodes);
             break;
         }

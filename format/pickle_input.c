@@ -33,8 +33,9 @@ static int sink_write(struct sink *sink, const unsigned char *data, size_t lengt
 {
     if (length > sink->max_bytes - sink->written)
         return sk_fail(err,
-                       "the %s stream decompresses to more than %llu bytes "
-                       "(SK_MAX_PICKLE_BYTES; raise the limit to read it)",
+                       "the %s stream decompresses to more than %llu bytes (the "
+                       "max_pickle_mb limit, SK_MAX_PICKLE_BYTES; raise it with "
+                       "-o max_pickle_mb=N or --max-pickle-mb N)",
                        sink->compression, (unsigned long long)sink->max_bytes);
     sink->written += length;
     if (sink->max_ratio != 0 && sink->written > SK_PICKLE_RATIO_FLOOR_BYTES &&
@@ -416,13 +417,19 @@ void sk_pickle_input_close(struct sk_pickle_input *input)
 {
     if (input == NULL)
         return;
-    if (input->bytes != NULL)
-        munmap((void *)input->bytes, (size_t)input->size);
+    sk_pickle_input_unmap(input);
     if (input->fd >= 0 && input->fd != input->file_fd)
         close(input->fd);
     if (input->file_fd >= 0)
         close(input->file_fd);
     free(input);
+}
+
+void sk_pickle_input_unmap(struct sk_pickle_input *input)
+{
+    if (input->bytes != NULL)
+        munmap((void *)input->bytes, (size_t)input->size);
+    input->bytes = NULL;
 }
 
 int sk_pickle_input_check_unchanged(const struct sk_pickle_input *input, struct sk_error *err)

@@ -39,7 +39,7 @@ struct sk_pickle_input_options {
 };
 
 struct sk_pickle_input {
-    const unsigned char *bytes; /* the pickle stream, read-only */
+    const unsigned char *bytes; /* the pickle stream, read-only; NULL once unmapped */
     uint64_t size;
     int fd;             /* holds the stream: the file itself or the memfd */
     uint64_t fd_offset; /* where bytes[0] lies in fd */
@@ -56,6 +56,12 @@ struct sk_pickle_input {
 int sk_pickle_input_open(const char *path, const struct sk_pickle_input_options *options,
                          struct sk_pickle_input **out, struct sk_error *err);
 void sk_pickle_input_close(struct sk_pickle_input *input);
+
+/* Drops the mapping of the stream (bytes becomes NULL) once it has been
+ * parsed: a mapped file that someone cuts short faults its reader
+ * (SIGBUS), while pread on fd fails cleanly. The stream stays readable
+ * through fd and fd_offset. */
+void sk_pickle_input_unmap(struct sk_pickle_input *input);
 
 /* "none", "zlib", "gzip", "bz2", "xz", "lzma", "lz4": joblib's names. */
 const char *sk_pickle_compression_name(enum sk_pickle_compression compression);

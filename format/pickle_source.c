@@ -19,7 +19,7 @@ struct pickle_source {
     unsigned swap_unit;
     int fd; /* range */
     uint64_t file_offset;
-    const unsigned char *text; /* latin-1 text */
+    const unsigned char *text; /* latin-1 text in memory, or NULL: at FILE_OFFSET of FD */
     uint64_t text_length;
     uint64_t *checkpoints; /* input offset of each SK_LATIN1_CHECKPOINT_BYTES of output */
     unsigned char *bytes;  /* memory */
@@ -63,30 +63,79 @@ static inline unsigned char latin1_at(const unsigned char *text, uint64_t in, ui
     return (unsigned char)((c & ~mask) | (((c & 0x03) << 6 | (next & 0x3F)) & mask));
 }
 
-/* Decodes validated text from input position IN (output position OUT) up to
- * output END, writing what lies at or after output START into BUFFER. */
-static void decode_latin1(const unsigned char *text, uint64_t in, uint64_t out, uint64_t start,
-                          uint64_t end, unsigned char *buffer)
+/* Input bytes that one checkpoint's output can take at most (two a
+ * character), plus one: a window this long around a checkpoint holds all
+ * the text its output needs and the byte after, which says whether a
+ * character that ends the block has its continuation. */
+#define LATIN1_WINDOW (2u * SK_LATIN1_CHECKPOINT_BYTES + 1)
+
+/* LENGTH bytes of the text from IN into BUFFER, then zeros up to
+ * LATIN1_WINDOW + 1: text that changed under a file source since it was
+ * validated can decode to garbage, never past the buffer. The file is read
+ * by pread, never mapped, so a file cut short fails here (EIO) instead of
+ * faulting. */
+static int read_text(const struct pickle_source *source, uint64_t in, size_t length,
+                     unsigned char *buffer, struct sk_error *err)
 {
-    uint64_t used;
-    for (; out < start; out++) {
-        latin1_at(text, in, &used);
-        in += used;
+    memset(buffer + length, 0, LATIN1_WINDOW + 1 - length);
+    if (source->text != NULL) {
+        memcpy(buffer, source->text + in, length);
+        return 0;
     }
-    for (unsigned char *p = buffer; out < end; out++, p++) {
-        *p = latin1_at(text, in, &used);
-        in += used;
+    while (length > 0) {
+        ssize_t got = pread(source->fd, buffer, length, (off_t)(source->file_offset + in));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return sk_fail_code(err, EIO, "reading latin-1 array text: %s",
+                                got < 0 ? strerror(errno)
+                                        : "the file ends before it does (changed since it was "
+                                          "opened?)");
+        buffer += got, length -= (size_t)got, in += (uint64_t)got;
     }
+    return 0;
 }
 
+/* The input bytes from checkpoint K to the next (or the text's end). */
+static size_t block_span(const struct pickle_source *source, uint64_t k)
+{
+    uint64_t decoded = source->base.size - source->header_length;
+    uint64_t blocks = (decoded + SK_LATIN1_CHECKPOINT_BYTES - 1) / SK_LATIN1_CHECKPOINT_BYTES;
+    uint64_t end = k + 1 < blocks ? source->checkpoints[k + 1] : source->text_length;
+    uint64_t span = end - source->checkpoints[k];
+    return span < LATIN1_WINDOW ? (size_t)span : LATIN1_WINDOW;
+}
+
+/* Decodes block by block: each block's text is read into a window, and
+ * the output from START to END of the block is written to BUFFER. */
 static int read_latin1(struct pickle_source *source, unsigned char *buffer, size_t length,
                        uint64_t data_offset, struct sk_error *err)
 {
-    (void)err;
-    uint64_t k = data_offset / SK_LATIN1_CHECKPOINT_BYTES;
-    decode_latin1(source->text, source->checkpoints[k], k * SK_LATIN1_CHECKPOINT_BYTES, data_offset,
-                  data_offset + length, buffer);
-    return 0;
+    unsigned char *window = malloc(LATIN1_WINDOW + 1);
+    if (window == NULL)
+        return sk_fail_code(err, ENOMEM, "out of memory");
+    int rc = 0;
+    while (rc == 0 && length > 0) {
+        uint64_t k = data_offset / SK_LATIN1_CHECKPOINT_BYTES;
+        uint64_t block_start = k * SK_LATIN1_CHECKPOINT_BYTES;
+        uint64_t skip = data_offset - block_start;
+        size_t want = SK_LATIN1_CHECKPOINT_BYTES - skip < length
+                          ? (size_t)(SK_LATIN1_CHECKPOINT_BYTES - skip)
+                          : length;
+        rc = read_text(source, source->checkpoints[k], block_span(source, k), window, err);
+        uint64_t in = 0, used;
+        for (uint64_t out = 0; rc == 0 && out < skip; out++) {
+            latin1_at(window, in, &used);
+            in += used;
+        }
+        for (size_t i = 0; rc == 0 && i < want; i++) {
+            buffer[i] = latin1_at(window, in, &used);
+            in += used;
+        }
+        buffer += want, length -= want, data_offset += want;
+    }
+    free(window);
+    return rc;
 }
 
 static void swap_units(unsigned char *bytes, size_t length, unsigned unit)
@@ -240,50 +289,75 @@ static int latin1_error(uint64_t in, struct sk_error *err)
                    (unsigned long long)in);
 }
 
-/* Checks that TEXT is UTF-8 of code points <= U+00FF only, decoding to
- * exactly DECODED bytes, and notes where each checkpoint's output begins.
- * A block is checked without a branch per byte, and scanned again to say
- * where it fails. */
+/* Checks one block of LENGTH window bytes (text from IN): at most
+ * SK_LATIN1_CHECKPOINT_BYTES characters, without a branch per byte, and
+ * scanned again to say where it fails. N is the whole text's length.
+ * Returns the input and output bytes it covered. */
+static int check_block(const unsigned char *window, uint64_t in, uint64_t n, uint64_t *in_used,
+                       uint64_t *out_made, struct sk_error *err)
+{
+    uint64_t at = 0, out = 0, used, left = n - in;
+    unsigned valid = 1;
+    for (; out < SK_LATIN1_CHECKPOINT_BYTES && at < left; out++) {
+        valid &= latin1_valid_at(window, at, left, &used);
+        at += used;
+    }
+    if (!valid) {
+        for (at = 0; latin1_valid_at(window, at, left, &used);)
+            at += used;
+        return latin1_error(in + at, err);
+    }
+    *in_used = at;
+    *out_made = out;
+    return 0;
+}
+
+/* Checks that the text is UTF-8 of code points <= U+00FF only, decoding to
+ * exactly DECODED bytes, and notes where each checkpoint's output begins. */
 static int build_checkpoints(struct pickle_source *source, uint64_t decoded, struct sk_error *err)
 {
     uint64_t count = decoded / SK_LATIN1_CHECKPOINT_BYTES + 1;
     if (count > SIZE_MAX / sizeof(uint64_t) ||
         (source->checkpoints = malloc((size_t)count * sizeof(uint64_t))) == NULL)
         return sk_fail(err, "out of memory for the checkpoints of a latin-1 array");
-    const unsigned char *text = source->text;
+    unsigned char *window = malloc(LATIN1_WINDOW + 1);
+    if (window == NULL)
+        return sk_fail(err, "out of memory for a latin-1 array");
     uint64_t in = 0, out = 0, n = source->text_length;
-    for (uint64_t k = 0; k < count && in < n; k++) {
+    int rc = 0;
+    for (uint64_t k = 0; rc == 0 && k < count && in < n; k++) {
         source->checkpoints[k] = in;
-        uint64_t block_in = in, block_out = out, used;
-        unsigned valid = 1;
-        for (uint64_t j = 0; j < SK_LATIN1_CHECKPOINT_BYTES && in < n; j++, out++) {
-            valid &= latin1_valid_at(text, in, n, &used);
-            in += used;
-        }
-        if (valid)
-            continue;
-        for (in = block_in, out = block_out; latin1_valid_at(text, in, n, &used); out++)
-            in += used;
-        return latin1_error(in, err);
+        uint64_t span = n - in < LATIN1_WINDOW ? n - in : LATIN1_WINDOW, in_used = 0, out_made = 0;
+        rc = read_text(source, in, (size_t)span, window, err);
+        if (rc == 0)
+            rc = check_block(window, in, n, &in_used, &out_made, err);
+        in += rc == 0 ? in_used : 0;
+        out += rc == 0 ? out_made : 0;
     }
-    if (in < n || out != decoded)
-        return sk_fail(err,
-                       "latin-1 array text decodes to %s%llu bytes, not the %llu its "
-                       "dtype and shape need",
-                       in < n ? "more than " : "", (unsigned long long)out,
-                       (unsigned long long)decoded);
-    return 0;
+    free(window);
+    if (rc == 0 && (in < n || out != decoded))
+        rc = sk_fail(err,
+                     "latin-1 array text decodes to %s%llu bytes, not the %llu its "
+                     "dtype and shape need",
+                     in < n ? "more than " : "", (unsigned long long)out,
+                     (unsigned long long)decoded);
+    return rc;
 }
 
-int sk_pickle_source_latin1(const void *header, size_t header_length, const unsigned char *text,
-                            uint64_t text_length, uint64_t decoded_length, unsigned swap_unit,
-                            struct sk_source **out, struct sk_error *err)
+static int new_latin1(const void *header, size_t header_length, const unsigned char *text, int fd,
+                      uint64_t offset, uint64_t text_length, uint64_t decoded_length,
+                      unsigned swap_unit, struct sk_source **out, struct sk_error *err)
 {
     struct pickle_source *source;
+    if (fd >= 0 &&
+        (offset > UINT64_MAX - text_length || offset + text_length > (uint64_t)INT64_MAX))
+        return sk_fail(err, "a latin-1 array's text runs past the largest file offset");
     if (new_source(header, header_length, decoded_length, swap_unit, &source, err) != 0)
         return -1;
     source->read_data = read_latin1;
     source->text = text;
+    source->fd = fd;
+    source->file_offset = offset;
     source->text_length = text_length;
     if (build_checkpoints(source, decoded_length, err) != 0) {
         pickle_close(&source->base);
@@ -291,6 +365,22 @@ int sk_pickle_source_latin1(const void *header, size_t header_length, const unsi
     }
     *out = &source->base;
     return 0;
+}
+
+int sk_pickle_source_latin1_file(const void *header, size_t header_length, int fd, uint64_t offset,
+                                 uint64_t text_length, uint64_t decoded_length, unsigned swap_unit,
+                                 struct sk_source **out, struct sk_error *err)
+{
+    return new_latin1(header, header_length, NULL, fd, offset, text_length, decoded_length,
+                      swap_unit, out, err);
+}
+
+int sk_pickle_source_latin1(const void *header, size_t header_length, const unsigned char *text,
+                            uint64_t text_length, uint64_t decoded_length, unsigned swap_unit,
+                            struct sk_source **out, struct sk_error *err)
+{
+    return new_latin1(header, header_length, text, -1, 0, text_length, decoded_length, swap_unit,
+                      out, err);
 }
 
 int sk_pickle_source_bytes(const void *header, size_t header_length, const void *bytes,

@@ -6,8 +6,9 @@
  *    extent past the header so a server can splice it;
  *  - the same with each item's bytes reversed, for a non-native array that
  *    numpy's unpickling makes native (no extent);
- *  - protocol 0-2's _codecs.encode(str, 'latin1'): the str's UTF-8 text,
- *    decoded on the fly from checkpoints built by one validating pass;
+ *  - protocol 0-2's _codecs.encode(str, 'latin1'): the str's UTF-8 text, in
+ *    memory or read by pread from a file, decoded on the fly from
+ *    checkpoints built by one validating pass;
  *  - bytes in memory.
  * Every constructor copies HEADER. */
 #ifndef SKOPSFS_PICKLE_SOURCE_H
@@ -37,6 +38,12 @@ int sk_pickle_source_range(const void *header, size_t header_length, int fd, uin
 int sk_pickle_source_latin1(const void *header, size_t header_length, const unsigned char *text,
                             uint64_t text_length, uint64_t decoded_length, unsigned swap_unit,
                             struct sk_source **out, struct sk_error *err);
+
+/* The same for the text at OFFSET of FD (borrowed), read by pread and
+ * never mapped: a file cut short under a reader fails its read (EIO). */
+int sk_pickle_source_latin1_file(const void *header, size_t header_length, int fd, uint64_t offset,
+                                 uint64_t text_length, uint64_t decoded_length, unsigned swap_unit,
+                                 struct sk_source **out, struct sk_error *err);
 
 /* HEADER then BYTES, both copied. */
 int sk_pickle_source_bytes(const void *header, size_t header_length, const void *bytes,

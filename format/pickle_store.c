@@ -37,6 +37,7 @@ struct sk_pickle_file {
     /* .skops/schema.json of a mount: the mapped state as JSON, made when
      * the layout first asks for it (an audit never does). */
     bool schema_made;
+    unsigned long long max_schema_text;
     char *schema_text;
     size_t schema_length;
     struct sk_error schema_error;
@@ -51,12 +52,13 @@ static uint64_t schema_index(const struct sk_pickle_file *f)
 struct capped_text {
     char *bytes;
     size_t length, capacity;
+    unsigned long long max_length;
 };
 
 static int append_capped(const char *buffer, size_t size, void *data)
 {
     struct capped_text *t = data;
-    if (size > SK_MAX_PICKLE_SCHEMA_TEXT - t->length)
+    if (size > t->max_length - t->length)
         return -1;
     if (t->length + size + 1 > t->capacity) {
         size_t capacity = t->capacity ? t->capacity : 65536;
@@ -80,15 +82,17 @@ static int append_capped(const char *buffer, size_t size, void *data)
 static void make_schema_text(struct sk_pickle_file *f)
 {
     f->schema_made = true;
-    struct capped_text t = {0};
+    struct capped_text t = {.max_length = f->max_schema_text};
     if (json_dump_callback(f->map.schema, append_capped, &t,
                            JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 ||
         append_capped("\n", 1, &t) != 0) {
         free(t.bytes);
         sk_fail_code(&f->schema_error, E2BIG,
-                     "schema.json of this pickle would pass %u MiB "
-                     "(SK_MAX_PICKLE_SCHEMA_TEXT): shared objects are written out in full",
-                     SK_MAX_PICKLE_SCHEMA_TEXT >> 20);
+                     "schema.json of this pickle would pass %llu bytes (shared objects are "
+                     "written out in full; the max_pickle_schema_mb limit, "
+                     "SK_MAX_PICKLE_SCHEMA_TEXT; raise it with -o max_pickle_schema_mb=N or "
+                     "--max-pickle-schema-mb N)",
+                     f->max_schema_text);
         return;
     }
     f->schema_text = t.bytes;
@@ -162,8 +166,11 @@ static int open_part(struct sk_pickle_file *f, const struct sk_pickle_member *m,
                                       f->input->fd_offset + m->offset, m->length, s->swap_unit, out,
                                       err);
     case SK_PICKLE_MEMBER_LATIN1_RANGE:
-        return sk_pickle_source_latin1(s->header, s->header_length, f->input->bytes + m->offset,
-                                       m->length, s->data_length, s->swap_unit, out, err);
+        if (m->offset > f->input->size || m->length > f->input->size - m->offset)
+            return sk_fail_code(err, EIO, "member %s lies past the end of the stream", m->name);
+        return sk_pickle_source_latin1_file(s->header, s->header_length, f->input->fd,
+                                            f->input->fd_offset + m->offset, m->length,
+                                            s->data_length, s->swap_unit, out, err);
     default:
         return sk_pickle_source_bytes(s->header, s->header_length, m->bytes, m->bytes_length, out,
                                       err);
@@ -359,6 +366,34 @@ static int index_members(struct sk_pickle_file *f, struct sk_error *err)
     return 0;
 }
 
+/* A user's limit, or the default where it is zero. */
+static unsigned long long or_default(unsigned long long given, unsigned long long fallback)
+{
+    return given != 0 ? given : fallback;
+}
+
+/* The machine counts values and memo entries in 32 bits (its memo table
+ * holds twice the entries): a larger limit could not be kept. */
+#define MAX_RAISED_COUNT (1ull << 30)
+
+static int machine_limits(const struct sk_limits *given, struct sk_pickle_limits *limits,
+                          struct sk_error *err)
+{
+    static const struct sk_limits defaults = {0};
+    if (given == NULL)
+        given = &defaults;
+    if (given->pickle_memo > MAX_RAISED_COUNT || given->pickle_values > MAX_RAISED_COUNT)
+        return sk_fail(err, "max_pickle_memo and max_pickle_values can be at most %llu",
+                       MAX_RAISED_COUNT);
+    *limits = (struct sk_pickle_limits){
+        .opcodes = or_default(given->pickle_opcodes, SK_PICKLE_MAX_OPCODES),
+        .memo = or_default(given->pickle_memo, SK_PICKLE_MAX_MEMO),
+        .values = or_default(given->pickle_values, SK_PICKLE_MAX_VALUES),
+        .arena_bytes = or_default(given->pickle_arena_bytes, SK_PICKLE_MAX_ARENA_BYTES),
+    };
+    return 0;
+}
+
 int sk_pickle_file_open(const char *path, const struct sk_pickle_file_options *options,
                         struct sk_pickle_file **out, struct sk_error *err)
 {
@@ -369,9 +404,16 @@ int sk_pickle_file_open(const char *path, const struct sk_pickle_file_options *o
         return sk_fail_code(err, ENOMEM, "%s: out of memory", path);
     }
     f->base.ops = &pickle_store_ops;
-    int rc = sk_pickle_input_open(path, NULL, &f->input, err);
+    const struct sk_limits *limits = options != NULL ? options->limits : NULL;
+    struct sk_pickle_limits machine;
+    struct sk_pickle_input_options input = {.max_bytes = limits ? limits->pickle_bytes : 0};
+    f->max_schema_text =
+        or_default(limits ? limits->pickle_schema_bytes : 0, SK_MAX_PICKLE_SCHEMA_TEXT);
+    int rc = machine_limits(limits, &machine, err);
+    if (rc == 0)
+        rc = sk_pickle_input_open(path, &input, &f->input, err);
     if (rc == 0) {
-        struct sk_pickle_options run = {.joblib = true};
+        struct sk_pickle_options run = {.joblib = true, .limits = &machine};
         rc = sk_pickle_run(f->input->bytes, f->input->size, &run, &f->machine, err);
         f->machine_ran = true;
     }
@@ -382,6 +424,10 @@ int sk_pickle_file_open(const char *path, const struct sk_pickle_file_options *o
         rc = sk_fail(err, "nothing in the pickle maps to a skops node");
     if (rc == 0)
         rc = index_members(f, err);
+    /* Served from here on by pread only: a plain pickle cut short under a
+     * mount then fails a read (EIO) instead of faulting the daemon. */
+    if (rc == 0)
+        sk_pickle_input_unmap(f->input);
     if (rc != 0) {
         if (f->input != NULL)
             sk_error_prefix(err, "%s: ", path);

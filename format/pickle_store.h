@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "pickle_map.h"
+#include "sk_limits.h"
 #include "sk_error.h"
 #include "source.h"
 
@@ -21,6 +22,8 @@ struct sk_pickle_file_options {
      * them (full copies): what convert writes. The audit and the mount keep
      * one node per shared object (false). */
     bool skops_copies;
+    /* The pickle limits a user raised (sk_limits.h); NULL: the defaults. */
+    const struct sk_limits *limits;
 };
 
 /* Opens PATH, which sniffing found to be a pickle or a joblib file. Errors

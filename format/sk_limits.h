@@ -59,15 +59,26 @@
 #define SK_MAX_PICKLE_SCHEMA_TEXT (64u * 1024 * 1024)
 
 /* The limits a user may raise (-o max_schema_mb=, max_nodes=, max_entries=,
- * max_children=, max_key_bytes= for mount.skopsfs; --max-schema-mb,
- * --max-nodes, --max-entries, --max-children, --max-key-bytes for
- * skopsfs): a zero field means the default above. */
+ * max_children=, max_key_bytes=, max_pickle_mb=, max_pickle_opcodes=,
+ * max_pickle_memo=, max_pickle_values=, max_pickle_arena_mb=,
+ * max_pickle_schema_mb= for mount.skopsfs; --max-schema-mb, --max-nodes,
+ * --max-entries, --max-children, --max-key-bytes, --max-pickle-mb,
+ * --max-pickle-opcodes, --max-pickle-memo, --max-pickle-values,
+ * --max-pickle-arena-mb, --max-pickle-schema-mb for skopsfs): a zero field means the default above
+ * (or pickle.h's). */
 struct sk_limits {
     unsigned long long schema_bytes;
     unsigned long long nodes;
     unsigned long long entries;
     unsigned long long children;  /* per node: SK_MAX_CHILDREN_PER_NODE */
     unsigned long long key_bytes; /* SK_MAX_KEY_BYTES */
+    /* Pickle and joblib files: */
+    unsigned long long pickle_bytes;        /* decompressed: SK_MAX_PICKLE_BYTES */
+    unsigned long long pickle_opcodes;      /* SK_PICKLE_MAX_OPCODES */
+    unsigned long long pickle_memo;         /* SK_PICKLE_MAX_MEMO */
+    unsigned long long pickle_values;       /* SK_PICKLE_MAX_VALUES */
+    unsigned long long pickle_arena_bytes;  /* SK_PICKLE_MAX_ARENA_BYTES */
+    unsigned long long pickle_schema_bytes; /* SK_MAX_PICKLE_SCHEMA_TEXT */
 };
 
 #endif

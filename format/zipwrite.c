@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include "crc32.h"
 #include "sk_limits.h"
 
 #define COPY_CHUNK (1u << 20)
@@ -103,10 +103,9 @@ static void common_fields(unsigned char *p, const struct entry *e)
 
 static int copy_data(struct writer *w, struct entry *e, struct sk_error *err)
 {
-    uLong crc = crc32(0, Z_NULL, 0);
+    uint32_t crc = 0;
     if (e->source == NULL) {
-        crc = crc32_z(crc, (const unsigned char *)e->text, (size_t)e->size);
-        e->crc = (uint32_t)crc;
+        e->crc = sk_crc32(crc, e->text, (size_t)e->size);
         return write_all(w, e->text, (size_t)e->size, err);
     }
     for (uint64_t at = 0; at < e->size;) {
@@ -116,12 +115,12 @@ static int copy_data(struct writer *w, struct entry *e, struct sk_error *err)
             return -1;
         if (got == 0)
             return sk_fail(err, "member %s: its source ended early", e->name);
-        crc = crc32_z(crc, w->buffer, (size_t)got);
+        crc = sk_crc32(crc, w->buffer, (size_t)got);
         if (write_all(w, w->buffer, (size_t)got, err) != 0)
             return -1;
         at += (uint64_t)got;
     }
-    e->crc = (uint32_t)crc;
+    e->crc = crc;
     return 0;
 }
 

@@ -694,6 +694,12 @@ struct options {
     unsigned long long max_entries;
     unsigned long long max_children;
     unsigned long long max_key_bytes;
+    unsigned long long max_pickle_mb;
+    unsigned long long max_pickle_opcodes;
+    unsigned long long max_pickle_memo;
+    unsigned long long max_pickle_values;
+    unsigned long long max_pickle_arena_mb;
+    unsigned long long max_pickle_schema_mb;
     int show_help;
     int show_version;
     int nonoption_count;
@@ -717,12 +723,24 @@ static const struct fuse_opt option_spec[] = {
     FUSE_OPT_KEY("max_entries=", KEY_NUMBER),
     FUSE_OPT_KEY("max_children=", KEY_NUMBER),
     FUSE_OPT_KEY("max_key_bytes=", KEY_NUMBER),
+    FUSE_OPT_KEY("max_pickle_mb=", KEY_NUMBER),
+    FUSE_OPT_KEY("max_pickle_opcodes=", KEY_NUMBER),
+    FUSE_OPT_KEY("max_pickle_memo=", KEY_NUMBER),
+    FUSE_OPT_KEY("max_pickle_values=", KEY_NUMBER),
+    FUSE_OPT_KEY("max_pickle_arena_mb=", KEY_NUMBER),
+    FUSE_OPT_KEY("max_pickle_schema_mb=", KEY_NUMBER),
     FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS), /* libfuse's, kept for it */
     OPTION("max_schema_mb=%llu", max_schema_mb),
     OPTION("max_nodes=%llu", max_nodes),
     OPTION("max_entries=%llu", max_entries),
     OPTION("max_children=%llu", max_children),
     OPTION("max_key_bytes=%llu", max_key_bytes),
+    OPTION("max_pickle_mb=%llu", max_pickle_mb),
+    OPTION("max_pickle_opcodes=%llu", max_pickle_opcodes),
+    OPTION("max_pickle_memo=%llu", max_pickle_memo),
+    OPTION("max_pickle_values=%llu", max_pickle_values),
+    OPTION("max_pickle_arena_mb=%llu", max_pickle_arena_mb),
+    OPTION("max_pickle_schema_mb=%llu", max_pickle_schema_mb),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -796,6 +814,27 @@ static int check_number(const char *option)
     return -1;
 }
 
+/* The limits given in MiB are shifted into bytes: they must fit in 64 bits. */
+static bool megabyte_options_overflow(const struct options *options)
+{
+    const struct {
+        const char *name;
+        unsigned long long value;
+    } given[] = {
+        {"max_schema_mb", options->max_schema_mb},
+        {"max_pickle_mb", options->max_pickle_mb},
+        {"max_pickle_arena_mb", options->max_pickle_arena_mb},
+        {"max_pickle_schema_mb", options->max_pickle_schema_mb},
+    };
+    for (size_t i = 0; i < sizeof given / sizeof *given; i++)
+        if (given[i].value > ~0ULL >> 20) {
+            fprintf(stderr, "%s: %s=%llu does not fit in 64 bits of bytes\n", program,
+                    given[i].name, given[i].value);
+            return true;
+        }
+    return false;
+}
+
 static int option_callback(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
     (void)outargs;
@@ -861,6 +900,10 @@ static void usage(void)
            "    -o max_schema_mb=N, max_nodes=N, max_entries=N, max_children=N,\n"
            "       max_key_bytes=N\n"
            "                             raise the limits on what an archive may hold\n"
+           "    -o max_pickle_mb=N, max_pickle_opcodes=N, max_pickle_memo=N,\n"
+           "       max_pickle_values=N, max_pickle_arena_mb=N, max_pickle_schema_mb=N\n"
+           "                             raise those on what a pickle or joblib file\n"
+           "                             may hold\n"
            "\n"
            "FUSE options:\n",
            program);
@@ -1104,14 +1147,20 @@ int main(int argc, char **argv)
         .read_npy_headers = true,
         .open_members = true,
         .check_content = true,
-        .limits = {options.max_schema_mb << 20, options.max_nodes, options.max_entries,
-                   options.max_children, options.max_key_bytes},
+        .limits = {.schema_bytes = options.max_schema_mb << 20,
+                   .nodes = options.max_nodes,
+                   .entries = options.max_entries,
+                   .children = options.max_children,
+                   .key_bytes = options.max_key_bytes,
+                   .pickle_bytes = options.max_pickle_mb << 20,
+                   .pickle_opcodes = options.max_pickle_opcodes,
+                   .pickle_memo = options.max_pickle_memo,
+                   .pickle_values = options.max_pickle_values,
+                   .pickle_arena_bytes = options.max_pickle_arena_mb << 20,
+                   .pickle_schema_bytes = options.max_pickle_schema_mb << 20},
     };
-    if (options.max_schema_mb > ~0ULL >> 20) {
-        fprintf(stderr, "%s: max_schema_mb=%llu does not fit in 64 bits of bytes\n", program,
-                options.max_schema_mb);
+    if (megabyte_options_overflow(&options))
         goto out;
-    }
     if (sk_model_open(options.archive, &model_options, &fs.model, &err) != 0) {
         fprintf(stderr, "%s: %s\n", program, err.message);
         goto out;

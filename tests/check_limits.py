@@ -4,6 +4,7 @@ and mounts with the default limits; an archive over a limit fails with a
 message that names the limit and the option that raises it, and passes
 with the option raised. Generates its archives in a temporary directory."""
 import argparse
+import errno
 import json
 import os
 import resource
@@ -44,6 +45,28 @@ def run(*args):
     return subprocess.run(args, capture_output=True, timeout=900)
 
 
+def write_pickles(directory):
+    """Small pickle and joblib files, each past one pickle limit set low:
+    their paths by name."""
+    import pickle
+    import joblib
+    import numpy as np
+    paths = {name: os.path.join(directory, name)
+             for name in ("dict.pkl", "zeros.joblib", "shared.pkl")}
+    # 30000 memoized keys: ~90000 opcodes, ~60000 values, over 1 MiB of
+    # values (the memo table and the dict's items)
+    keys = {f"key_{i}": i for i in range(30000)}
+    with open(paths["dict.pkl"], "wb") as f:
+        pickle.dump(keys, f, protocol=4)
+    joblib.dump({"w": np.zeros(600000)}, paths["zeros.joblib"], compress=3)  # 4.8 MB inflated
+    shared = [1, 2]
+    for _ in range(12):  # written out in full: ~8 MiB of schema.json
+        shared = [shared, shared]
+    with open(paths["shared.pkl"], "wb") as f:
+        pickle.dump(shared, f, protocol=4)
+    return paths
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--skopsfs", required=True)
@@ -54,6 +77,7 @@ def main():
     big = os.path.join(tmp, "big.skops")
     long_key = write(tmp, "long_key.skops", small_dict(["k" * 70000]))
     many = write(tmp, "many.skops", small_dict(["a", "b", "c", "d"]))
+    pickles = write_pickles(tmp)
 
     def over_limit(path, limit, cli_option, mount_option, value):
         def check():
@@ -83,6 +107,73 @@ def main():
             if r.returncode != 2 or limit not in r.stderr.decode():
                 raise AssertionError(f"{cli_option} {value}: exit {r.returncode}: {r.stderr!r}")
         return check
+
+    def pickle_limit(path, limit, option, low, high):
+        """OPTION ("max_pickle_memo") set to LOW refuses PATH, through the CLI
+        and a mount, with a message that names LIMIT and both spellings of
+        the option; set to HIGH it accepts PATH."""
+        cli_option = "--" + option.replace("_", "-")
+        mount_option = option + "="
+
+        def check():
+            r = run(args.skopsfs, "audit", cli_option, str(low), path)
+            err = r.stderr.decode()
+            if r.returncode != 2 or not all(s in err for s in (limit, cli_option, mount_option)):
+                raise AssertionError(f"{cli_option} {low}: exit {r.returncode}: {err!r}")
+            r = run(args.skopsfs, "audit", cli_option, str(high), path)
+            if r.returncode not in (0, 1):
+                raise AssertionError(f"{cli_option} {high}: exit {r.returncode}: {r.stderr!r}")
+            directory = tempfile.mkdtemp(dir=tmp)
+            r = run(args.mount_bin, path, directory, "-o", f"{mount_option}{low}")
+            if r.returncode == 0 or mount_option not in r.stderr.decode():
+                unmount(directory)
+                raise AssertionError(f"-o {mount_option}{low}: exit {r.returncode}: {r.stderr!r}")
+            r = run(args.mount_bin, path, directory, "-o", f"{mount_option}{high}")
+            if r.returncode != 0:
+                raise AssertionError(f"-o {mount_option}{high}: {r.stderr!r}")
+            try:
+                os.listdir(directory)
+            finally:
+                if unmount(directory) is not None:
+                    raise AssertionError("cannot unmount")
+        return check
+
+    def pickle_schema_text(path):
+        """.skops/schema.json of a pickle whose shared objects skops writes
+        out in full: past max_pickle_schema_mb that one file fails (E2BIG,
+        the CLI naming the option); raised, it reads whole."""
+        def check():
+            r = run(args.skopsfs, "cat", "--max-pickle-schema-mb", "1", path, ".skops/schema.json")
+            err = r.stderr.decode()
+            if r.returncode == 0 or "SK_MAX_PICKLE_SCHEMA_TEXT" not in err \
+                    or "--max-pickle-schema-mb" not in err or "max_pickle_schema_mb=" not in err:
+                raise AssertionError(f"cat with 1 MiB: exit {r.returncode}: {err!r}")
+            whole = run(args.skopsfs, "cat", "--max-pickle-schema-mb", "16", path,
+                        ".skops/schema.json")
+            if whole.returncode != 0 or not 1 << 20 < len(whole.stdout) < 16 << 20:
+                raise AssertionError(f"cat with 16 MiB: {whole.returncode} {whole.stderr!r}")
+            for mb, expected in ((1, None), (16, whole.stdout)):
+                directory = tempfile.mkdtemp(dir=tmp)
+                r = run(args.mount_bin, path, directory, "-o", f"max_pickle_schema_mb={mb}")
+                if r.returncode != 0:
+                    raise AssertionError(f"-o max_pickle_schema_mb={mb}: {r.stderr!r}")
+                try:
+                    with open(os.path.join(directory, ".skops", "schema.json"), "rb") as f:
+                        got = f.read()
+                    if expected is None or got != expected:
+                        raise AssertionError(f"max_pickle_schema_mb={mb}: read {len(got)} bytes")
+                except OSError as e:
+                    if expected is not None or e.errno != errno.E2BIG:
+                        raise
+                finally:
+                    if unmount(directory) is not None:
+                        raise AssertionError("cannot unmount")
+        return check
+
+    def pickle_count_too_large():
+        r = run(args.skopsfs, "audit", "--max-pickle-memo", str(1 << 31), pickles["dict.pkl"])
+        if r.returncode != 2 or b"at most" not in r.stderr:
+            raise AssertionError(f"--max-pickle-memo 2**31: exit {r.returncode}: {r.stderr!r}")
 
     def schema_mb_overflow():
         r = run(args.skopsfs, "audit", "--max-schema-mb", str(1 << 44), many)
@@ -134,6 +225,19 @@ def main():
         ("children within --max-children", lambda: run(args.skopsfs, "audit", "--max-children",
                                                        "5", many).check_returncode()),
         ("--max-schema-mb that overflows", schema_mb_overflow),
+        ("pickle over --max-pickle-opcodes", pickle_limit(
+            pickles["dict.pkl"], "SK_PICKLE_MAX_OPCODES", "max_pickle_opcodes", 1000, 1000000)),
+        ("pickle over --max-pickle-memo", pickle_limit(
+            pickles["dict.pkl"], "SK_PICKLE_MAX_MEMO", "max_pickle_memo", 1000, 1000000)),
+        ("pickle over --max-pickle-values", pickle_limit(
+            pickles["dict.pkl"], "SK_PICKLE_MAX_VALUES", "max_pickle_values", 1000, 1000000)),
+        ("pickle over --max-pickle-arena-mb", pickle_limit(
+            pickles["dict.pkl"], "SK_PICKLE_MAX_ARENA_BYTES", "max_pickle_arena_mb", 1, 64)),
+        ("joblib over --max-pickle-mb", pickle_limit(
+            pickles["zeros.joblib"], "SK_MAX_PICKLE_BYTES", "max_pickle_mb", 1, 8)),
+        ("pickle schema.json over --max-pickle-schema-mb",
+         pickle_schema_text(pickles["shared.pkl"])),
+        ("--max-pickle-memo past what the machine counts", pickle_count_too_large),
         ("a million-key dict with default limits", big_dict),
         ("schema over --max-schema-mb (big)", lowered_limit(big, "SK_MAX_SCHEMA_BYTES",
                                                             "--max-schema-mb", 1)),

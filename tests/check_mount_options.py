@@ -171,6 +171,30 @@ def archive_shrinking_under_the_mount(args, fixtures):
         assert not mounted(m.dir), "left mounted"
 
 
+def pickle_shrinking_under_the_mount(args, fixtures):
+    """A plain pickle cut short under its mount, as an archive is above: its
+    arrays (latin-1 text of protocol 2, byte ranges of protocol 4) fail with
+    EIO, and the daemon, which never reads the file through a mapping once
+    mounted, stays up and unmounts cleanly."""
+    for protocol in ("p2", "p4"):
+        fixture = os.path.join(fixtures, "pickle", f"est_LogisticRegression.{protocol}.pkl")
+        with tempfile.TemporaryDirectory(prefix="skopsfs-shrink-") as scratch:
+            copy = os.path.join(scratch, "model.pkl")
+            shutil.copyfile(fixture, copy)
+            m = Mount(args.mount_bin, copy)
+            try:
+                assert m.result.returncode == 0, m.result.stderr
+                arrays = member_files(m.dir)
+                assert arrays, f"{protocol}: no array files"
+                os.truncate(copy, 16)
+                for path in arrays:
+                    expect_eio(path)
+                assert os.path.isdir(os.path.join(m.dir, ".skops")), "the mount stopped answering"
+            finally:
+                m.close()
+            assert not mounted(m.dir), f"{protocol}: left mounted"
+
+
 def archive_rewritten_under_the_mount(args, fixtures):
     """`cp other.skops live` keeps the inode and (here) the size but not the
     bytes: reads of member bytes fail with EIO. A file replaced by rename is
@@ -287,7 +311,8 @@ def main():
     checks = [(check.__name__, lambda check=check: check(args, archive))
               for check in (strict_refuses_untrusted, read_only_everywhere, inodes_are_stable,
                             failures_leave_nothing)]
-    for check in (archive_shrinking_under_the_mount, archive_rewritten_under_the_mount,
+    for check in (archive_shrinking_under_the_mount, pickle_shrinking_under_the_mount,
+                  archive_rewritten_under_the_mount,
                   bad_crc_is_eio):
         checks.append((check.__name__, lambda check=check: check(args, args.fixtures)))
     return run_checks(checks)

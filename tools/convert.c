@@ -88,8 +88,8 @@ int cli_convert(struct cli_options *options, int count, char **operands)
     /* What skops writes: each reference of a shared object in full. */
     struct sk_pickle_file *copy;
     struct sk_error err = {0};
-    if (sk_pickle_file_open(in, &(struct sk_pickle_file_options){.skops_copies = true}, &copy,
-                            &err) != 0) {
+    struct sk_pickle_file_options copies = {.skops_copies = true, .limits = &options->limits};
+    if (sk_pickle_file_open(in, &copies, &copy, &err) != 0) {
         fprintf(stderr, "%s: %s\n", program, err.message);
         return EXIT_UNREADABLE;
     }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@ const char *program = "skopsfs";
 
 /* Options by the code getopt returns. A command accepts the codes in its
  * table row's `options`, and every command the shared ones below. */
-#define SHARED_OPTIONS "tTSNECKXh"
+#define SHARED_OPTIONS "tTSNECKPOMVAJXh"
 
 static const struct option long_options[] = {
     {"trust", required_argument, NULL, 't'},
@@ -37,6 +38,12 @@ static const struct option long_options[] = {
     {"max-entries", required_argument, NULL, 'E'},
     {"max-children", required_argument, NULL, 'C'},
     {"max-key-bytes", required_argument, NULL, 'K'},
+    {"max-pickle-mb", required_argument, NULL, 'P'},
+    {"max-pickle-opcodes", required_argument, NULL, 'O'},
+    {"max-pickle-memo", required_argument, NULL, 'M'},
+    {"max-pickle-values", required_argument, NULL, 'V'},
+    {"max-pickle-arena-mb", required_argument, NULL, 'A'},
+    {"max-pickle-schema-mb", required_argument, NULL, 'J'},
     {"no-content-checks", no_argument, NULL, 'X'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -91,7 +98,10 @@ static void usage(FILE *out)
     fprintf(out, "\n"
                  "Every command takes --trust TYPE (repeatable), --trust-file F,\n"
                  "--max-schema-mb N, --max-nodes N, --max-entries N, --max-children N and\n"
-                 "--max-key-bytes N to raise the limits on what an archive may hold, and\n"
+                 "--max-key-bytes N to raise the limits on what an archive may hold,\n"
+                 "--max-pickle-mb N, --max-pickle-opcodes N, --max-pickle-memo N,\n"
+                 "--max-pickle-values N, --max-pickle-arena-mb N and --max-pickle-schema-mb N\n"
+                 "to raise those on what a pickle or joblib file may hold, and\n"
                  "--no-content-checks to skip judging tree arrays (audit then reads only\n"
                  "the schema).\n"
                  "`skopsfs help COMMAND` or `skopsfs COMMAND --help` describes one;\n"
@@ -104,7 +114,9 @@ static void command_usage(const struct command *command, FILE *out, bool full)
     if (full)
         fprintf(out,
                 "\n%s.\n\nIt also takes --max-schema-mb N, --max-nodes N, --max-entries N, "
-                "--max-children N,\n--max-key-bytes N and --no-content-checks.\n",
+                "--max-children N,\n--max-key-bytes N, --max-pickle-mb N, --max-pickle-opcodes "
+                "N,\n--max-pickle-memo N, --max-pickle-values N, --max-pickle-arena-mb N,\n"
+                "--max-pickle-schema-mb N and --no-content-checks.\n",
                 command->summary);
 }
 
@@ -136,28 +148,49 @@ static void option_spelling(int code, int long_index, char *buffer, size_t size)
         snprintf(buffer, size, "-%c", code);
 }
 
+/* The --max-* options: the limit each sets, and whether it is given in MiB
+ * (shifted into bytes: it must fit in 64 bits then). */
+static const struct limit_option {
+    int code;
+    size_t field; /* in struct sk_limits */
+    bool megabytes;
+} limit_options[] = {
+    {'S', offsetof(struct sk_limits, schema_bytes), true},
+    {'N', offsetof(struct sk_limits, nodes), false},
+    {'E', offsetof(struct sk_limits, entries), false},
+    {'C', offsetof(struct sk_limits, children), false},
+    {'K', offsetof(struct sk_limits, key_bytes), false},
+    {'P', offsetof(struct sk_limits, pickle_bytes), true},
+    {'O', offsetof(struct sk_limits, pickle_opcodes), false},
+    {'M', offsetof(struct sk_limits, pickle_memo), false},
+    {'V', offsetof(struct sk_limits, pickle_values), false},
+    {'A', offsetof(struct sk_limits, pickle_arena_bytes), true},
+    {'J', offsetof(struct sk_limits, pickle_schema_bytes), true},
+};
+
+static const struct limit_option *find_limit_option(int code)
+{
+    for (size_t i = 0; i < sizeof limit_options / sizeof *limit_options; i++)
+        if (limit_options[i].code == code)
+            return &limit_options[i];
+    return NULL;
+}
+
 static int set_number(struct cli_options *options, int code, const char *spelling)
 {
-    /* --max-schema-mb is shifted into bytes: it must fit in 64 bits then */
-    bool megabytes = code == 'S';
+    const struct limit_option *limit = find_limit_option(code);
+    bool megabytes = limit != NULL && limit->megabytes;
     unsigned long long value = parse_count(optarg, megabytes ? ~0ULL >> 20 : MAX_OPTION_NUMBER);
     if (value == 0) {
         fprintf(stderr, "%s: %s needs a positive number%s, not '%s'\n", program, spelling,
                 megabytes ? " of MiB that fits in 64 bits of bytes" : "", optarg);
         return -1;
     }
-    if (code == 'S')
-        options->limits.schema_bytes = value << 20;
-    else if (code == 'N')
-        options->limits.nodes = value;
-    else if (code == 'E')
-        options->limits.entries = value;
-    else if (code == 'C')
-        options->limits.children = value;
-    else if (code == 'K')
-        options->limits.key_bytes = value;
-    else
+    if (limit == NULL)
         options->depth = value;
+    else
+        *(unsigned long long *)((char *)&options->limits + limit->field) =
+            megabytes ? value << 20 : value;
     return 0;
 }
 
@@ -179,6 +212,12 @@ static int set_option(struct cli_options *options, int code, const char *spellin
     case 'E':
     case 'C':
     case 'K':
+    case 'P':
+    case 'O':
+    case 'M':
+    case 'V':
+    case 'A':
+    case 'J':
     case 'D':
         return set_number(options, code, spelling);
     case 'X':
@@ -774,11 +813,11 @@ static int cat(struct cli_options *options, int count, char **operands)
 }
 
 /* Checks every member of one archive, like unzip -t; returns an exit status. */
-static int verify_one(const char *path)
+static int verify_one(const char *path, const struct sk_limits *limits)
 {
     struct sk_error err = {0};
     struct sk_store *store;
-    if (sk_model_open_store(path, &store, &err) != 0) {
+    if (sk_model_open_store_limited(path, limits, &store, &err) != 0) {
         fprintf(stderr, "%s: %s\n", program, err.message);
         return EXIT_UNREADABLE;
     }
@@ -812,7 +851,7 @@ static int verify(struct cli_options *options, int count, char **operands)
     (void)options;
     int status = 0;
     for (int i = 0; i < count; i++) {
-        int rc = verify_one(operands[i]);
+        int rc = verify_one(operands[i], &options->limits);
         if (rc > status)
             status = rc;
     }
