@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "crc32.h"
 #include "grow.h"
 #include "sk_limits.h"
 #include "zipdir.h"
@@ -402,7 +403,7 @@ static int check_stored_in_order(struct sk_reader *reader, const void *bytes, si
         reader->stored_checked_to = SK_UNKNOWN;
         return 0;
     }
-    reader->stored_crc = (uint32_t)crc32(reader->stored_crc, bytes, (uInt)length);
+    reader->stored_crc = sk_crc32(reader->stored_crc, bytes, length);
     reader->stored_checked_to += length;
     if (reader->stored_checked_to < m->size)
         return 0;
@@ -609,7 +610,7 @@ static ssize_t inflate_to(struct sk_reader *reader, struct cursor *c, uint64_t c
         }
         uint64_t start = c->out_position;
         if (c->checking)
-            c->crc = (uint32_t)crc32(c->crc, c->window + slot, (uInt)produced);
+            c->crc = sk_crc32(c->crc, c->window + slot, produced);
         c->out_position += produced;
         if (buffer != NULL && c->out_position > copy_from) {
             uint64_t from = start > copy_from ? start : copy_from;
