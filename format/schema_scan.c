@@ -576,8 +576,7 @@ static int read_rest(struct reader *r, struct sk_node *node, struct state *st, u
         return reduced(r, node, st, inherited | SK_INHERIT_LOSS);
     case SK_LOADER_DICT: {
         struct member *key_types = find(st, "key_types");
-        if (!(key_types && key_types->done) &&
-            key_types_of(r, node, st, key_types, inherited) != 0)
+        if (!(key_types && key_types->done) && key_types_of(r, node, st, key_types, inherited) != 0)
             return DECLINE;
         return content && content->done ? 0 : entries_of(r, node, content, inherited);
     }
@@ -914,8 +913,8 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
         (record->last_miss >= st->mark || in_window(r, record->last_miss)))
         return DECLINE; /* looked up, below or ahead, before skops would make it */
     if (key && truthy && record == NULL) {
-        record = (struct memo_record *)keep(r, (const char *)&(struct memo_record){0},
-                                            sizeof *record);
+        record =
+            (struct memo_record *)keep(r, (const char *)&(struct memo_record){0}, sizeof *record);
         if (record == NULL || (numeric ? id_table_put(&r->ids, number, record)
                                        : sk_strmap_put(r->memo, key, key_length, record)) != 0)
             return DECLINE;
