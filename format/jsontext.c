@@ -158,7 +158,7 @@ static bool contains_escaped_u10ffff(const char *text, size_t length)
 #define SK_JSON_ARENA SK_PAGES_MAPPED
 
 #define ARENA_ALIGN 16u
-#define ARENA_SLACK ((size_t)2 << 20)
+#define ARENA_SLACK ((size_t)64 << 10)
 
 struct arena_chunk {
     struct arena_chunk *next;

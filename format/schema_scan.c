@@ -732,6 +732,9 @@ static int memo_key(struct reader *r, const struct member *id, char **key, size_
 static bool same_tokens(const char *a, size_t a_length, const char *b, size_t b_length,
                         bool skip_ids)
 {
+    /* an alias at its original's depth is usually written byte for byte alike */
+    if (a_length == b_length && memcmp(a, b, a_length) == 0)
+        return true;
     struct sk_json_scan sa, sb;
     sk_json_scan_init(&sa, a, a_length);
     sk_json_scan_init(&sb, b, b_length);
@@ -749,7 +752,9 @@ static bool same_tokens(const char *a, size_t a_length, const char *b, size_t b_
         case SK_JSON_STRING:
         case SK_JSON_BIG_INTEGER:
         case SK_JSON_REAL:
-            same = !ea.escaped && !eb.escaped && ea.length == eb.length &&
+            /* the same bytes with the same escapes are the same value;
+             * anything else is left to the full comparison */
+            same = ea.escaped == eb.escaped && ea.length == eb.length &&
                    memcmp(ea.start, eb.start, ea.length) == 0;
             break;
         case SK_JSON_INTEGER:
