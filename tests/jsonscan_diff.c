@@ -2,14 +2,12 @@
  * over every schema.json of the .skops files under the given folders and
  * every other file under them (fuzz seeds: schema text). Prints a count per
  * outcome; fails on any difference. */
-#include <dirent.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <zip.h>
 
+#include "difffiles.h"
 #include "jsondiff.h"
 
 static unsigned long counts[JSON_DIFF_OUTCOMES];
@@ -47,54 +45,24 @@ static void check_archive(const char *path)
         zip_discard(zip);
 }
 
-static void check_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-    if (f == NULL || fstat(fileno(f), &st) != 0) {
-        perror(path);
-        exit(2);
-    }
-    char *text = malloc((size_t)st.st_size + 1);
-    size_t length = fread(text, 1, (size_t)st.st_size, f);
-    fclose(f);
-    check_text(path, text, length);
-    free(text);
-}
-
-static bool is_archive(const char *path)
-{
-    size_t n = strlen(path);
-    return n >= 6 && strcmp(path + n - 6, ".skops") == 0;
-}
-
-/* A folder: everything in it, recursively. A .skops file: its schema.json.
- * Any other file: its bytes (fuzz seeds, manifests: all JSON-ish text). */
+/* A .skops file: its schema.json. Any other file: its bytes (fuzz seeds,
+ * manifests: all JSON-ish text). */
 static void check_path(const char *path)
 {
-    DIR *dir = opendir(path);
-    if (dir == NULL) {
-        if (is_archive(path))
-            check_archive(path);
-        else
-            check_file(path);
+    if (diff_ends_with(path, ".skops")) {
+        check_archive(path);
         return;
     }
-    struct dirent *d;
-    while ((d = readdir(dir)) != NULL) {
-        if (d->d_name[0] == '.')
-            continue;
-        char child[4096];
-        snprintf(child, sizeof child, "%s/%s", path, d->d_name);
-        check_path(child);
-    }
-    closedir(dir);
+    size_t length;
+    char *text = diff_read_file(path, &length);
+    check_text(path, text, length);
+    free(text);
 }
 
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
-        check_path(argv[i]);
+        diff_each_file(argv[i], check_path);
     for (int i = 0; i < JSON_DIFF_OUTCOMES; i++)
         printf("%8lu  %s\n", counts[i], json_diff_outcome_names[i]);
     printf("%8lu  of the refusals with the very same message\n", json_diff_identical_messages);

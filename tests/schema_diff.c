@@ -3,12 +3,11 @@
  * other file there (fuzz seeds: schema text) against a small archive of
  * members named like the fuzz target's. Prints a count per outcome; fails
  * on any difference, or when no file is read in one pass. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "difffiles.h"
 #include "model.h"
 #include "schemadiff.h"
 
@@ -48,46 +47,21 @@ static void check_archive(const char *path)
     sk_store_close(store);
 }
 
-static void check_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-    if (f == NULL || fstat(fileno(f), &st) != 0) {
-        perror(path);
-        exit(2);
-    }
-    char *text = malloc((size_t)st.st_size + 1);
-    size_t length = fread(text, 1, (size_t)st.st_size, f);
-    fclose(f);
-    check_text(path, text, length, seed_store);
-    free(text);
-}
-
-static bool ends_with(const char *path, const char *tail)
-{
-    size_t n = strlen(path), t = strlen(tail);
-    return n >= t && strcmp(path + n - t, tail) == 0;
-}
-
+/* A .skops file against its own members; any other file but notes and
+ * pickles as schema text against the seed archive's. */
 static void check_path(const char *path)
 {
-    DIR *dir = opendir(path);
-    if (dir == NULL) {
-        if (ends_with(path, ".skops"))
-            check_archive(path);
-        else if (!ends_with(path, ".md") && !ends_with(path, ".pkl") && !ends_with(path, ".joblib"))
-            check_file(path);
+    if (diff_ends_with(path, ".skops")) {
+        check_archive(path);
         return;
     }
-    struct dirent *d;
-    while ((d = readdir(dir)) != NULL) {
-        if (d->d_name[0] == '.')
-            continue;
-        char child[4096];
-        snprintf(child, sizeof child, "%s/%s", path, d->d_name);
-        check_path(child);
-    }
-    closedir(dir);
+    if (diff_ends_with(path, ".md") || diff_ends_with(path, ".pkl") ||
+        diff_ends_with(path, ".joblib"))
+        return;
+    size_t length;
+    char *text = diff_read_file(path, &length);
+    check_text(path, text, length, seed_store);
+    free(text);
 }
 
 /* argv[1]: the archive the seeds' members are looked up in; then folders. */
@@ -99,7 +73,7 @@ int main(int argc, char **argv)
         return 2;
     }
     for (int i = 2; i < argc; i++)
-        check_path(argv[i]);
+        diff_each_file(argv[i], check_path);
     for (int i = 0; i < SCHEMA_DIFF_OUTCOMES; i++)
         printf("%8lu  %s\n", counts[i], schema_diff_outcome_names[i]);
     printf("%8lu  archives that do not open as stores\n", unopened);
