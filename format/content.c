@@ -205,16 +205,17 @@ static int64_t field_int(const struct sk_npy_field *field, const unsigned char *
     uint64_t value = 0;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     /* sklearn's node fields: native 8-byte integers, read a million times */
-    if (field->size == 8 && !field->big_endian) {
-        memcpy(&value, p, sizeof value);
-        if (field->kind == 'i')
-            return (int64_t)value;
-        return value > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)value;
-    }
+    bool native = field->size == 8 && !field->big_endian;
+#else
+    bool native = false;
 #endif
-    for (uint64_t i = 0; i < field->size; i++) {
-        uint64_t byte = field->big_endian ? i : field->size - 1 - i;
-        value = value << 8 | p[byte];
+    if (native) {
+        memcpy(&value, p, sizeof value);
+    } else {
+        for (uint64_t i = 0; i < field->size; i++) {
+            uint64_t byte = field->big_endian ? i : field->size - 1 - i;
+            value = value << 8 | p[byte];
+        }
     }
     if (field->kind == 'i' && field->size < 8 && (value >> (field->size * 8 - 1)) & 1)
         value |= ~0ull << (field->size * 8); /* sign-extend */
