@@ -518,12 +518,15 @@ static int key_types_at(struct reader *r, struct sk_node *node, struct state *st
 {
     const struct member *content = find(st, "content");
     bool after = content != NULL && content->done;
-    if (r->max_key_bytes < 9 ||
-        sk_grow(&r->windows, &r->window_capacity, r->window_count + 1, sizeof *r->windows, 8) != 0)
+    if (r->max_key_bytes < 9)
         return DECLINE;
-    if (after)
+    if (after) {
+        if (sk_grow(&r->windows, &r->window_capacity, r->window_count + 1, sizeof *r->windows, 8) !=
+            0)
+            return DECLINE;
         r->windows[r->window_count++] =
             (struct ahead_window){.first = st->content_mark, .end = r->schema->node_count};
+    }
     int rc = child_here(r, node, SK_SLOT_HIDDEN, scan, open, "key_types", 9, false, inherited);
     if (after)
         r->window_count--;
