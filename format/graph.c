@@ -101,28 +101,28 @@ static void *graph_alloc(struct sk_schema *schema, size_t size)
     return bytes;
 }
 
-/* MODULE.CLASS_NAME, one copy per distinct type. */
+/* MODULE.CLASS_NAME, one copy per distinct type; spelled in a scratch
+ * buffer of the graph's, since nearly every node's type is met before. */
 static const char *type_name_of(struct sk_schema *schema, const char *module,
                                 const char *class_name)
 {
     size_t module_length = strlen(module), class_length = strlen(class_name);
     size_t length = module_length + 1 + class_length;
-    char *name = malloc(length + 1);
-    if (name == NULL)
+    if (sk_grow(&schema->type_name_scratch, &schema->type_name_scratch_capacity, length + 1, 1,
+                128) != 0)
         return NULL;
+    char *name = schema->type_name_scratch;
     memcpy(name, module, module_length);
     name[module_length] = '.';
     memcpy(name + module_length + 1, class_name, class_length + 1);
     const char *kept = sk_strmap_get(schema->type_names, name, length);
-    if (kept == NULL) {
-        char *copy = graph_alloc(schema, length + 1);
-        if (copy != NULL) {
-            memcpy(copy, name, length + 1);
-            kept = sk_strmap_put(schema->type_names, copy, length, copy) == 0 ? copy : NULL;
-        }
-    }
-    free(name);
-    return kept;
+    if (kept != NULL)
+        return kept;
+    char *copy = graph_alloc(schema, length + 1);
+    if (copy == NULL)
+        return NULL;
+    memcpy(copy, name, length + 1);
+    return sk_strmap_put(schema->type_names, copy, length, copy) == 0 ? copy : NULL;
 }
 
 /* What a node owns besides its chunk memory. */
@@ -155,6 +155,7 @@ void sk_schema_free(struct sk_schema *schema)
         free(c);
     }
     sk_strmap_free(schema->type_names);
+    free(schema->type_name_scratch);
     free(schema->walk_marks);
     free(schema->protocol_json);
     free(schema->skops_version_json);

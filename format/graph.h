@@ -132,6 +132,8 @@ struct sk_schema {
      * hundreds of thousands of nodes and a few dozen distinct types. */
     struct sk_graph_chunk *chunks;
     struct sk_strmap *type_names;
+    char *type_name_scratch; /* where a type name is spelled to be looked up */
+    size_t type_name_scratch_capacity;
     /* What borrowed names and texts point into, freed with the graph. */
     void *storage;
     void (*free_storage)(void *storage);
