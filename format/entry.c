@@ -46,6 +46,23 @@ char *sk_entry_path(const struct sk_entry *entry)
     return path;
 }
 
+/* One component down from CURRENT: itself ("."), its parent (".."; the
+ * root's is the root) or a child. Returns 0 or an errno value. */
+static int step(const struct sk_entry *current, const char *component, const struct sk_entry **next)
+{
+    if (current->kind != SK_ENTRY_DIR)
+        return ENOTDIR;
+    if (current->refused || !current->reachable)
+        return EACCES;
+    if (strcmp(component, ".") == 0)
+        *next = current;
+    else if (strcmp(component, "..") == 0)
+        *next = current->parent != NULL ? current->parent : current;
+    else if ((*next = sk_entry_child(current, component)) == NULL)
+        return ENOENT;
+    return 0;
+}
+
 int sk_layout_resolve(const struct sk_layout *layout, const char *path, bool follow_last,
                       const struct sk_entry **out)
 {
@@ -68,26 +85,10 @@ int sk_layout_resolve(const struct sk_layout *layout, const char *path, bool fol
         char *component = pending;
         pending = slash ? slash + 1 : NULL;
         bool last = pending == NULL || *pending == '\0' || strspn(pending, "/") == strlen(pending);
-        if (current->kind != SK_ENTRY_DIR) {
-            rc = ENOTDIR;
+        const struct sk_entry *next;
+        rc = step(current, component, &next);
+        if (rc != 0)
             break;
-        }
-        if (current->refused || !current->reachable) {
-            rc = EACCES;
-            break;
-        }
-        if (strcmp(component, ".") == 0)
-            continue;
-        if (strcmp(component, "..") == 0) {
-            if (current->parent != NULL)
-                current = current->parent;
-            continue;
-        }
-        const struct sk_entry *next = sk_entry_child(current, component);
-        if (next == NULL) {
-            rc = ENOENT;
-            break;
-        }
         if (next->kind == SK_ENTRY_SYMLINK && (!last || follow_last)) {
             if (++follows > SK_MAX_LINK_FOLLOWS) {
                 rc = ELOOP;

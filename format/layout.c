@@ -40,6 +40,18 @@ struct build {
     size_t entry_capacity;         /* of layout->entries */
 };
 
+/* Lists ENTRY among PARENT's children and in its name index. */
+static int attach_child(struct build *b, struct sk_entry *parent, struct sk_entry *entry)
+{
+    if (sk_grow(&parent->children, &parent->child_capacity, parent->child_count + 1,
+                sizeof *parent->children, 8) != 0)
+        return sk_fail(b->err, "out of memory");
+    parent->children[parent->child_count++] = entry;
+    if (sk_strmap_put(parent->child_index, entry->name, strlen(entry->name), entry) != 0)
+        return sk_fail(b->err, "out of memory");
+    return 0;
+}
+
 static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char *name,
                                   enum sk_entry_kind kind, enum sk_entry_role role)
 {
@@ -83,18 +95,8 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
             return NULL;
         }
     }
-    if (parent != NULL) {
-        if (sk_grow(&parent->children, &parent->child_capacity, parent->child_count + 1,
-                    sizeof *parent->children, 8) != 0) {
-            sk_fail(b->err, "out of memory");
-            return NULL;
-        }
-        parent->children[parent->child_count++] = entry;
-        if (sk_strmap_put(parent->child_index, name, strlen(name), entry) != 0) {
-            sk_fail(b->err, "out of memory");
-            return NULL;
-        }
-    }
+    if (parent != NULL && attach_child(b, parent, entry) != 0)
+        return NULL;
     return entry;
 }
 
@@ -444,6 +446,44 @@ static int mark_problems(struct build *b)
     return 0;
 }
 
+/* /.skops/schema.json: the store's own member, served as it is. */
+static int add_schema_file(struct build *b, struct sk_entry *meta)
+{
+    struct sk_layout *layout = b->layout;
+    struct sk_entry *schema_file =
+        new_entry(b, meta, strdup("schema.json"), SK_ENTRY_FILE, SK_ROLE_META);
+    if (schema_file == NULL)
+        return -1;
+    uint64_t index;
+    if (sk_store_find(layout->store, "schema.json", &index) != 0)
+        return sk_fail(b->err, "the archive has no schema.json");
+    struct sk_member_info info;
+    sk_store_member_info(layout->store, index, &info);
+    schema_file->in_store = true;
+    schema_file->member = index;
+    schema_file->size = info.size;
+    return 0;
+}
+
+/* /.skops/untrusted: what is still untrusted, one type a line. */
+static int add_untrusted_file(struct build *b, struct sk_entry *meta)
+{
+    struct sk_layout *layout = b->layout;
+    struct sk_entry *untrusted =
+        new_entry(b, meta, strdup("untrusted"), SK_ENTRY_FILE, SK_ROLE_META);
+    if (untrusted == NULL)
+        return -1;
+    char *list = NULL;
+    size_t list_length = 0;
+    FILE *out = open_memstream(&list, &list_length);
+    if (out == NULL)
+        return sk_fail(b->err, "out of memory");
+    for (size_t i = 0; i < layout->untrusted_count; i++)
+        fprintf(out, "%s\n", layout->untrusted[i]);
+    fclose(out);
+    return set_text(b, untrusted, list, list_length);
+}
+
 static int add_meta(struct build *b, struct sk_entry *root)
 {
     struct sk_layout *layout = b->layout;
@@ -461,32 +501,7 @@ static int add_meta(struct build *b, struct sk_entry *root)
     if (version == NULL ||
         set_owned_text(b, version, schema->skops_version_text, schema->skops_version_text_length))
         return -1;
-    struct sk_entry *schema_file =
-        new_entry(b, meta, strdup("schema.json"), SK_ENTRY_FILE, SK_ROLE_META);
-    if (schema_file == NULL)
-        return -1;
-    uint64_t index;
-    if (sk_store_find(layout->store, "schema.json", &index) != 0)
-        return sk_fail(b->err, "the archive has no schema.json");
-    struct sk_member_info info;
-    sk_store_member_info(layout->store, index, &info);
-    schema_file->in_store = true;
-    schema_file->member = index;
-    schema_file->size = info.size;
-
-    struct sk_entry *untrusted =
-        new_entry(b, meta, strdup("untrusted"), SK_ENTRY_FILE, SK_ROLE_META);
-    if (untrusted == NULL)
-        return -1;
-    char *list = NULL;
-    size_t list_length = 0;
-    FILE *out = open_memstream(&list, &list_length);
-    if (out == NULL)
-        return sk_fail(b->err, "out of memory");
-    for (size_t i = 0; i < layout->untrusted_count; i++)
-        fprintf(out, "%s\n", layout->untrusted[i]);
-    fclose(out);
-    if (set_text(b, untrusted, list, list_length) != 0)
+    if (add_schema_file(b, meta) != 0 || add_untrusted_file(b, meta) != 0)
         return -1;
     return add_problems_file(b, meta);
 }
