@@ -1,11 +1,11 @@
 #include "names.h"
 
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "entry.h"
+#include "sha256.h"
 #include "sk_limits.h"
 #include "strmap.h"
 
@@ -89,8 +89,8 @@ char *sk_layout_name(const char *key, size_t key_length, const char *suffix, uns
         memcpy(name + length, tail, tail_length + 1);
     } else {
         /* Too long: cut, and tell cut names apart by a hash of the key. */
-        unsigned char digest[SHA256_DIGEST_LENGTH];
-        SHA256((const unsigned char *)key, key_length, digest);
+        unsigned char digest[SK_SHA256_DIGEST_BYTES];
+        sk_sha256(key, key_length, digest);
         size_t cut =
             safe_cut(escaped, length, SK_MAX_NAME_BYTES - 1 - SK_SHORT_HASH_DIGITS - tail_length);
         memcpy(name, escaped, cut);
