@@ -93,7 +93,14 @@ struct sk_reader {
      * on the way: the next offset expected, or SK_UNKNOWN. */
     uint64_t stored_checked_to;
     uint32_t stored_crc;
+    /* A small member's bytes, read whole and checked at open, from which
+     * every read is then served: the bytes handed out are the bytes whose
+     * CRC-32 matched, whatever happens to the file later. */
+    unsigned char *held;
 };
+
+/* Bytes held by all readers at once (SK_MAX_HELD_BYTES). */
+static _Atomic uint64_t held_total;
 
 static const struct sk_store_ops zip_store_ops;
 static const struct sk_source_ops zip_source_ops;
@@ -343,14 +350,67 @@ int sk_reader_open_unverified(struct sk_archive *archive, uint64_t index, struct
     return open_reader(archive, index, out, err);
 }
 
+static bool reserve_held(uint64_t size)
+{
+    if (atomic_fetch_add(&held_total, size) + size <= SK_MAX_HELD_BYTES)
+        return true;
+    atomic_fetch_sub(&held_total, size);
+    return false;
+}
+
+/* Whether the bytes just read into BYTES are the ones the CRC-32 vouches
+ * for: a stored member's reader that read it in order from the start has
+ * summed exactly them already; otherwise they are summed here. */
+static bool held_bytes_match(const struct sk_reader *reader, const unsigned char *bytes)
+{
+    const struct member *m = reader->member;
+    if (m->method == SK_ZIP_STORED && reader->stored_checked_to == m->size)
+        return reader->stored_crc == m->entry->crc;
+    return sk_crc32(0, bytes, (size_t)m->size) == m->entry->crc;
+}
+
+/* Reads a small member whole into READER and checks those very bytes;
+ * sets *HELD when they are kept for every later read. */
+static int hold_member(struct sk_reader *reader, bool *held, struct sk_error *err)
+{
+    struct member *m = reader->member;
+    uint64_t index = (uint64_t)(m - reader->archive->members);
+    *held = false;
+    if (m->size == 0 || m->size > SK_HOLD_MEMBER_BYTES || !reserve_held(m->size))
+        return 0;
+    unsigned char *bytes = malloc((size_t)m->size);
+    if (bytes == NULL) {
+        atomic_fetch_sub(&held_total, m->size);
+        return 0; /* read from the file instead */
+    }
+    int result = sk_reader_pread(reader, bytes, (size_t)m->size, 0, err) < 0 ? -1 : 0;
+    if (result == 0 && atomic_load(&m->state) == MEMBER_UNKNOWN)
+        result = sk_archive_verify(reader->archive, index, err);
+    if (result == 0 && !held_bytes_match(reader, bytes))
+        result = sk_fail_code(err, EIO,
+                              "member '%s' no longer matches its CRC-32 (the archive changed "
+                              "after it was checked?): its bytes are not served",
+                              m->name);
+    if (result != 0) {
+        free(bytes);
+        atomic_fetch_sub(&held_total, m->size);
+        return -1;
+    }
+    reader->held = bytes;
+    *held = true;
+    return 0;
+}
+
 int sk_reader_open(struct sk_archive *archive, uint64_t index, struct sk_reader **out,
                    struct sk_error *err)
 {
     if (open_reader(archive, index, out, err) != 0)
         return -1;
     struct member *m = (*out)->member;
-    if (m->size <= SK_VERIFY_AT_OPEN_BYTES && atomic_load(&m->state) == MEMBER_UNKNOWN &&
-        sk_archive_verify(archive, index, err) != 0) {
+    bool held;
+    if (hold_member(*out, &held, err) != 0 ||
+        (!held && m->size <= SK_VERIFY_AT_OPEN_BYTES && atomic_load(&m->state) == MEMBER_UNKNOWN &&
+         sk_archive_verify(archive, index, err) != 0)) {
         sk_reader_close(*out);
         *out = NULL;
         return -1;
@@ -366,7 +426,7 @@ uint64_t sk_reader_size(const struct sk_reader *reader)
 bool sk_reader_stored_extent(const struct sk_reader *reader, int *fd, uint64_t *offset)
 {
     /* A member known bad goes the slow way, which fails. */
-    if (reader->member->method != SK_ZIP_STORED ||
+    if (reader->member->method != SK_ZIP_STORED || reader->held != NULL ||
         atomic_load(&reader->member->state) == MEMBER_BAD)
         return false;
     *fd = reader->archive->fd;
@@ -389,6 +449,10 @@ void sk_reader_close(struct sk_reader *reader)
         end_stream(&reader->cursors[i]);
         free(reader->cursors[i].input);
         free(reader->cursors[i].window);
+    }
+    if (reader->held != NULL) {
+        free(reader->held);
+        atomic_fetch_sub(&held_total, reader->member->size);
     }
     free(reader);
 }
@@ -662,11 +726,25 @@ static ssize_t read_deflated(struct sk_reader *reader, void *buffer, size_t leng
     return inflate_to(reader, c, offset, buffer, offset + length, err);
 }
 
+static ssize_t read_held(const struct sk_reader *reader, void *buffer, size_t length,
+                         uint64_t offset)
+{
+    uint64_t size = reader->member->size;
+    if (offset >= size)
+        return 0;
+    if (length > size - offset)
+        length = (size_t)(size - offset);
+    memcpy(buffer, reader->held + offset, length);
+    return (ssize_t)length;
+}
+
 ssize_t sk_reader_pread(struct sk_reader *reader, void *buffer, size_t length, uint64_t offset,
                         struct sk_error *err)
 {
     if (atomic_load(&reader->member->state) == MEMBER_BAD)
         return fail_bad(reader->member, err);
+    if (reader->held != NULL)
+        return read_held(reader, buffer, length, offset);
     if (reader->member->method == SK_ZIP_STORED)
         return read_stored(reader, buffer, length, offset, err);
     return read_deflated(reader, buffer, length, offset, err);

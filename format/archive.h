@@ -75,7 +75,10 @@ int sk_archive_verify(struct sk_archive *archive, uint64_t index, struct sk_erro
  * a time may read through it; a stored one is read by offset alone. */
 int sk_reader_open(struct sk_archive *archive, uint64_t index, struct sk_reader **out,
                    struct sk_error *err);
-/* As sk_reader_open, which verifies (sk_archive_verify) a member of at most
+/* sk_reader_open reads a member of at most SK_HOLD_MEMBER_BYTES whole, checks
+ * those bytes against its CRC-32 and serves every read from them (failing
+ * if the archive changed since the member was first found good); it
+ * verifies (sk_archive_verify) a larger member of at most
  * SK_VERIFY_AT_OPEN_BYTES the first time; larger members are checked by
  * their first full read in order from the start. This one skips that first
  * verification: for peeking at a few header bytes while building a layout,
@@ -91,8 +94,8 @@ ssize_t sk_reader_pread(struct sk_reader *reader, void *buffer, size_t length, u
  * the offset of the member's first byte, for a caller that lets the kernel
  * move them (splice) instead of copying them through memory. The member's
  * whole extent was checked to lie inside the file. False for a DEFLATE
- * member, whose bytes must be inflated, and for a member known bad, whose
- * reads fail. */
+ * member, whose bytes must be inflated, for a member known bad, whose
+ * reads fail, and for a reader that holds the bytes it checked. */
 bool sk_reader_stored_extent(const struct sk_reader *reader, int *fd, uint64_t *offset);
 uint64_t sk_reader_size(const struct sk_reader *reader);
 void sk_reader_close(struct sk_reader *reader);

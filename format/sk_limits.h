@@ -23,6 +23,13 @@
  * reader is first opened on it; larger ones by their first in-order read or
  * by the daemon's background pass. */
 #define SK_VERIFY_AT_OPEN_BYTES (64ull << 20)
+/* A member up to this size is read whole when a reader opens it, checked,
+ * and served from memory from then on: one read instead of one per call,
+ * and the bytes served are the bytes checked. All open readers together
+ * hold at most SK_MAX_HELD_BYTES; past it a reader reads the file as it
+ * does for larger members. */
+#define SK_HOLD_MEMBER_BYTES (256u * 1024)
+#define SK_MAX_HELD_BYTES (256ull << 20)
 /* DEFLATE can expand at most ~1032:1; a larger declared ratio is a lie. */
 #define SK_MAX_COMPRESSION_RATIO 1100u
 /* A compressed joblib file is decompressed whole into memory (a memfd). */

@@ -578,12 +578,40 @@ static bool local_value_agrees(uint32_t local, uint64_t central, bool descriptor
     return local == central || (descriptor && local == 0) || local == ALL_ONES32;
 }
 
-int sk_zipdir_local_header(int fd, const struct sk_zip_entry *e, uint64_t *data_offset,
-                           struct sk_error *err)
+/* Reads the local header's fixed part and, where the file holds it, the
+ * name the directory expects after it, in one call: HEADER gets at least
+ * LOCAL_BYTES, *NAME_READ says whether the name bytes follow them. */
+static unsigned char *read_local_header(int fd, const struct sk_zip_entry *e, bool *name_read,
+                                        struct sk_error *err)
 {
-    unsigned char header[LOCAL_BYTES];
-    if (sk_pread_exact(fd, header, LOCAL_BYTES, e->header_offset, err) != 0)
-        return -1;
+    size_t want = LOCAL_BYTES + e->name_length;
+    unsigned char *header = malloc(want);
+    if (header == NULL) {
+        sk_fail(err, "out of memory");
+        return NULL;
+    }
+    size_t done = 0;
+    while (done < want) {
+        ssize_t got = pread(fd, header + done, want - done, (off_t)(e->header_offset + done));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        done += (size_t)got;
+    }
+    *name_read = done == want;
+    if (done < LOCAL_BYTES && sk_pread_exact(fd, header, LOCAL_BYTES, e->header_offset, err) != 0) {
+        free(header); /* the error as a short fixed part always gave it */
+        return NULL;
+    }
+    return header;
+}
+
+/* Checks the local header in HEADER (room for E's name after the fixed
+ * part) against the directory's entry E. */
+static int check_local_header(int fd, const struct sk_zip_entry *e, unsigned char *header,
+                              bool name_read, uint64_t *data_offset, struct sk_error *err)
+{
     if (memcmp(header, LOCAL_SIGNATURE, 4) != 0)
         return sk_fail(err, "member '%s': bad signature for its local header", e->name);
     uint16_t flags = le16(header + 6), method = le16(header + 8);
@@ -603,15 +631,10 @@ int sk_zipdir_local_header(int fd, const struct sk_zip_entry *e, uint64_t *data_
                        e->name);
     bool same_name = name_length == e->name_length;
     if (same_name && name_length > 0) {
-        char *local = malloc(name_length);
-        if (local == NULL)
-            return sk_fail(err, "out of memory");
-        if (sk_pread_exact(fd, local, name_length, e->header_offset + LOCAL_BYTES, err) != 0) {
-            free(local);
+        if (!name_read && sk_pread_exact(fd, header + LOCAL_BYTES, name_length,
+                                         e->header_offset + LOCAL_BYTES, err) != 0)
             return -1;
-        }
-        same_name = memcmp(local, e->name, name_length) == 0;
-        free(local);
+        same_name = memcmp(header + LOCAL_BYTES, e->name, name_length) == 0;
     }
     /* The same bytes decode differently if only one header says UTF-8. */
     if (same_name && !(flags & SK_ZIP_FLAG_UTF8) &&
@@ -630,4 +653,16 @@ int sk_zipdir_local_header(int fd, const struct sk_zip_entry *e, uint64_t *data_
                        e->name);
     *data_offset = start;
     return 0;
+}
+
+int sk_zipdir_local_header(int fd, const struct sk_zip_entry *e, uint64_t *data_offset,
+                           struct sk_error *err)
+{
+    bool name_read;
+    unsigned char *header = read_local_header(fd, e, &name_read, err);
+    if (header == NULL)
+        return -1;
+    int result = check_local_header(fd, e, header, name_read, data_offset, err);
+    free(header);
+    return result;
 }

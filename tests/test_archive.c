@@ -633,10 +633,48 @@ static void notices_the_archive_rewritten_in_place(void **state)
     free(path);
 }
 
+/* A small member is read whole at open and checked: its reader serves
+ * those bytes even after the file changes in place (and never splices the
+ * file), and a reader opened after the change refuses the new bytes. */
+static void serves_a_small_member_from_the_bytes_it_checked(void **state)
+{
+    (void)state;
+    struct raw_member m = stored("a.npy", "hello");
+    char *path = write_raw_zip(&m, 1, &(struct raw_options){0});
+    struct sk_archive *archive = expect_opens(path);
+    struct sk_error err = {0};
+    struct sk_reader *held, *unverified;
+    assert_int_equal(sk_reader_open(archive, 0, &held, &err), 0);
+    assert_int_equal(sk_reader_open_unverified(archive, 0, &unverified, &err), 0);
+    int fd;
+    uint64_t offset;
+    assert_false(sk_reader_stored_extent(held, &fd, &offset));
+    assert_true(sk_reader_stored_extent(unverified, &fd, &offset));
+    FILE *f = fopen(path, "r+");
+    fseek(f, 30 + 5, SEEK_SET);
+    fputs("jello", f);
+    fclose(f);
+    char bytes[8] = {0};
+    assert_int_equal(sk_reader_pread(held, bytes, sizeof bytes, 0, &err), 5);
+    assert_memory_equal(bytes, "hello", 5);
+    assert_int_equal(sk_reader_pread(held, bytes, sizeof bytes, 3, &err), 2);
+    assert_memory_equal(bytes, "lo", 2);
+    assert_int_equal(sk_reader_pread(held, bytes, sizeof bytes, 5, &err), 0);
+    struct sk_reader *late;
+    assert_int_equal(sk_reader_open(archive, 0, &late, &err), -1);
+    assert_non_null(strstr(err.message, "no longer matches"));
+    sk_reader_close(unverified);
+    sk_reader_close(held);
+    sk_archive_close(archive);
+    unlink(path);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reads_stored_and_deflated_members),
+        cmocka_unit_test(serves_a_small_member_from_the_bytes_it_checked),
         cmocka_unit_test(reads_whole_member_with_a_limit),
         cmocka_unit_test(rejects_what_is_not_a_zip),
         cmocka_unit_test(rejects_truncated_archive),
