@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "pickle_compat.h"
 #include "pickle_dtype.h"
 #include "utf8.h"
@@ -170,7 +171,9 @@ static struct memo_slot *memo_find(struct machine *m, uint32_t key)
     if (!m->memo_capacity)
         return NULL;
     uint32_t mask = m->memo_capacity - 1;
-    for (uint32_t i = (key * 2654435761u) & mask;; i = (i + 1) & mask) {
+    /* keyed (hash.h): the file picks the keys, and could pick them for one slot */
+    for (uint32_t i = (uint32_t)sk_hash_u64_slot(key, (unsigned)__builtin_ctz(m->memo_capacity));;
+         i = (i + 1) & mask) {
         if (!m->memo[i].used || m->memo[i].key == key)
             return &m->memo[i];
     }

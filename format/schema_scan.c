@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "grow.h"
+#include "hash.h"
 #include "jsonscan.h"
 #include "jsontext.h"
 #include "schema_json.h"
@@ -104,7 +105,8 @@ struct id_table {
 
 static struct id_slot *id_slot_of(struct id_slot *slots, size_t capacity, long long id)
 {
-    size_t i = (size_t)(((unsigned long long)id * 0x9E3779B97F4A7C15ull) >> 20) & (capacity - 1);
+    /* keyed: ids a file chose to share a slot would make every put walk them all */
+    size_t i = sk_hash_u64_slot((uint64_t)id, (unsigned)__builtin_ctzll(capacity));
     while (slots[i].record != NULL && slots[i].id != id)
         i = (i + 1) & (capacity - 1);
     return &slots[i];

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "pages.h"
 
 struct slot {
@@ -19,14 +20,10 @@ struct sk_strmap {
     size_t count;
 };
 
+/* Keyed (hash.h): a file cannot pick keys that share a slot. */
 static uint64_t hash_bytes(const char *key, size_t length)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < length; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 1099511628211ull;
-    }
-    return h;
+    return sk_hash_bytes(key, length);
 }
 
 struct sk_strmap *sk_strmap_new(void)

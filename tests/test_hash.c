@@ -1,0 +1,70 @@
+/* format/hash.c: SipHash-1-3 as CPython computes it (hash(bytes) with
+ * PYTHONHASHSEED=0, a zero key), the integer form equal to the bytes form,
+ * and keys chosen to share a slot under a fixed hash spread out. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <stdint.h>
+#include <string.h>
+
+#include "hash.h"
+
+static void matches_cpython_with_a_zero_key(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        uint64_t hash;
+    } cases[] = {
+        {"a", 4644417185603328019ull},
+        {"abcdefg", 7904145750247929094ull},
+        {"abcdefgh", 4574395652268504554ull},
+        {"abcdefghijklmnopq", 7044894726457044172ull},
+    };
+    sk_hash_set_key_for_test(0, 0);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        assert_int_equal(sk_hash_bytes(cases[i].text, strlen(cases[i].text)), cases[i].hash);
+    unsigned char le[8] = {0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11};
+    assert_int_equal(sk_hash_u64(0x1122334455667788ull), sk_hash_bytes(le, sizeof le));
+}
+
+/* Integers whose product with a fixed odd constant agrees in bits 20..43
+ * (the slot a fixed multiply-shift hash would take): under the keyed hash
+ * their low 16 bits fill 65,536 buckets about evenly. */
+static void ids_aimed_at_one_slot_spread(void **state)
+{
+    (void)state;
+    sk_hash_set_key_for_test(0x0123456789abcdefull, 0xfedcba9876543210ull);
+    static unsigned short load[1 << 16];
+    memset(load, 0, sizeof load);
+    uint64_t inverse = 1; /* of 0x9E3779B97F4A7C15 mod 2^64, by Newton's iteration */
+    for (int i = 0; i < 6; i++)
+        inverse *= 2 - 0x9E3779B97F4A7C15ull * inverse;
+    static unsigned short slot_load[1 << 16];
+    memset(slot_load, 0, sizeof slot_load);
+    unsigned worst = 0, worst_slot = 0;
+    for (uint64_t k = 1; k <= 1 << 16; k++) {
+        uint64_t id = (k << 44) * inverse;
+        unsigned bucket = (unsigned)(sk_hash_u64(id) & 0xffff);
+        if (++load[bucket] > worst)
+            worst = load[bucket];
+        size_t slot = sk_hash_u64_slot(id, 16);
+        assert_true(slot < 1 << 16);
+        if (++slot_load[slot] > worst_slot)
+            worst_slot = slot_load[slot];
+    }
+    assert_true(worst < 16); /* balls into bins: about 8 expected */
+    assert_true(worst_slot < 16);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(matches_cpython_with_a_zero_key),
+        cmocka_unit_test(ids_aimed_at_one_slot_spread),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
