@@ -228,14 +228,16 @@ int sk_store_read_member(struct sk_store *store, uint64_t index, size_t max_byte
     if (info.size > max_bytes)
         return sk_fail_code(err, E2BIG, "member '%s' is %llu bytes, more than the limit of %zu",
                             info.name, (unsigned long long)info.size, max_bytes);
+    /* Unverified: verifying at open would read the member once more. */
     struct sk_source *source;
-    if (sk_store_open(store, index, true, &source, err) != 0)
+    if (sk_store_open(store, index, false, &source, err) != 0)
         return -1;
     size_t size = (size_t)info.size;
     char *buffer = sk_pages_alloc(size + 1);
     ssize_t got = buffer != NULL ? sk_source_pread(source, buffer, size, 0, err) : -1;
     /* Read whole and in order: a source that checks its bytes has its
-     * verdict now, and this asks for it without reading again. */
+     * verdict on these very bytes now, and this asks for it without
+     * reading again. */
     int verdict = got >= 0 && (size_t)got == size && source->ops->verify != NULL
                       ? source->ops->verify(source, err)
                       : 0;

@@ -34,7 +34,9 @@ struct sk_source_ops {
      * contiguously in a file: its descriptor and the file offset of byte
      * OFFSET. False where they do not (inflated, synthesized, known bad). */
     bool (*extent)(const struct sk_source *source, uint64_t offset, int *fd, uint64_t *file_offset);
-    /* Optional (NULL: nothing to check). Reads everything and checks it. */
+    /* Optional (NULL: nothing to check). Reads everything and checks it;
+     * after this source returned every byte in order from the start, it
+     * checks the bytes it returned, without reading them again. */
     int (*verify)(struct sk_source *source, struct sk_error *err);
     void (*close)(struct sk_source *source);
 };
@@ -132,7 +134,7 @@ void sk_store_close(struct sk_store *store);
 
 /* Reads a whole member of at most MAX_BYTES into a new NUL-terminated
  * buffer (free with sk_store_free_member): schema.json, a sparse matrix's
- * .npz. */
+ * .npz. The bytes in the buffer are the ones checked: one pass. */
 int sk_store_read_member(struct sk_store *store, uint64_t index, size_t max_bytes, char **data,
                          size_t *length, struct sk_error *err);
 void sk_store_free_member(char *data, size_t length);
