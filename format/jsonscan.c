@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "utf8.h"
 
@@ -65,6 +68,22 @@ static bool has_byte(uint64_t word, unsigned char c)
 /* P moved past the plain string bytes that follow it. */
 static const char *skip_plain(const char *p, const char *end)
 {
+#ifdef __SSE2__
+    /* Sixteen at a time: a byte below 0x20 as a signed byte is a control
+     * byte or one of UTF-8's (0x80 and up), which the byte loop takes. */
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i bytes = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i stop = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(bytes, quote), _mm_cmpeq_epi8(bytes, backslash)),
+            _mm_cmplt_epi8(bytes, space));
+        unsigned mask = (unsigned)_mm_movemask_epi8(stop);
+        if (mask != 0)
+            return p + __builtin_ctz(mask);
+        p += 16;
+    }
+#endif
     while (end - p >= 8) {
         uint64_t word = load8(p);
         if ((word & HIGHS) || has_below(word, 0x20) || has_byte(word, '"') || has_byte(word, '\\'))
@@ -76,13 +95,30 @@ static const char *skip_plain(const char *p, const char *end)
     return p;
 }
 
+static bool is_whitespace(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+/* Indentation comes after a newline: the run of spaces is taken eight at
+ * a time after every other whitespace byte, not only at the start. */
 static const char *skip_whitespace(const char *p, const char *end)
 {
-    while (end - p >= 8 && load8(p) == ONES * ' ')
-        p += 8;
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    for (;;) {
+        while (end - p >= 8) {
+            uint64_t other = load8(p) ^ (ONES * ' ');
+            if (other != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                p += __builtin_ctzll(other) / 8; /* the spaces before the first other byte */
+#endif
+                break;
+            }
+            p += 8;
+        }
+        if (p == end || !is_whitespace(*p))
+            return p;
         p++;
-    return p;
+    }
 }
 
 static bool is_digit(char c)
