@@ -59,7 +59,7 @@ struct sk_schema *sk_graph_new(const struct sk_limits *limits)
     struct sk_schema *schema = calloc(1, sizeof *schema);
     if (schema == NULL)
         return NULL;
-    schema->type_names = sk_strmap_new();
+    schema->type_names = sk_strmap_new_remembering();
     if (schema->type_names == NULL) {
         free(schema);
         return NULL;

@@ -1,5 +1,6 @@
 #include "strmap.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +15,42 @@ struct slot {
     void *value;
 };
 
+/* Recently found keys, by a cheap hash of a few bytes: names repeat a lot
+ * (a forest's hundred thousand nodes have a few dozen module and class
+ * names), and a hit here costs a compare instead of SipHash. A file can
+ * make every lookup miss it, which costs only the keyed path below. */
+enum { RECENT = 64 };
+
 struct sk_strmap {
     struct slot *slots;
     size_t capacity; /* a power of two */
     size_t count;
+    /* NULL unless asked for; slot index + 1, 0 for none; atomic so that
+     * lookups may run in several threads at once */
+    _Atomic size_t *recent;
 };
+
+static size_t recent_index(const char *key, size_t length)
+{
+    size_t h = length;
+    if (length > 0)
+        h = h * 31 + (unsigned char)key[0] * 7 + (unsigned char)key[length - 1] * 131 +
+            (unsigned char)key[length / 2];
+    return h & (RECENT - 1);
+}
+
+static struct slot *recent_slot(const struct sk_strmap *map, const char *key, size_t length,
+                                size_t *index)
+{
+    *index = recent_index(key, length);
+    if (map->recent == NULL)
+        return NULL;
+    size_t i = atomic_load_explicit(&map->recent[*index], memory_order_relaxed);
+    if (i == 0)
+        return NULL;
+    struct slot *s = &map->slots[i - 1];
+    return s->key_length == length && memcmp(s->key, key, length) == 0 ? s : NULL;
+}
 
 /* Keyed (hash.h): a file cannot pick keys that share a slot. */
 static uint64_t hash_bytes(const char *key, size_t length)
@@ -31,6 +63,16 @@ struct sk_strmap *sk_strmap_new(void)
     return calloc(1, sizeof(struct sk_strmap));
 }
 
+struct sk_strmap *sk_strmap_new_remembering(void)
+{
+    struct sk_strmap *map = sk_strmap_new();
+    if (map != NULL && (map->recent = calloc(RECENT, sizeof *map->recent)) == NULL) {
+        free(map);
+        return NULL;
+    }
+    return map;
+}
+
 void sk_strmap_free(struct sk_strmap *map)
 {
     if (map == NULL)
@@ -38,6 +80,7 @@ void sk_strmap_free(struct sk_strmap *map)
     for (size_t i = 0; i < map->capacity; i++)
         free(map->slots[i].key);
     sk_pages_free(map->slots, map->capacity * sizeof *map->slots);
+    free((void *)map->recent);
     free(map);
 }
 
@@ -54,13 +97,21 @@ static struct slot *find_slot(struct slot *slots, size_t capacity, const char *k
     }
 }
 
-void *sk_strmap_get(const struct sk_strmap *map, const char *key, size_t key_length)
+void *sk_strmap_get(struct sk_strmap *map, const char *key, size_t key_length)
 {
     if (map == NULL || map->count == 0)
         return NULL;
-    struct slot *s =
-        find_slot(map->slots, map->capacity, key, key_length, hash_bytes(key, key_length));
-    return s->key ? s->value : NULL;
+    size_t recent;
+    struct slot *s = recent_slot(map, key, key_length, &recent);
+    if (s != NULL)
+        return s->value;
+    s = find_slot(map->slots, map->capacity, key, key_length, hash_bytes(key, key_length));
+    if (s->key == NULL)
+        return NULL;
+    if (map->recent != NULL)
+        atomic_store_explicit(&map->recent[recent], (size_t)(s - map->slots) + 1,
+                              memory_order_relaxed);
+    return s->value;
 }
 
 static int grow(struct sk_strmap *map)
@@ -78,6 +129,8 @@ static int grow(struct sk_strmap *map)
     sk_pages_free(map->slots, map->capacity * sizeof *map->slots);
     map->slots = slots;
     map->capacity = capacity;
+    for (size_t i = 0; map->recent != NULL && i < RECENT; i++) /* the slots moved */
+        atomic_store_explicit(&map->recent[i], 0, memory_order_relaxed);
     return 0;
 }
 

@@ -296,10 +296,8 @@ static void json_text_keeps_what_jansson_cannot(void **state)
     free(node_text);
 }
 
-static void strmap_stores_and_replaces(void **state)
+static void strmap_stores_and_replaces_in(struct sk_strmap *map)
 {
-    (void)state;
-    struct sk_strmap *map = sk_strmap_new();
     int values[1000];
     char key[32];
     for (int i = 0; i < 1000; i++) {
@@ -314,6 +312,43 @@ static void strmap_stores_and_replaces(void **state)
     assert_int_equal(sk_strmap_put(map, "a\0b", 3, &values[0]), 0);
     assert_null(sk_strmap_get(map, "a", 1));
     assert_ptr_equal(sk_strmap_get(map, "a\0b", 3), &values[0]);
+    sk_strmap_free(map);
+}
+
+static void strmap_stores_and_replaces(void **state)
+{
+    (void)state;
+    strmap_stores_and_replaces_in(sk_strmap_new());
+    strmap_stores_and_replaces_in(sk_strmap_new_remembering());
+}
+
+/* A remembering map answers from what it found last only for the same
+ * bytes: keys alike in length, first, middle and last byte stay apart, a
+ * value replaced is seen, and a grow that moves every slot forgets. */
+static void strmap_remembers_only_what_it_should(void **state)
+{
+    (void)state;
+    struct sk_strmap *map = sk_strmap_new_remembering();
+    int values[3000];
+    assert_int_equal(sk_strmap_put(map, "axxb", 4, &values[0]), 0);
+    assert_int_equal(sk_strmap_put(map, "ayxb", 4, &values[1]), 0);
+    assert_ptr_equal(sk_strmap_get(map, "axxb", 4), &values[0]);
+    assert_ptr_equal(sk_strmap_get(map, "ayxb", 4), &values[1]);
+    assert_ptr_equal(sk_strmap_get(map, "axxb", 4), &values[0]);
+    assert_null(sk_strmap_get(map, "azxb", 4));
+    assert_int_equal(sk_strmap_put(map, "axxb", 4, &values[2]), 0);
+    assert_ptr_equal(sk_strmap_get(map, "axxb", 4), &values[2]);
+    char key[32];
+    for (int i = 3; i < 3000; i++) { /* several grows, each looked up between */
+        int n = snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(sk_strmap_put(map, key, (size_t)n, &values[i]), 0);
+        assert_ptr_equal(sk_strmap_get(map, "axxb", 4), &values[2]);
+        assert_ptr_equal(sk_strmap_get(map, key, (size_t)n), &values[i]);
+    }
+    for (int i = 3; i < 3000; i++) {
+        int n = snprintf(key, sizeof key, "k%d", i);
+        assert_ptr_equal(sk_strmap_get(map, key, (size_t)n), &values[i]);
+    }
     sk_strmap_free(map);
 }
 
@@ -551,6 +586,7 @@ int main(void)
         cmocka_unit_test(loaders_and_modules_compare_whole),
         cmocka_unit_test(nodes_first_read_in_refused_parts_are_refused),
         cmocka_unit_test(strmap_stores_and_replaces),
+        cmocka_unit_test(strmap_remembers_only_what_it_should),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
