@@ -33,6 +33,9 @@
 
 enum { DECLINE = -1 };
 
+/* Distinct loader names remembered (skops has about twenty loaders). */
+#define SCAN_LOADER_NAMES 32
+
 /* Copies of names, keys and texts, kept with the graph. */
 struct chunk {
     struct chunk *next;
@@ -61,8 +64,50 @@ struct value {
     size_t length;
 };
 
+/* The keys a loader reads, told apart once per key as it is met. */
+enum key_kind {
+    KEY_OTHER,
+    KEY_CLASS,
+    KEY_MODULE,
+    KEY_LOADER,
+    KEY_ID,
+    KEY_REDUCE,
+    KEY_SKOPS_VERSION,
+    KEY_ATTRS,
+    KEY_CONTENT,
+    KEY_FILE,
+    KEY_KEY_TYPES,
+    KEY_PROTOCOL,
+    KEY_SHAPE,
+    KEY_TYPE,
+    KEY_KINDS
+};
+
+static const struct {
+    const char *text;
+    size_t length;
+} key_names[KEY_KINDS] = {
+    [KEY_CLASS] = {"__class__", 9},    [KEY_MODULE] = {"__module__", 10},
+    [KEY_LOADER] = {"__loader__", 10}, [KEY_ID] = {"__id__", 6},
+    [KEY_REDUCE] = {"__reduce__", 10}, [KEY_SKOPS_VERSION] = {"_skops_version", 14},
+    [KEY_ATTRS] = {"attrs", 5},        [KEY_CONTENT] = {"content", 7},
+    [KEY_FILE] = {"file", 4},          [KEY_KEY_TYPES] = {"key_types", 9},
+    [KEY_PROTOCOL] = {"protocol", 8},  [KEY_SHAPE] = {"shape", 5},
+    [KEY_TYPE] = {"type", 4},
+};
+
+static enum key_kind key_kind_of(const struct sk_json_event *key)
+{
+    for (int k = KEY_OTHER + 1; k < KEY_KINDS; k++)
+        if (key_names[k].length == key->length || key->escaped)
+            if (sk_json_equals(key, key_names[k].text, key_names[k].length))
+                return (enum key_kind)k;
+    return KEY_OTHER;
+}
+
 struct member {
     struct sk_json_event key;
+    enum key_kind kind;
     struct value value;
     bool done; /* read already, in the order of the text */
 };
@@ -156,6 +201,13 @@ struct reader {
     bool form_dependent; /* a node's form depends on the protocol, read last */
     char *scratch;
     size_t scratch_capacity;
+    /* Loaders by their interned name, as sk_loader_named found them. */
+    struct {
+        const char *name;
+        enum sk_loader loader;
+        bool known;
+    } loaders[SCAN_LOADER_NAMES];
+    size_t loader_count;
     char *memo_key; /* the current state's */
     size_t memo_key_capacity;
     struct sk_error err; /* builder messages, never shown: declined files are read again */
@@ -213,10 +265,10 @@ static bool same_key(struct reader *r, const struct sk_json_event *a, const stru
     return same;
 }
 
-static struct member *find(struct state *st, const char *key)
+static struct member *find(struct state *st, enum key_kind kind)
 {
     for (size_t i = 0; i < st->count; i++)
-        if (sk_json_equals(&st->members[i].key, key, strlen(key)))
+        if (st->members[i].kind == kind)
             return &st->members[i];
     return NULL;
 }
@@ -239,16 +291,35 @@ static const char *name_of(struct reader *r, const struct member *m)
     return copy;
 }
 
+/* sk_loader_named for a name interned by name_of: compared by address. */
+static bool loader_named(struct reader *r, const char *name, enum sk_loader *loader)
+{
+    for (size_t i = 0; i < r->loader_count; i++)
+        if (r->loaders[i].name == name) {
+            *loader = r->loaders[i].loader;
+            return r->loaders[i].known;
+        }
+    enum sk_loader found = SK_LOADER_UNREPRESENTABLE;
+    bool known = sk_loader_named(name, &found);
+    *loader = found;
+    if (r->loader_count < SCAN_LOADER_NAMES) {
+        r->loaders[r->loader_count].name = name;
+        r->loaders[r->loader_count].loader = found;
+        r->loaders[r->loader_count++].known = known;
+    }
+    return known;
+}
+
 /* The state's node, made once its names are known and valid. */
 static int make_node(struct reader *r, struct state *st)
 {
     if (st->node != NULL)
         return 0;
-    const char *loader_name = name_of(r, find(st, "__loader__"));
-    const char *module = loader_name ? name_of(r, find(st, "__module__")) : NULL;
-    const char *class_name = module ? name_of(r, find(st, "__class__")) : NULL;
+    const char *loader_name = name_of(r, find(st, KEY_LOADER));
+    const char *module = loader_name ? name_of(r, find(st, KEY_MODULE)) : NULL;
+    const char *class_name = module ? name_of(r, find(st, KEY_CLASS)) : NULL;
     enum sk_loader loader;
-    if (class_name == NULL || !sk_loader_named(loader_name, &loader) ||
+    if (class_name == NULL || !loader_named(r, loader_name, &loader) ||
         loader == SK_LOADER_UNREPRESENTABLE || r->depth >= SK_MAX_NODE_DEPTH)
         return DECLINE;
     if (loader == SK_LOADER_FUNCTION || loader == SK_LOADER_RANDOM_GENERATOR)
@@ -310,6 +381,21 @@ static int child_of(struct reader *r, struct sk_node *node, enum sk_slot_kind ki
     return child_here(r, node, kind, &sub, &open, key, key_length, key[0] == '.', inherited);
 }
 
+/* VALUE's decimal digits at DIGITS (room for 20); returns their count.
+ * snprintf's "%zu" cost more than reading the element it names. */
+static size_t decimal(size_t value, char *digits)
+{
+    char reversed[20];
+    size_t count = 0;
+    do {
+        reversed[count++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value != 0);
+    for (size_t i = 0; i < count; i++)
+        digits[i] = reversed[count - 1 - i];
+    return count;
+}
+
 /* A list's elements (SCAN just past its '['), each under its index. */
 static int elements(struct reader *r, struct sk_node *node, struct sk_json_scan *scan,
                     unsigned inherited)
@@ -318,11 +404,11 @@ static int elements(struct reader *r, struct sk_node *node, struct sk_json_scan 
     for (size_t i = 0;; i++) {
         if (sk_json_next(scan, &event, &r->err) == SK_JSON_ARRAY_END)
             return 0;
-        char number[24];
-        int length = snprintf(number, sizeof number, "%zu", i);
-        const char *key = keep(r, number, (size_t)length);
-        if (key == NULL || child_here(r, node, SK_SLOT_ENTRY, scan, &event, key, (size_t)length,
-                                      false, inherited) != 0)
+        char digits[24];
+        size_t length = decimal(i, digits);
+        const char *key = keep(r, digits, length);
+        if (key == NULL ||
+            child_here(r, node, SK_SLOT_ENTRY, scan, &event, key, length, false, inherited) != 0)
             return DECLINE;
     }
 }
@@ -431,7 +517,7 @@ static bool string_is(struct reader *r, const struct member *m, const char *word
 
 static int member_file(struct reader *r, struct sk_node *node, struct state *st)
 {
-    struct member *file = find(st, "file");
+    struct member *file = find(st, KEY_FILE);
     if (file == NULL || file->value.first.token != SK_JSON_STRING)
         return DECLINE;
     size_t length;
@@ -449,7 +535,7 @@ static int member_file(struct reader *r, struct sk_node *node, struct state *st)
 
 static int json_text(struct reader *r, struct sk_node *node, struct state *st)
 {
-    struct member *content = find(st, "content");
+    struct member *content = find(st, KEY_CONTENT);
     if (content == NULL || content->value.first.token != SK_JSON_STRING)
         return DECLINE;
     size_t length;
@@ -471,7 +557,7 @@ static int json_text(struct reader *r, struct sk_node *node, struct state *st)
 static int content_child(struct reader *r, struct sk_node *node, struct state *st,
                          enum sk_slot_kind kind, const char *key, unsigned inherited)
 {
-    struct member *content = find(st, "content");
+    struct member *content = find(st, KEY_CONTENT);
     if (content != NULL && content->done)
         return 0;
     return child_of(r, node, kind, content, key, inherited);
@@ -482,7 +568,7 @@ static int reduced(struct reader *r, struct sk_node *node, struct state *st, uns
 {
     if (content_child(r, node, st, SK_SLOT_FLATTEN, ".state", passed) != 0)
         return DECLINE;
-    struct member *reduce = find(st, "__reduce__");
+    struct member *reduce = find(st, KEY_REDUCE);
     struct sk_json_scan sub;
     struct sk_json_event event;
     if (reduce == NULL || reduce->value.first.token != SK_JSON_OBJECT_START ||
@@ -518,7 +604,7 @@ static int key_types_at(struct reader *r, struct sk_node *node, struct state *st
                         struct sk_json_scan *scan, const struct sk_json_event *open,
                         unsigned inherited)
 {
-    const struct member *content = find(st, "content");
+    const struct member *content = find(st, KEY_CONTENT);
     bool after = content != NULL && content->done;
     if (r->max_key_bytes < 9)
         return DECLINE;
@@ -566,8 +652,8 @@ static bool in_window(const struct reader *r, size_t at)
  * loaders not read here are declined. */
 static int read_rest(struct reader *r, struct sk_node *node, struct state *st, unsigned inherited)
 {
-    struct member *content = find(st, "content");
-    struct member *type = find(st, "type");
+    struct member *content = find(st, KEY_CONTENT);
+    struct member *type = find(st, KEY_TYPE);
     switch (node->loader) {
     case SK_LOADER_OBJECT:
         if (content == NULL || content->value.first.token == SK_JSON_NULL)
@@ -580,7 +666,7 @@ static int read_rest(struct reader *r, struct sk_node *node, struct state *st, u
     case SK_LOADER_LOSS:
         return reduced(r, node, st, inherited | SK_INHERIT_LOSS);
     case SK_LOADER_DICT: {
-        struct member *key_types = find(st, "key_types");
+        struct member *key_types = find(st, KEY_KEY_TYPES);
         if (!(key_types && key_types->done) && key_types_of(r, node, st, key_types, inherited) != 0)
             return DECLINE;
         return content && content->done ? 0 : entries_of(r, node, content, inherited);
@@ -594,7 +680,7 @@ static int read_rest(struct reader *r, struct sk_node *node, struct state *st, u
             return member_file(r, node, st);
         if (!string_is(r, type, "json") || elements_of(r, node, content, inherited) != 0)
             return DECLINE;
-        return child_of(r, node, SK_SLOT_HIDDEN, find(st, "shape"), "shape", inherited);
+        return child_of(r, node, SK_SLOT_HIDDEN, find(st, KEY_SHAPE), "shape", inherited);
     case SK_LOADER_SPARSE_MATRIX:
         return string_is(r, type, "scipy") ? member_file(r, node, st) : DECLINE;
     case SK_LOADER_BYTES:
@@ -611,7 +697,7 @@ static int read_rest(struct reader *r, struct sk_node *node, struct state *st, u
     case SK_LOADER_OPERATOR_FUNC:
         if (strcmp(node->module_name, "operator") != 0)
             return DECLINE;
-        return child_of(r, node, SK_SLOT_ENTRY, find(st, "attrs"), "attrs", inherited);
+        return child_of(r, node, SK_SLOT_ENTRY, find(st, KEY_ATTRS), "attrs", inherited);
     case SK_LOADER_DTYPE:
         return content_child(r, node, st, SK_SLOT_HIDDEN, "content", inherited);
     default:
@@ -683,18 +769,18 @@ static int memo_key(struct reader *r, const struct member *id, char **key, size_
     char kind = 'i';
     double real;
     switch (v->token) {
-    case SK_JSON_INTEGER:
-        length = (size_t)snprintf(digits, sizeof digits, "%lld", (long long)v->integer);
+    case SK_JSON_INTEGER: /* the id table's: no text key needed */
         *truthy = v->integer != 0;
         *numeric = true;
         *number = (long long)v->integer;
+        length = 0;
         break;
     case SK_JSON_TRUE:
     case SK_JSON_FALSE:
         *truthy = v->token == SK_JSON_TRUE;
-        length = (size_t)snprintf(digits, sizeof digits, "%d", *truthy);
         *numeric = true;
         *number = *truthy;
+        length = 0;
         break;
     case SK_JSON_BIG_INTEGER:
         bytes = v->start;
@@ -810,7 +896,7 @@ static int same_content(const char *a, size_t a_length, const char *b, size_t b_
 /* schema.c's is_cached_reference: strcmp of the loader's name. */
 static bool cached_reference(struct reader *r, struct state *st)
 {
-    struct member *loader = find(st, "__loader__");
+    struct member *loader = find(st, KEY_LOADER);
     if (loader == NULL || loader->value.first.token != SK_JSON_STRING)
         return false;
     size_t length;
@@ -857,11 +943,14 @@ static int read_members(struct reader *r, struct state *st, struct sk_json_scan 
         }
         if (token != SK_JSON_KEY || st->count == SCAN_MAX_STATE_KEYS)
             return DECLINE;
+        /* A repeated key: declined (the jansson reader keeps the last). */
+        enum key_kind kind = key_kind_of(&key);
         for (size_t i = 0; i < st->count; i++)
-            if (same_key(r, &st->members[i].key, &key))
+            if (st->members[i].kind == kind &&
+                (kind != KEY_OTHER || same_key(r, &st->members[i].key, &key)))
                 return DECLINE;
         struct member *m = &st->members[st->count++];
-        *m = (struct member){.key = key};
+        *m = (struct member){.key = key, .kind = kind};
         struct value *v = &m->value;
         if (sk_json_next(scan, &v->first, &r->err) == SK_JSON_ERROR)
             return DECLINE;
@@ -895,7 +984,7 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
     size_t key_length = 0;
     bool truthy, numeric;
     long long number = 0;
-    if (memo_key(r, find(st, "__id__"), &key, &key_length, &truthy, &numeric, &number) != 0)
+    if (memo_key(r, find(st, KEY_ID), &key, &key_length, &truthy, &numeric, &number) != 0)
         return DECLINE;
     struct memo_record *record = NULL;
     if (key && truthy)
@@ -990,8 +1079,8 @@ static int read_root(struct reader *r, const char *text, size_t length)
     r->schema->root = root.node;
     r->level = 0;
     struct state *st = state_at_level(r);
-    struct member *protocol = find(st, "protocol");
-    struct member *version = find(st, "_skops_version");
+    struct member *protocol = find(st, KEY_PROTOCOL);
+    struct member *version = find(st, KEY_SKOPS_VERSION);
     if (protocol == NULL ||
         (r->form_dependent && protocol->value.first.token == SK_JSON_INTEGER &&
          (protocol->value.first.integer == 0 || protocol->value.first.integer == 1)))
@@ -1018,7 +1107,7 @@ int sk_schema_scan_load(const char *text, size_t length, struct sk_store *store,
         .store = store,
         .schema = sk_graph_new(limits),
         .memo = sk_strmap_new(),
-        .names = sk_strmap_new(),
+        .names = sk_strmap_new_remembering(),
         .max_key_bytes = limits && limits->key_bytes ? limits->key_bytes : SK_MAX_KEY_BYTES,
     };
     int rc = r.schema && r.memo && r.names ? read_root(&r, text, length) : DECLINE;

@@ -28,8 +28,8 @@ def main():
     parser.add_argument("--skopsfs", required=True)
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="skopsfs-collisions-")
-    cases = [("dict keys sharing their hash's low 24 bits", "keys", 17, ["tree", "--depth", "1"]),
-             ("integer __id__s aimed at one slot", "ids", 200000, ["audit"]),
+    cases = [("dict keys sharing their hash's low 24 bits", "keys", 16, ["tree", "--depth", "1"]),
+             ("integer __id__s aimed at one slot", "ids", 100000, ["audit"]),
              ("pickle memo keys aimed at two slots", "memo", 65536, ["audit"])]
 
     def run_timed(kind, size, command, aimed):
