@@ -3,11 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "grow.h"
 #include "layout.h"
 #include "sk_limits.h"
 #include "npy.h"
+#include "parallel.h"
 #include "sparse.h"
 
 /* Records are read in chunks of about this many bytes. */
@@ -16,56 +18,54 @@
  * room for the flattened dicts between an object and its entries). */
 #define WALK_MAX_DEPTH (2 * SK_MAX_NODE_DEPTH + 2)
 
-struct walker {
+/* What one run of checks needs: where it reads and where its problems go.
+ * The walk has one for its own problems, each job one of its own. */
+struct checker {
     struct sk_store *store;
-    const struct sk_schema *schema;
     struct sk_content_report *report;
     struct sk_error *err;
-    unsigned char *seen; /* by node index */
-    char *path;
+    const char *path; /* the object as a mount shows it, for its problems */
     size_t path_length;
-    size_t path_capacity;
-    const struct sk_node *ancestors[WALK_MAX_DEPTH];
 };
 
 /* ---- problems ---- */
 
-static int add_problem(struct walker *w, const struct sk_node *object, const char *code,
+static int add_problem(struct checker *c, const struct sk_node *object, const char *code,
                        bool has_record, uint64_t record, const char *key, size_t key_length)
 {
-    struct sk_content_report *r = w->report;
+    struct sk_content_report *r = c->report;
     /* One problem per rule and object: the first record that breaks it. */
     for (size_t i = r->count; i > 0 && r->problems[i - 1].object == object; i--)
         if (r->problems[i - 1].code == code && key == NULL)
             return 0;
     if (sk_grow(&r->problems, &r->capacity, r->count + 1, sizeof *r->problems, 8) != 0)
-        return sk_fail(w->err, "out of memory");
+        return sk_fail(c->err, "out of memory");
     struct sk_content_problem *p = &r->problems[r->count];
     memset(p, 0, sizeof *p);
     p->object = object;
     p->code = code;
     p->has_record = has_record;
     p->record = record;
-    p->path = strndup(w->path, w->path_length);
+    p->path = strndup(c->path, c->path_length);
     p->key = key ? strndup(key, key_length) : NULL;
     if (p->path == NULL || (key != NULL && p->key == NULL)) {
         free(p->path);
         free(p->key);
-        return sk_fail(w->err, "out of memory");
+        return sk_fail(c->err, "out of memory");
     }
     r->count++;
     return 0;
 }
 
-static int problem(struct walker *w, const struct sk_node *object, const char *code)
+static int problem(struct checker *c, const struct sk_node *object, const char *code)
 {
-    return add_problem(w, object, code, false, 0, NULL, 0);
+    return add_problem(c, object, code, false, 0, NULL, 0);
 }
 
-static int problem_at(struct walker *w, const struct sk_node *object, const char *code,
+static int problem_at(struct checker *c, const struct sk_node *object, const char *code,
                       uint64_t record)
 {
-    return add_problem(w, object, code, true, record, NULL, 0);
+    return add_problem(c, object, code, true, record, NULL, 0);
 }
 
 /* ---- schema lookups ---- */
@@ -117,26 +117,6 @@ static bool json_int(const struct sk_node *node, int64_t *out)
     return true;
 }
 
-/* The nearest enclosing estimator (an ObjectNode) that has KEY, or NULL. */
-static const struct sk_node *owner_with(const struct walker *w, size_t depth, const char *key)
-{
-    for (size_t d = depth; d > 0; d--) {
-        const struct sk_node *node = w->ancestors[d - 1];
-        if (node->loader == SK_LOADER_OBJECT && attribute(node, key) != NULL)
-            return node;
-    }
-    return NULL;
-}
-
-/* The estimator whose attribute the node at DEPTH is, or NULL. */
-static const struct sk_node *nearest_object(const struct walker *w, size_t depth)
-{
-    for (size_t d = depth; d > 0; d--)
-        if (w->ancestors[d - 1]->loader == SK_LOADER_OBJECT)
-            return w->ancestors[d - 1];
-    return NULL;
-}
-
 /* ---- arrays, read in place ---- */
 
 struct array {
@@ -169,7 +149,7 @@ static bool read_exactly(struct sk_source *reader, void *buffer, size_t length, 
 
 /* Opens NODE's .npy member and parses its header and dtype. False (with no
  * error) where NODE is not a readable numpy array: a problem, not a failure. */
-static bool array_open(struct walker *w, const struct sk_node *node, struct array *a)
+static bool array_open(struct checker *c, const struct sk_node *node, struct array *a)
 {
     memset(a, 0, sizeof *a);
     if (node == NULL || node->loader != SK_LOADER_NDARRAY || !node->has_member)
@@ -179,7 +159,7 @@ static bool array_open(struct walker *w, const struct sk_node *node, struct arra
     uint64_t header_length;
     unsigned char *header = NULL;
     bool ok =
-        sk_store_open(w->store, node->member, true, &a->reader, &local) == 0 &&
+        sk_store_open(c->store, node->member, true, &a->reader, &local) == 0 &&
         read_exactly(a->reader, preamble, sizeof preamble, 0, &local) &&
         sk_npy_header_length(preamble, sizeof preamble, &header_length, &local) == 0 &&
         (header = malloc(header_length)) != NULL &&
@@ -231,12 +211,12 @@ static bool is_int_field(const struct sk_npy_field *field)
 }
 
 /* Every element of a small 1-D integer array (n_classes, is_categorical_). */
-static bool read_small_ints(struct walker *w, const struct sk_node *node, int64_t **values,
+static bool read_small_ints(struct checker *c, const struct sk_node *node, int64_t **values,
                             uint64_t *count)
 {
     struct array a;
     *values = NULL;
-    if (!array_open(w, node, &a))
+    if (!array_open(c, node, &a))
         return false;
     const struct sk_npy_field *field = &a.fields.fields[0];
     bool ok = a.header.ndim == 1 && a.fields.count == 1 && is_int_field(field) &&
@@ -443,7 +423,7 @@ static bool graph_walk(const struct graph *g, struct graph_findings *out)
 }
 
 /* Streams the records of A through VISIT, a chunk at a time. */
-static int each_record(struct walker *w, struct array *a,
+static int each_record(struct checker *c, struct array *a,
                        int (*visit)(void *context, const unsigned char *record, uint64_t index),
                        void *context, bool *readable)
 {
@@ -454,7 +434,7 @@ static int each_record(struct walker *w, struct array *a,
     uint64_t per_chunk = RECORD_CHUNK_BYTES / itemsize ? RECORD_CHUNK_BYTES / itemsize : 1;
     unsigned char *buffer = malloc(per_chunk * itemsize);
     if (buffer == NULL)
-        return sk_fail(w->err, "out of memory");
+        return sk_fail(c->err, "out of memory");
     int rc = 0;
     for (uint64_t first = 0; first < a->records && rc == 0; first += per_chunk) {
         uint64_t n = a->records - first < per_chunk ? a->records - first : per_chunk;
@@ -474,7 +454,7 @@ static int each_record(struct walker *w, struct array *a,
 /* ---- sklearn.tree._tree.Tree ---- */
 
 struct tree_check {
-    struct walker *w;
+    struct checker *c;
     const struct sk_node *tree;
     const struct sk_npy_field *fields[8];
     struct graph graph;
@@ -492,115 +472,115 @@ static int tree_record(void *context, const unsigned char *record, uint64_t i)
     t->graph.left[i] = t->graph.right[i] = -1;
     if (child[0] == -1 && child[1] == -1)
         return 0;
-    if ((child[0] == -1 || child[1] == -1) && problem_at(t->w, t->tree, "tree.half_leaf", i) != 0)
+    if ((child[0] == -1 || child[1] == -1) && problem_at(t->c, t->tree, "tree.half_leaf", i) != 0)
         return -1;
     for (int side = 0; side < 2; side++) {
         if (child[side] == -1)
             continue;
         if (child[side] < 0 || (uint64_t)child[side] >= n) {
-            if (problem_at(t->w, t->tree, "tree.child_out_of_range", i) != 0)
+            if (problem_at(t->c, t->tree, "tree.child_out_of_range", i) != 0)
                 return -1;
             continue;
         }
         if ((uint64_t)child[side] <= i &&
-            problem_at(t->w, t->tree, "tree.child_not_after_parent", i) != 0)
+            problem_at(t->c, t->tree, "tree.child_not_after_parent", i) != 0)
             return -1;
         graph_edge(&t->graph, i, side, child[side]);
     }
     /* scikit-learn takes a node for a leaf by its left child alone. */
     if (child[0] != -1 && (!t->n_features_known || feature < 0 || feature >= t->n_features) &&
-        problem_at(t->w, t->tree, "tree.feature_out_of_range", i) != 0)
+        problem_at(t->c, t->tree, "tree.feature_out_of_range", i) != 0)
         return -1;
     return 0;
 }
 
 /* values must be float64 of shape (len(nodes), n_outputs, max(n_classes)). */
-static int check_tree_values(struct walker *w, const struct sk_node *tree, uint64_t records)
+static int check_tree_values(struct checker *c, const struct sk_node *tree, uint64_t records)
 {
     const struct sk_node *args = slot_named(tree, ".args");
     int64_t n_outputs, *n_classes = NULL, max_classes = 0;
     uint64_t classes_count = 0;
     bool ok = json_int(slot_named(args, "2"), &n_outputs) &&
-              read_small_ints(w, slot_named(args, "1"), &n_classes, &classes_count) &&
+              read_small_ints(c, slot_named(args, "1"), &n_classes, &classes_count) &&
               (uint64_t)n_outputs == classes_count;
     for (uint64_t i = 0; ok && i < classes_count; i++)
         if (n_classes[i] > max_classes)
             max_classes = n_classes[i];
     free(n_classes);
     struct array values;
-    if (!array_open(w, attribute(tree, "values"), &values))
-        return problem(w, tree, "tree.values_shape_mismatch");
+    if (!array_open(c, attribute(tree, "values"), &values))
+        return problem(c, tree, "tree.values_shape_mismatch");
     const struct sk_npy_field *f = &values.fields.fields[0];
     ok = ok && values.header.ndim == 3 && values.header.shape[0] == records &&
          values.header.shape[1] == (uint64_t)n_outputs &&
          values.header.shape[2] == (uint64_t)max_classes && values.fields.count == 1 &&
          f->kind == 'f' && f->size == 8 && !values.header.fortran_order;
     array_close(&values);
-    return ok ? 0 : problem(w, tree, "tree.values_shape_mismatch");
+    return ok ? 0 : problem(c, tree, "tree.values_shape_mismatch");
 }
 
-static int check_tree_graph(struct walker *w, struct tree_check *t, struct array *nodes)
+static int check_tree_graph(struct checker *c, struct tree_check *t, struct array *nodes)
 {
     bool readable;
-    if (each_record(w, nodes, tree_record, t, &readable) != 0)
+    if (each_record(c, nodes, tree_record, t, &readable) != 0)
         return -1;
     if (!readable)
-        return problem(w, t->tree, "content.array_unreadable");
+        return problem(c, t->tree, "content.array_unreadable");
     struct graph_findings found;
     if (!graph_walk(&t->graph, &found))
-        return sk_fail(w->err, "out of memory");
-    if (found.shared >= 0 && problem_at(w, t->tree, "tree.shared_child", (uint64_t)found.shared))
+        return sk_fail(c->err, "out of memory");
+    if (found.shared >= 0 && problem_at(c, t->tree, "tree.shared_child", (uint64_t)found.shared))
         return -1;
-    if (found.cycle >= 0 && problem_at(w, t->tree, "tree.cycle", (uint64_t)found.cycle))
+    if (found.cycle >= 0 && problem_at(c, t->tree, "tree.cycle", (uint64_t)found.cycle))
         return -1;
     int64_t max_depth;
     if ((!json_int(attribute(t->tree, "max_depth"), &max_depth) || max_depth < 0 ||
          (uint64_t)max_depth < found.depth) &&
-        problem(w, t->tree, "tree.max_depth_too_small") != 0)
+        problem(c, t->tree, "tree.max_depth_too_small") != 0)
         return -1;
     return 0;
 }
 
-static int check_tree(struct walker *w, const struct sk_node *tree, size_t depth)
+/* OWNER: the estimator whose attribute the tree is, or NULL. */
+static int check_tree(struct checker *c, const struct sk_node *tree, const struct sk_node *owner)
 {
-    struct tree_check t = {.w = w, .tree = tree};
+    struct tree_check t = {.c = c, .tree = tree};
     const struct sk_node *args = slot_named(tree, ".args");
     t.n_features_known = json_int(slot_named(args, "0"), &t.n_features);
-    const struct sk_node *owner = nearest_object(w, depth);
     int64_t n_features_in;
     if (owner != NULL && json_int(attribute(owner, "n_features_in_"), &n_features_in) &&
         (!t.n_features_known || n_features_in != t.n_features) &&
-        problem(w, tree, "estimator.n_features_mismatch") != 0)
+        problem(c, tree, "estimator.n_features_mismatch") != 0)
         return -1;
 
     struct array nodes;
-    if (!array_open(w, attribute(tree, "nodes"), &nodes))
-        return problem(w, tree, "tree.nodes_dtype_mismatch");
+    if (!array_open(c, attribute(tree, "nodes"), &nodes))
+        return problem(c, tree, "tree.nodes_dtype_mismatch");
     int rc = 0;
     int64_t node_count;
     uint64_t records = nodes.header.ndim == 1 ? nodes.header.shape[0] : 0;
     if (nodes.header.ndim != 1 || nodes.header.fortran_order)
-        rc = problem(w, tree, "tree.nodes_shape_mismatch");
+        rc = problem(c, tree, "tree.nodes_shape_mismatch");
     else if (!match_layout(&nodes.fields, &tree_layout, t.fields))
-        rc = problem(w, tree, "tree.nodes_dtype_mismatch");
+        rc = problem(c, tree, "tree.nodes_dtype_mismatch");
     else if (records > SK_MAX_CHECKED_TREE_NODES)
-        rc = problem(w, tree, "tree.too_large");
+        rc = problem(c, tree, "tree.too_large");
     else if (!graph_init(&t.graph, records))
-        rc = sk_fail(w->err, "out of memory");
+        rc = sk_fail(c->err, "out of memory");
     else
-        rc = check_tree_graph(w, &t, &nodes);
+        rc = check_tree_graph(c, &t, &nodes);
     array_close(&nodes);
     graph_free(&t.graph);
     if (rc == 0 && (!json_int(attribute(tree, "node_count"), &node_count) || node_count < 0 ||
                     (uint64_t)node_count != records))
-        rc = problem(w, tree, "tree.node_count_mismatch");
-    return rc == 0 ? check_tree_values(w, tree, records) : rc;
+        rc = problem(c, tree, "tree.node_count_mismatch");
+    return rc == 0 ? check_tree_values(c, tree, records) : rc;
 }
 
 /* ---- HistGradientBoosting's TreePredictor ---- */
 
 struct predictor_check {
-    struct walker *w;
+    struct checker *c;
     const struct sk_node *predictor;
     const struct sk_npy_field *fields[13];
     struct graph graph;
@@ -614,16 +594,16 @@ static int predictor_split(struct predictor_check *p, const unsigned char *recor
 {
     int64_t feature = field_int(p->fields[HGB_FEATURE], record);
     if ((p->n_features >= 0 && feature >= p->n_features) &&
-        problem_at(p->w, p->predictor, "hgb.feature_out_of_range", i) != 0)
+        problem_at(p->c, p->predictor, "hgb.feature_out_of_range", i) != 0)
         return -1;
     if (field_int(p->fields[HGB_IS_CATEGORICAL], record) == 0)
         return 0;
     if ((uint64_t)field_int(p->fields[HGB_BITSET], record) >= p->bitset_rows &&
-        problem_at(p->w, p->predictor, "hgb.bitset_out_of_range", i) != 0)
+        problem_at(p->c, p->predictor, "hgb.bitset_out_of_range", i) != 0)
         return -1;
     bool categorical = p->categorical != NULL && feature >= 0 &&
                        (uint64_t)feature < p->categorical_count && p->categorical[feature] != 0;
-    if (!categorical && problem_at(p->w, p->predictor, "hgb.categorical_mismatch", i) != 0)
+    if (!categorical && problem_at(p->c, p->predictor, "hgb.categorical_mismatch", i) != 0)
         return -1;
     return 0;
 }
@@ -638,18 +618,18 @@ static int predictor_record(void *context, const unsigned char *record, uint64_t
     /* The grower leaves a leaf's children 0; an internal node's follow it. */
     bool childless = child[0] == 0 && child[1] == 0;
     if ((is_leaf > 1 || (is_leaf == 1) != childless) &&
-        problem_at(p->w, p->predictor, "hgb.leaf_flag_inconsistent", i) != 0)
+        problem_at(p->c, p->predictor, "hgb.leaf_flag_inconsistent", i) != 0)
         return -1;
     if (is_leaf != 0)
         return 0;
     for (int side = 0; side < 2; side++) {
         if ((uint64_t)child[side] >= p->graph.count) {
-            if (problem_at(p->w, p->predictor, "hgb.child_out_of_range", i) != 0)
+            if (problem_at(p->c, p->predictor, "hgb.child_out_of_range", i) != 0)
                 return -1;
             continue;
         }
         if ((uint64_t)child[side] <= i &&
-            problem_at(p->w, p->predictor, "hgb.child_not_after_parent", i) != 0)
+            problem_at(p->c, p->predictor, "hgb.child_not_after_parent", i) != 0)
             return -1;
         graph_edge(&p->graph, i, side, child[side]);
     }
@@ -657,13 +637,13 @@ static int predictor_record(void *context, const unsigned char *record, uint64_t
 }
 
 /* Rows of the bitsets a categorical split indexes: the fewer of the two. */
-static uint64_t bitset_rows(struct walker *w, const struct sk_node *predictor)
+static uint64_t bitset_rows(struct checker *c, const struct sk_node *predictor)
 {
     static const char *const names[] = {"raw_left_cat_bitsets", "binned_left_cat_bitsets"};
     uint64_t rows = UINT64_MAX;
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         struct array a;
-        if (!array_open(w, attribute(predictor, names[i]), &a))
+        if (!array_open(c, attribute(predictor, names[i]), &a))
             return 0;
         uint64_t here = a.header.ndim == 2 ? a.header.shape[0] : 0;
         rows = here < rows ? here : rows;
@@ -672,51 +652,52 @@ static uint64_t bitset_rows(struct walker *w, const struct sk_node *predictor)
     return rows;
 }
 
-static int check_predictor_graph(struct walker *w, struct predictor_check *p, struct array *nodes)
+static int check_predictor_graph(struct checker *c, struct predictor_check *p, struct array *nodes)
 {
     bool readable;
-    if (each_record(w, nodes, predictor_record, p, &readable) != 0)
+    if (each_record(c, nodes, predictor_record, p, &readable) != 0)
         return -1;
     if (!readable)
-        return problem(w, p->predictor, "content.array_unreadable");
+        return problem(c, p->predictor, "content.array_unreadable");
     struct graph_findings found;
     if (!graph_walk(&p->graph, &found))
-        return sk_fail(w->err, "out of memory");
+        return sk_fail(c->err, "out of memory");
     if (found.shared >= 0 &&
-        problem_at(w, p->predictor, "hgb.shared_child", (uint64_t)found.shared) != 0)
+        problem_at(c, p->predictor, "hgb.shared_child", (uint64_t)found.shared) != 0)
         return -1;
-    if (found.cycle >= 0 && problem_at(w, p->predictor, "hgb.cycle", (uint64_t)found.cycle) != 0)
+    if (found.cycle >= 0 && problem_at(c, p->predictor, "hgb.cycle", (uint64_t)found.cycle) != 0)
         return -1;
     return 0;
 }
 
-static int check_predictor(struct walker *w, const struct sk_node *predictor, size_t depth)
+/* OWNER: the nearest enclosing estimator with n_features_in_, or NULL. */
+static int check_predictor(struct checker *c, const struct sk_node *predictor,
+                           const struct sk_node *owner)
 {
-    struct predictor_check p = {.w = w, .predictor = predictor, .n_features = -1};
-    const struct sk_node *owner = owner_with(w, depth, "n_features_in_");
+    struct predictor_check p = {.c = c, .predictor = predictor, .n_features = -1};
     int64_t *categorical = NULL;
     if (owner != NULL) {
         json_int(attribute(owner, "n_features_in_"), &p.n_features);
-        read_small_ints(w, attribute(owner, "is_categorical_"), &categorical, &p.categorical_count);
+        read_small_ints(c, attribute(owner, "is_categorical_"), &categorical, &p.categorical_count);
         p.categorical = categorical;
     }
-    p.bitset_rows = bitset_rows(w, predictor);
+    p.bitset_rows = bitset_rows(c, predictor);
     struct array nodes;
-    if (!array_open(w, attribute(predictor, "nodes"), &nodes)) {
+    if (!array_open(c, attribute(predictor, "nodes"), &nodes)) {
         free(categorical);
-        return problem(w, predictor, "hgb.nodes_dtype_mismatch");
+        return problem(c, predictor, "hgb.nodes_dtype_mismatch");
     }
     int rc;
     if (nodes.header.ndim != 1 || nodes.header.fortran_order)
-        rc = problem(w, predictor, "hgb.nodes_shape_mismatch");
+        rc = problem(c, predictor, "hgb.nodes_shape_mismatch");
     else if (!match_layout(&nodes.fields, &predictor_layout, p.fields))
-        rc = problem(w, predictor, "hgb.nodes_dtype_mismatch");
+        rc = problem(c, predictor, "hgb.nodes_dtype_mismatch");
     else if (nodes.header.shape[0] > SK_MAX_CHECKED_TREE_NODES)
-        rc = problem(w, predictor, "hgb.too_large");
+        rc = problem(c, predictor, "hgb.too_large");
     else if (!graph_init(&p.graph, nodes.header.shape[0]))
-        rc = sk_fail(w->err, "out of memory");
+        rc = sk_fail(c->err, "out of memory");
     else
-        rc = check_predictor_graph(w, &p, &nodes);
+        rc = check_predictor_graph(c, &p, &nodes);
     array_close(&nodes);
     graph_free(&p.graph);
     free(categorical);
@@ -725,47 +706,105 @@ static int check_predictor(struct walker *w, const struct sk_node *predictor, si
 
 /* ---- scipy sparse matrices ---- */
 
-/* The problems are on the matrix's file, "KEY.npz" in a mount. */
-static int check_sparse(struct walker *w, const struct sk_node *matrix)
+static int check_sparse(struct checker *c, const struct sk_node *matrix,
+                        const struct sk_node *owner)
 {
+    (void)owner;
     struct sk_sparse_findings found;
-    if (!matrix->has_member || sk_sparse_check(w->store, matrix->member, &found, w->err) != 0)
-        return matrix->has_member ? -1 : 0;
-    if (found.count == 0)
+    if (!matrix->has_member)
         return 0;
-    static const char suffix[] = ".npz";
-    size_t old = w->path_length;
-    if (old > 0) {
-        if (old + sizeof suffix > w->path_capacity) {
-            char *grown = realloc(w->path, old + sizeof suffix);
-            if (grown == NULL)
-                return sk_fail(w->err, "out of memory");
-            w->path = grown;
-            w->path_capacity = old + sizeof suffix;
-        }
-        memcpy(w->path + old, suffix, sizeof suffix - 1);
-        w->path_length += sizeof suffix - 1;
-    }
+    if (sk_sparse_check(c->store, matrix->member, &found, c->err) != 0)
+        return -1;
     int rc = 0;
     for (size_t i = 0; i < found.count && rc == 0; i++)
-        rc = problem(w, matrix, found.codes[i]);
-    w->path_length = old;
+        rc = problem(c, matrix, found.codes[i]);
     return rc;
 }
 
-/* ---- the walk ---- */
+/* ---- the walk: it records a job per checked object; a pool runs them ---- */
+
+typedef int (*check_fn)(struct checker *c, const struct sk_node *node, const struct sk_node *owner);
 
 struct rule_family {
-    const char *type_name;
+    const char *type_name; /* NULL: any type of the loader */
     enum sk_loader loader;
-    int (*check)(struct walker *w, const struct sk_node *node, size_t depth);
+    /* The owner handed to the check: the nearest enclosing object that has
+     * this attribute, or (NULL) the nearest enclosing object. */
+    const char *owner_key;
+    const char *path_suffix; /* where the problems are shown, after a non-root path */
+    check_fn check;
 };
 
 static const struct rule_family families[] = {
-    {"sklearn.tree._tree.Tree", SK_LOADER_TREE, check_tree},
+    {"sklearn.tree._tree.Tree", SK_LOADER_TREE, NULL, "", check_tree},
     {"sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor", SK_LOADER_OBJECT,
-     check_predictor},
+     "n_features_in_", "", check_predictor},
+    /* on the matrix's file, "KEY.npz" in a mount */
+    {NULL, SK_LOADER_SPARSE_MATRIX, NULL, ".npz", check_sparse},
 };
+
+/* One object to check, with what the walk knew where it met it. */
+struct check_job {
+    const struct sk_node *node;
+    const struct sk_node *owner;
+    check_fn check;
+    char *path;
+    size_t path_length;
+    size_t walk_problems; /* the walk's own problems before it: its place in the report */
+    struct sk_content_report problems;
+};
+
+struct walker {
+    struct checker own;  /* the walk's own problems: schema.id_alias */
+    unsigned char *seen; /* by node index */
+    char *path;
+    size_t path_length;
+    size_t path_capacity;
+    const struct sk_node *ancestors[WALK_MAX_DEPTH];
+    struct check_job *jobs;
+    size_t job_count;
+    size_t job_capacity;
+};
+
+/* The nearest object enclosing the node at DEPTH that has KEY (NULL: any). */
+static const struct sk_node *owner_of(const struct walker *w, size_t depth, const char *key)
+{
+    for (size_t d = depth; d > 0; d--) {
+        const struct sk_node *node = w->ancestors[d - 1];
+        if (node->loader == SK_LOADER_OBJECT && (key == NULL || attribute(node, key) != NULL))
+            return node;
+    }
+    return NULL;
+}
+
+static bool family_matches(const struct rule_family *family, const struct sk_node *node)
+{
+    return node->loader == family->loader &&
+           (family->type_name == NULL || strcmp(node->type_name, family->type_name) == 0);
+}
+
+static int add_job(struct walker *w, const struct sk_node *node, const struct rule_family *family,
+                   size_t depth)
+{
+    if (sk_grow(&w->jobs, &w->job_capacity, w->job_count + 1, sizeof *w->jobs, 16) != 0)
+        return sk_fail(w->own.err, "out of memory");
+    const char *suffix = w->path_length > 0 ? family->path_suffix : "";
+    size_t suffix_length = strlen(suffix);
+    char *path = malloc(w->path_length + suffix_length + 1);
+    if (path == NULL)
+        return sk_fail(w->own.err, "out of memory");
+    memcpy(path, w->path, w->path_length);
+    memcpy(path + w->path_length, suffix, suffix_length + 1);
+    w->jobs[w->job_count++] = (struct check_job){
+        .node = node,
+        .owner = owner_of(w, depth, family->owner_key),
+        .check = family->check,
+        .path = path,
+        .path_length = w->path_length + suffix_length,
+        .walk_problems = w->own.report->count,
+    };
+    return 0;
+}
 
 static bool needs_escape(const char *key, size_t length)
 {
@@ -785,13 +824,13 @@ static int path_push(struct walker *w, const struct sk_slot *slot, size_t *old)
     if (!slot->fixed_name && needs_escape(slot->key, slot->key_length)) {
         escaped = sk_layout_name(slot->key, slot->key_length, "", 0);
         if (escaped == NULL)
-            return sk_fail(w->err, "out of memory");
+            return sk_fail(w->own.err, "out of memory");
         name = escaped;
         length = strlen(escaped);
     }
     if (sk_grow(&w->path, &w->path_capacity, w->path_length + length + 2, 1, 64) != 0) {
         free(escaped);
-        return sk_fail(w->err, "out of memory");
+        return sk_fail(w->own.err, "out of memory");
     }
     if (w->path_length > 0)
         w->path[w->path_length++] = '/';
@@ -807,7 +846,9 @@ static int check_alias(struct walker *w, const struct sk_node *shown, const stru
 {
     if (!slot->alias_differs)
         return 0;
-    return add_problem(w, shown, "schema.id_alias", false, 0, slot->key, slot->key_length);
+    w->own.path = w->path;
+    w->own.path_length = w->path_length;
+    return add_problem(&w->own, shown, "schema.id_alias", false, 0, slot->key, slot->key_length);
 }
 
 /* SHOWN is the node whose entry the path names: NODE, or the object a
@@ -820,12 +861,8 @@ static int visit(struct walker *w, const struct sk_node *node, const struct sk_n
     w->seen[node->index] = 1;
     w->ancestors[depth] = node;
     for (size_t i = 0; i < sizeof families / sizeof *families; i++)
-        if (node->loader == families[i].loader &&
-            strcmp(node->type_name, families[i].type_name) == 0 &&
-            families[i].check(w, node, depth) != 0)
+        if (family_matches(&families[i], node) && add_job(w, node, &families[i], depth) != 0)
             return -1;
-    if (node->loader == SK_LOADER_SPARSE_MATRIX && check_sparse(w, node) != 0)
-        return -1;
     for (size_t i = 0; i < node->slot_count; i++) {
         const struct sk_slot *slot = &node->slots[i];
         if (slot->node == NULL || depth + 1 >= WALK_MAX_DEPTH)
@@ -841,41 +878,128 @@ static int visit(struct walker *w, const struct sk_node *node, const struct sk_n
     return 0;
 }
 
+/* ---- running the jobs, and the report in walk order ---- */
+
+static int run_job(void *context, size_t index, struct sk_error *err)
+{
+    struct walker *w = context;
+    struct check_job *job = &w->jobs[index];
+    struct checker c = {.store = w->own.store,
+                        .report = &job->problems,
+                        .err = err,
+                        .path = job->path,
+                        .path_length = job->path_length};
+    return job->check(&c, job->node, job->owner);
+}
+
+/* One per online CPU, at most SK_MAX_CHECK_THREADS and one per job;
+ * SKOPSFS_CHECK_THREADS=N (1 to the limit) chooses N instead. */
+static size_t check_threads(size_t jobs)
+{
+    long threads = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *chosen = getenv("SKOPSFS_CHECK_THREADS");
+    if (chosen != NULL) {
+        char *end;
+        long n = strtol(chosen, &end, 10);
+        if (end != chosen && *end == '\0' && n >= 1 && n <= (long)SK_MAX_CHECK_THREADS)
+            threads = n;
+    }
+    if (threads < 1)
+        threads = 1;
+    if (threads > (long)SK_MAX_CHECK_THREADS)
+        threads = SK_MAX_CHECK_THREADS;
+    return (size_t)threads < jobs ? (size_t)threads : jobs;
+}
+
+static void report_clear(struct sk_content_report *report)
+{
+    for (size_t i = 0; i < report->count; i++) {
+        free(report->problems[i].path);
+        free(report->problems[i].key);
+    }
+    free(report->problems);
+    memset(report, 0, sizeof *report);
+}
+
+static void take_problems(struct sk_content_report *into, struct sk_content_problem *from,
+                          size_t count)
+{
+    if (count > 0)
+        memcpy(into->problems + into->count, from, count * sizeof *from);
+    into->count += count;
+}
+
+/* Moves every problem into one report: the walk's in their order, each
+ * job's where the walk met its object. NULL when out of memory. */
+static struct sk_content_report *merge(struct walker *w)
+{
+    struct sk_content_report *walk = w->own.report;
+    size_t total = walk->count;
+    for (size_t i = 0; i < w->job_count; i++)
+        total += w->jobs[i].problems.count;
+    struct sk_content_report *out = calloc(1, sizeof *out);
+    if (out == NULL ||
+        (out->problems = malloc((total ? total : 1) * sizeof *out->problems)) == NULL) {
+        free(out);
+        return NULL;
+    }
+    out->capacity = total;
+    size_t from_walk = 0;
+    for (size_t i = 0; i < w->job_count; i++) {
+        struct check_job *job = &w->jobs[i];
+        take_problems(out, walk->problems + from_walk, job->walk_problems - from_walk);
+        from_walk = job->walk_problems;
+        take_problems(out, job->problems.problems, job->problems.count);
+        job->problems.count = 0;
+    }
+    take_problems(out, walk->problems + from_walk, walk->count - from_walk);
+    walk->count = 0;
+    return out;
+}
+
+static void free_jobs(struct walker *w)
+{
+    for (size_t i = 0; i < w->job_count; i++) {
+        free(w->jobs[i].path);
+        report_clear(&w->jobs[i].problems);
+    }
+    free(w->jobs);
+}
+
 int sk_content_check(struct sk_store *store, const struct sk_schema *schema,
                      struct sk_content_report **out, struct sk_error *err)
 {
     *out = NULL;
-    struct walker w = {.store = store, .schema = schema, .err = err};
-    w.report = calloc(1, sizeof *w.report);
+    struct sk_error walk_error = {0};
+    struct walker w = {.own = {.store = store, .err = &walk_error}};
+    w.own.report = calloc(1, sizeof *w.own.report);
     w.seen = calloc(schema->node_count ? schema->node_count : 1, 1);
     w.path = malloc(64);
     w.path_capacity = 64;
-    int rc = -1;
-    if (w.report == NULL || w.seen == NULL || w.path == NULL)
-        sk_fail(err, "out of memory");
-    else if (schema->root != NULL)
-        rc = visit(&w, schema->root, schema->root, 0);
+    int walked = -1;
+    if (w.own.report == NULL || w.seen == NULL || w.path == NULL)
+        sk_fail(&walk_error, "out of memory");
     else
-        rc = 0;
+        walked = schema->root != NULL ? visit(&w, schema->root, schema->root, 0) : 0;
     free(w.seen);
     free(w.path);
-    if (rc != 0) {
-        sk_content_report_free(w.report);
-        return -1;
-    }
-    *out = w.report;
-    return 0;
+    /* Where the walk failed, the jobs it recorded came before its failure:
+     * the first of theirs that fails is the one a sequential run met. */
+    int rc = sk_parallel_run(w.job_count, check_threads(w.job_count), run_job, &w, err);
+    if (rc == 0 && walked != 0)
+        rc = sk_fail_code(err, walk_error.code, "%s", walk_error.message);
+    if (rc == 0 && (*out = merge(&w)) == NULL)
+        rc = sk_fail(err, "out of memory");
+    free_jobs(&w);
+    sk_content_report_free(w.own.report);
+    return rc;
 }
 
 void sk_content_report_free(struct sk_content_report *report)
 {
     if (report == NULL)
         return;
-    for (size_t i = 0; i < report->count; i++) {
-        free(report->problems[i].path);
-        free(report->problems[i].key);
-    }
-    free(report->problems);
+    report_clear(report);
     free(report);
 }
 

@@ -46,6 +46,9 @@
 /* Records of one tree's nodes array that the content checks follow; they
  * keep about 15 bytes a record (sklearn's own take 56). */
 #define SK_MAX_CHECKED_TREE_NODES (1u << 25)
+/* Threads the content checks run on at most (one per online CPU below it;
+ * each holds one tree's graph, SK_MAX_CHECKED_TREE_NODES records at most). */
+#define SK_MAX_CHECK_THREADS 8u
 /* A sparse matrix's .npz member that the content checks copy into memory
  * to read its inner zip; a 10^7-nonzero CSR matrix is about 120 MiB. */
 #define SK_MAX_CHECKED_NPZ_BYTES (256u * 1024 * 1024)
