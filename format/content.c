@@ -149,7 +149,8 @@ static bool read_exactly(struct sk_source *reader, void *buffer, size_t length, 
 
 /* Opens NODE's .npy member and parses its header and dtype. False (with no
  * error) where NODE is not a readable numpy array: a problem, not a failure. */
-static bool array_open(struct checker *c, const struct sk_node *node, struct array *a)
+static bool array_open_checked(struct checker *c, const struct sk_node *node, bool verified,
+                               struct array *a)
 {
     memset(a, 0, sizeof *a);
     if (node == NULL || node->loader != SK_LOADER_NDARRAY || !node->has_member)
@@ -159,7 +160,7 @@ static bool array_open(struct checker *c, const struct sk_node *node, struct arr
     uint64_t header_length;
     unsigned char *header = NULL;
     bool ok =
-        sk_store_open(c->store, node->member, true, &a->reader, &local) == 0 &&
+        sk_store_open(c->store, node->member, verified, &a->reader, &local) == 0 &&
         read_exactly(a->reader, preamble, sizeof preamble, 0, &local) &&
         sk_npy_header_length(preamble, sizeof preamble, &header_length, &local) == 0 &&
         (header = malloc(header_length)) != NULL &&
@@ -175,6 +176,21 @@ static bool array_open(struct checker *c, const struct sk_node *node, struct arr
     for (size_t i = 0; i < a->header.ndim; i++)
         a->records *= a->header.shape[i]; /* sk_npy_parse checked it fits the member */
     return true;
+}
+
+/* An array whose records are read: opened as checked against its CRC-32
+ * (a small one is read whole, and its records come from the bytes checked). */
+static bool array_open(struct checker *c, const struct sk_node *node, struct array *a)
+{
+    return array_open_checked(c, node, true, a);
+}
+
+/* An array of which only the header is read (its shape and dtype): its
+ * bytes are not read, so not checked either, as for every array the checks
+ * do not follow (`skopsfs verify` checks them all). */
+static bool array_header(struct checker *c, const struct sk_node *node, struct array *a)
+{
+    return array_open_checked(c, node, false, a);
 }
 
 /* An integer field of a record, any size and byte order. Unsigned values
@@ -508,7 +524,7 @@ static int check_tree_values(struct checker *c, const struct sk_node *tree, uint
             max_classes = n_classes[i];
     free(n_classes);
     struct array values;
-    if (!array_open(c, attribute(tree, "values"), &values))
+    if (!array_header(c, attribute(tree, "values"), &values))
         return problem(c, tree, "tree.values_shape_mismatch");
     const struct sk_npy_field *f = &values.fields.fields[0];
     ok = ok && values.header.ndim == 3 && values.header.shape[0] == records &&
