@@ -1,6 +1,7 @@
 #include "layout.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,16 +41,74 @@ struct build {
     size_t entry_capacity;         /* of layout->entries */
 };
 
-/* Lists ENTRY among PARENT's children and in its name index. */
+/* Indexes DIRECTORY's children by name, now that it has more than a few. */
+static int index_children(struct sk_entry *directory)
+{
+    directory->child_index = sk_strmap_new();
+    if (directory->child_index == NULL)
+        return -1;
+    for (size_t i = 0; i < directory->child_count; i++) {
+        struct sk_entry *child = directory->children[i];
+        if (sk_strmap_put(directory->child_index, child->name, child->name_length, child) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Lists ENTRY among PARENT's children, and in its name index where it has one. */
 static int attach_child(struct build *b, struct sk_entry *parent, struct sk_entry *entry)
 {
     if (sk_grow(&parent->children, &parent->child_capacity, parent->child_count + 1,
                 sizeof *parent->children, 8) != 0)
         return sk_fail(b->err, "out of memory");
     parent->children[parent->child_count++] = entry;
-    if (sk_strmap_put(parent->child_index, entry->name, strlen(entry->name), entry) != 0)
+    int rc = 0;
+    if (parent->child_index != NULL)
+        rc = sk_strmap_put(parent->child_index, entry->name, entry->name_length, entry);
+    else if (parent->child_count > SK_FEW_CHILDREN)
+        rc = index_children(parent);
+    return rc != 0 ? sk_fail(b->err, "out of memory") : 0;
+}
+
+/* Room for MORE children of DIRECTORY, in one allocation where it can be
+ * known before they come. */
+static int reserve_children(struct build *b, struct sk_entry *directory, size_t more)
+{
+    size_t needed = directory->child_count + more;
+    if (needed <= directory->child_capacity)
+        return 0;
+    if (more > SIZE_MAX / sizeof *directory->children - directory->child_count)
         return sk_fail(b->err, "out of memory");
+    struct sk_entry **children = realloc(directory->children, needed * sizeof *children);
+    if (children == NULL)
+        return sk_fail(b->err, "out of memory");
+    directory->children = children;
+    directory->child_capacity = needed;
     return 0;
+}
+
+/* How many entries NODE's slots make in its directory (flattened dicts'
+ * too), as a hint: counting stops after *BUDGET slots, so that a schema
+ * flattening one dict many times costs no more here than its size. */
+static size_t slot_entries(const struct sk_node *node, unsigned depth, size_t *budget)
+{
+    size_t count = 0;
+    for (size_t i = 0; i<node->slot_count && * budget> 0; i++, (*budget)--) {
+        const struct sk_slot *slot = &node->slots[i];
+        if (slot->kind == SK_SLOT_ENTRY || slot->kind == SK_SLOT_FIELD)
+            count++;
+        else if (slot->kind == SK_SLOT_FLATTEN && slot->node != NULL && depth < SK_MAX_NODE_DEPTH)
+            count += slot_entries(slot->node, depth + 1, budget);
+    }
+    return count;
+}
+
+/* Room for NODE's entries in DIRECTORY: its .type and its slots'. */
+static int reserve_node_children(struct build *b, struct sk_entry *directory,
+                                 const struct sk_node *node)
+{
+    size_t budget = 2 * node->slot_count + 64;
+    return reserve_children(b, directory, 1 + slot_entries(node, 0, &budget));
 }
 
 static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char *name,
@@ -84,17 +143,11 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
     entry->id = layout->entry_count;
     layout->entries[layout->entry_count++] = entry;
     entry->name = name;
+    entry->name_length = strlen(name);
     entry->kind = kind;
     entry->role = role;
     entry->parent = parent;
     entry->reachable = parent == NULL || (parent->reachable && !parent->refused);
-    if (kind == SK_ENTRY_DIR) {
-        entry->child_index = sk_strmap_new();
-        if (entry->child_index == NULL) {
-            sk_fail(b->err, "out of memory");
-            return NULL;
-        }
-    }
     if (parent != NULL && attach_child(b, parent, entry) != 0)
         return NULL;
     return entry;
@@ -381,7 +434,7 @@ static int add_node(struct build *b, struct sk_entry *directory, const char *key
     if (depth >= SK_MAX_NODE_DEPTH)
         return sk_fail(b->err, "schema.json: entries nest deeper than %u (SK_MAX_NODE_DEPTH)",
                        SK_MAX_NODE_DEPTH);
-    if (add_type_file(b, entry, node) != 0)
+    if (reserve_node_children(b, entry, node) != 0 || add_type_file(b, entry, node) != 0)
         return -1;
     return add_slots(b, entry, node, depth + 1);
 }
@@ -632,7 +685,8 @@ static int add_root(struct build *b)
     }
     layout->root->node = root_node;
     b->first_entry[root_node->index] = layout->root;
-    if (add_type_file(b, layout->root, root_node) != 0 ||
+    if (reserve_node_children(b, layout->root, root_node) != 0 ||
+        add_type_file(b, layout->root, root_node) != 0 ||
         add_slots(b, layout->root, root_node, 0) != 0)
         return -1;
     return 0;

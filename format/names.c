@@ -7,7 +7,6 @@
 #include "entry.h"
 #include "sha256.h"
 #include "sk_limits.h"
-#include "strmap.h"
 
 /* Tries of "~N" before falling back to N from the directory's size. */
 #define SK_COLLISION_QUICK_TRIES 64u
@@ -171,7 +170,7 @@ char *sk_unique_name(const struct sk_entry *directory, const char *key, size_t k
             ordinal = (unsigned)directory->child_count + SK_COLLISION_QUICK_TRIES;
         size_t length = fixed ? build_fixed_name(key, key_length, suffix, ordinal, name)
                               : build_name(key, key_length, suffix, ordinal, name);
-        if (sk_strmap_get(directory->child_index, name, length) == NULL) {
+        if (sk_entry_child_bytes(directory, name, length) == NULL) {
             unique = copy_name(name, length);
             if (unique == NULL)
                 sk_fail(err, "out of memory");
