@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "entry.h"
 #include "sha256.h"
 #include "sk_limits.h"
@@ -154,8 +155,8 @@ static size_t build_fixed_name(const char *key, size_t key_length, const char *s
     return key_length + put_tail(name + key_length, ordinal, suffix);
 }
 
-char *sk_unique_name(const struct sk_entry *directory, const char *key, size_t key_length,
-                     bool fixed, const char *suffix, struct sk_error *err)
+char *sk_unique_name(struct sk_arena *arena, const struct sk_entry *directory, const char *key,
+                     size_t key_length, bool fixed, const char *suffix, struct sk_error *err)
 {
     char room[NAME_ROOM];
     char *name = room;
@@ -171,7 +172,7 @@ char *sk_unique_name(const struct sk_entry *directory, const char *key, size_t k
         size_t length = fixed ? build_fixed_name(key, key_length, suffix, ordinal, name)
                               : build_name(key, key_length, suffix, ordinal, name);
         if (sk_entry_child_bytes(directory, name, length) == NULL) {
-            unique = copy_name(name, length);
+            unique = sk_arena_copy(arena, name, length, 1);
             if (unique == NULL)
                 sk_fail(err, "out of memory");
             break;
