@@ -52,10 +52,13 @@ static struct block *add_block(struct sk_arena *arena, size_t size)
     size_t data_size = own ? size : arena->next_size;
     if (data_size > SIZE_MAX - sizeof(struct block))
         return NULL;
-    struct block *b = calloc(1, sizeof *b + data_size);
+    /* not zeroed here: names and texts are written whole, objects zeroed */
+    struct block *b = malloc(sizeof *b + data_size);
     if (b == NULL)
         return NULL;
     b->size = data_size;
+    b->used = 0;
+    b->next = NULL;
     if (own && arena->blocks != NULL) {
         b->next = arena->blocks->next;
         arena->blocks->next = b;
@@ -86,7 +89,10 @@ static void *carve(struct sk_arena *arena, size_t size, size_t alignment)
 
 void *sk_arena_alloc(struct sk_arena *arena, size_t size)
 {
-    return carve(arena, size ? size : 1, ALIGNMENT);
+    void *object = carve(arena, size ? size : 1, ALIGNMENT);
+    if (object != NULL)
+        memset(object, 0, size);
+    return object;
 }
 
 char *sk_arena_copy(struct sk_arena *arena, const char *bytes, size_t length, size_t extra)
@@ -96,7 +102,10 @@ char *sk_arena_copy(struct sk_arena *arena, const char *bytes, size_t length, si
     if (length > SIZE_MAX - extra)
         return NULL;
     char *copy = carve(arena, length + extra, 1); /* text needs no alignment */
-    if (copy != NULL && length > 0)
-        memcpy(copy, bytes, length);
+    if (copy != NULL) {
+        if (length > 0)
+            memcpy(copy, bytes, length);
+        memset(copy + length, 0, extra);
+    }
     return copy;
 }
