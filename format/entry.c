@@ -16,11 +16,24 @@ const struct sk_entry *sk_layout_entry(const struct sk_layout *layout, uint64_t 
     return id < layout->entry_count ? layout->entries[id] : NULL;
 }
 
-const struct sk_entry *sk_entry_child(const struct sk_entry *directory, const char *name)
+const struct sk_entry *sk_entry_child_bytes(const struct sk_entry *directory, const char *name,
+                                            size_t length)
 {
     if (directory->kind != SK_ENTRY_DIR)
         return NULL;
-    return sk_strmap_get(directory->child_index, name, strlen(name));
+    if (directory->child_index != NULL)
+        return sk_strmap_get(directory->child_index, name, length);
+    for (size_t i = 0; i < directory->child_count; i++) {
+        const struct sk_entry *child = directory->children[i];
+        if (child->name_length == length && memcmp(child->name, name, length) == 0)
+            return child;
+    }
+    return NULL;
+}
+
+const struct sk_entry *sk_entry_child(const struct sk_entry *directory, const char *name)
+{
+    return sk_entry_child_bytes(directory, name, strlen(name));
 }
 
 char *sk_entry_path(const struct sk_entry *entry)

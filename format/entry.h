@@ -31,6 +31,7 @@ struct sk_entry {
     uint64_t id; /* 0 for the root; stable for an archive and allowlist */
     struct sk_entry *parent;
     char *name; /* escaped; "" for the root */
+    size_t name_length;
     enum sk_entry_kind kind;
     enum sk_entry_role role;
     const struct sk_node *node; /* the node shown, linked to, or typed */
@@ -45,6 +46,7 @@ struct sk_entry {
     struct sk_entry **children;
     size_t child_count;
     size_t child_capacity;
+    /* by name, once there are more than SK_FEW_CHILDREN; NULL before */
     struct sk_strmap *child_index;
 
     /* files: either text or a member of the layout's store, by the store's
@@ -74,8 +76,15 @@ struct sk_layout;
 
 const struct sk_entry *sk_layout_entry(const struct sk_layout *layout, uint64_t id);
 
+/* Children a directory holds before it indexes them by name: up to this
+ * many, a lookup compares names one by one (most directories are small). */
+#define SK_FEW_CHILDREN 32u
+
 /* A child by its name, or NULL. */
 const struct sk_entry *sk_entry_child(const struct sk_entry *directory, const char *name);
+/* The same for a name of LENGTH bytes (not NUL-terminated). */
+const struct sk_entry *sk_entry_child_bytes(const struct sk_entry *directory, const char *name,
+                                            size_t length);
 
 /* Resolves PATH (relative to the root; a leading '/' is allowed) as the
  * kernel would inside the mount, following links (also the last component

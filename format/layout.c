@@ -1,10 +1,12 @@
 #include "layout.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "grow.h"
 #include "sk_limits.h"
 #include "strmap.h"
@@ -40,19 +42,78 @@ struct build {
     size_t entry_capacity;         /* of layout->entries */
 };
 
-/* Lists ENTRY among PARENT's children and in its name index. */
+/* Indexes DIRECTORY's children by name, now that it has more than a few. */
+static int index_children(struct sk_entry *directory)
+{
+    directory->child_index = sk_strmap_new();
+    if (directory->child_index == NULL)
+        return -1;
+    for (size_t i = 0; i < directory->child_count; i++) {
+        struct sk_entry *child = directory->children[i];
+        if (sk_strmap_put(directory->child_index, child->name, child->name_length, child) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Lists ENTRY among PARENT's children, and in its name index where it has one. */
 static int attach_child(struct build *b, struct sk_entry *parent, struct sk_entry *entry)
 {
     if (sk_grow(&parent->children, &parent->child_capacity, parent->child_count + 1,
                 sizeof *parent->children, 8) != 0)
         return sk_fail(b->err, "out of memory");
     parent->children[parent->child_count++] = entry;
-    if (sk_strmap_put(parent->child_index, entry->name, strlen(entry->name), entry) != 0)
+    int rc = 0;
+    if (parent->child_index != NULL)
+        rc = sk_strmap_put(parent->child_index, entry->name, entry->name_length, entry);
+    else if (parent->child_count > SK_FEW_CHILDREN)
+        rc = index_children(parent);
+    return rc != 0 ? sk_fail(b->err, "out of memory") : 0;
+}
+
+/* Room for MORE children of DIRECTORY, in one allocation where it can be
+ * known before they come. */
+static int reserve_children(struct build *b, struct sk_entry *directory, size_t more)
+{
+    size_t needed = directory->child_count + more;
+    if (needed <= directory->child_capacity)
+        return 0;
+    if (more > SIZE_MAX / sizeof *directory->children - directory->child_count)
         return sk_fail(b->err, "out of memory");
+    struct sk_entry **children = realloc(directory->children, needed * sizeof *children);
+    if (children == NULL)
+        return sk_fail(b->err, "out of memory");
+    directory->children = children;
+    directory->child_capacity = needed;
     return 0;
 }
 
-static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char *name,
+/* How many entries NODE's slots make in its directory (flattened dicts'
+ * too), as a hint: counting stops after *BUDGET slots, so that a schema
+ * flattening one dict many times costs no more here than its size. */
+static size_t slot_entries(const struct sk_node *node, unsigned depth, size_t *budget)
+{
+    size_t count = 0;
+    for (size_t i = 0; i<node->slot_count && * budget> 0; i++, (*budget)--) {
+        const struct sk_slot *slot = &node->slots[i];
+        if (slot->kind == SK_SLOT_ENTRY || slot->kind == SK_SLOT_FIELD)
+            count++;
+        else if (slot->kind == SK_SLOT_FLATTEN && slot->node != NULL && depth < SK_MAX_NODE_DEPTH)
+            count += slot_entries(slot->node, depth + 1, budget);
+    }
+    return count;
+}
+
+/* Room for NODE's entries in DIRECTORY: its .type and its slots'. */
+static int reserve_node_children(struct build *b, struct sk_entry *directory,
+                                 const struct sk_node *node)
+{
+    size_t budget = 2 * node->slot_count + 64;
+    return reserve_children(b, directory, 1 + slot_entries(node, 0, &budget));
+}
+
+/* NAME: in the layout's arena, or NULL when it could not be made. */
+static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, const char *name,
                                   enum sk_entry_kind kind, enum sk_entry_role role)
 {
     struct sk_layout *layout = b->layout;
@@ -62,7 +123,6 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
     }
     unsigned long long limit = b->options->max_entries ? b->options->max_entries : SK_MAX_ENTRIES;
     if (layout->entry_count >= limit) {
-        free(name);
         sk_fail_code(b->err, E2BIG,
                      "the archive lays out to more than %llu entries (the max_entries limit, "
                      "SK_MAX_ENTRIES; raise it with -o max_entries=N or --max-entries N)",
@@ -71,35 +131,35 @@ static struct sk_entry *new_entry(struct build *b, struct sk_entry *parent, char
     }
     if (sk_grow(&layout->entries, &b->entry_capacity, layout->entry_count + 1,
                 sizeof *layout->entries, 256) != 0) {
-        free(name);
         sk_fail(b->err, "out of memory");
         return NULL;
     }
-    struct sk_entry *entry = calloc(1, sizeof *entry);
+    struct sk_entry *entry = sk_arena_alloc(layout->arena, sizeof *entry);
     if (entry == NULL) {
-        free(name);
         sk_fail(b->err, "out of memory");
         return NULL;
     }
     entry->id = layout->entry_count;
     layout->entries[layout->entry_count++] = entry;
-    entry->name = name;
+    entry->name = (char *)name;
+    entry->name_length = strlen(name);
     entry->kind = kind;
     entry->role = role;
     entry->parent = parent;
     entry->reachable = parent == NULL || (parent->reachable && !parent->refused);
-    if (kind == SK_ENTRY_DIR) {
-        entry->child_index = sk_strmap_new();
-        if (entry->child_index == NULL) {
-            sk_fail(b->err, "out of memory");
-            return NULL;
-        }
-    }
     if (parent != NULL && attach_child(b, parent, entry) != 0)
         return NULL;
     return entry;
 }
 
+/* A name of the layout's own, kept in its arena (NULL when out of memory). */
+static const char *own_name(struct build *b, const char *name)
+{
+    return sk_arena_copy(b->layout->arena, name, strlen(name), 1);
+}
+
+/* TEXT (in the layout's arena, or NULL when it could not be made) as
+ * ENTRY's bytes. */
 static int set_text(struct build *b, struct sk_entry *entry, char *text, size_t length)
 {
     if (text == NULL)
@@ -111,12 +171,25 @@ static int set_text(struct build *b, struct sk_entry *entry, char *text, size_t 
 
 static int set_owned_text(struct build *b, struct sk_entry *entry, const char *text, size_t length)
 {
-    char *copy = malloc(length + 2); /* room for a newline the caller may add */
-    if (copy != NULL) {
-        memcpy(copy, text, length);
-        copy[length] = '\0';
-        copy[length + 1] = '\0';
-    }
+    /* room for a newline the caller may add */
+    return set_text(b, entry, sk_arena_copy(b->layout->arena, text, length, 2), length);
+}
+
+/* LINE and a newline as ENTRY's bytes (a type's or a dtype's name). */
+static int set_line(struct build *b, struct sk_entry *entry, const char *line)
+{
+    size_t length = strlen(line);
+    char *text = sk_arena_copy(b->layout->arena, line, length, 2);
+    if (text != NULL)
+        text[length] = '\n';
+    return set_text(b, entry, text, length + 1);
+}
+
+/* TEXT from a memory stream (malloc'd; NULL when it failed) as ENTRY's bytes. */
+static int set_stream_text(struct build *b, struct sk_entry *entry, char *text, size_t length)
+{
+    char *copy = text ? sk_arena_copy(b->layout->arena, text, length, 1) : NULL;
+    free(text);
     return set_text(b, entry, copy, length);
 }
 
@@ -189,7 +262,7 @@ static int dtype_text(struct build *b, struct sk_entry *entry, const struct sk_n
     if (array == NULL || array->loader != SK_LOADER_NDARRAY)
         return sk_fail(b->err, "schema.json: a DTypeNode does not hold an array");
     if (!array->has_member)
-        return set_text(b, entry, strdup("|O\n"), 3);
+        return set_line(b, entry, "|O");
     struct sk_npy_header *header;
     char *why;
     if (read_npy_header(b->layout->store, array->member, &header, &why) != 0) {
@@ -197,11 +270,10 @@ static int dtype_text(struct build *b, struct sk_entry *entry, const struct sk_n
         free(why);
         return -1;
     }
-    char *text;
-    int length = asprintf(&text, "%s\n", header->descr);
+    int rc = set_line(b, entry, header->descr);
     sk_npy_header_free(header);
     free(header);
-    return set_text(b, entry, length < 0 ? NULL : text, length < 0 ? 0 : (size_t)length);
+    return rc;
 }
 
 static int file_content(struct build *b, struct sk_entry *entry, const struct sk_node *node)
@@ -226,11 +298,8 @@ static int file_content(struct build *b, struct sk_entry *entry, const struct sk
         return set_owned_text(b, entry, node->text, node->text_length);
     switch (node->loader) {
     case SK_LOADER_FUNCTION:
-    case SK_LOADER_TYPE: {
-        char *text;
-        int length = asprintf(&text, "%s\n", node->type_name);
-        return set_text(b, entry, length < 0 ? NULL : text, length < 0 ? 0 : (size_t)length);
-    }
+    case SK_LOADER_TYPE:
+        return set_line(b, entry, node->type_name);
     case SK_LOADER_DTYPE:
         return dtype_text(b, entry, node);
     default:
@@ -334,13 +403,11 @@ static int mark_hidden(struct build *b, const struct sk_node *start, struct sk_e
 static int add_type_file(struct build *b, struct sk_entry *directory, const struct sk_node *node)
 {
     struct sk_entry *type_file =
-        new_entry(b, directory, strdup(".type"), SK_ENTRY_FILE, SK_ROLE_TYPEFILE);
+        new_entry(b, directory, own_name(b, ".type"), SK_ENTRY_FILE, SK_ROLE_TYPEFILE);
     if (type_file == NULL)
         return -1;
     type_file->node = node;
-    char *text;
-    int length = asprintf(&text, "%s\n", node->type_name);
-    return set_text(b, type_file, length < 0 ? NULL : text, length < 0 ? 0 : (size_t)length);
+    return set_line(b, type_file, node->type_name);
 }
 
 /* Makes NODE's entry under KEY: the node itself where this is its first
@@ -353,7 +420,8 @@ static int add_node(struct build *b, struct sk_entry *directory, const char *key
     enum sk_entry_kind kind = first != NULL && node->loader != SK_LOADER_JSON
                                   ? SK_ENTRY_SYMLINK
                                   : (file ? SK_ENTRY_FILE : SK_ENTRY_DIR);
-    char *name = sk_unique_name(directory, key, key_length, fixed, sk_name_suffix(node), b->err);
+    char *name = sk_unique_name(b->layout->arena, directory, key, key_length, fixed,
+                                sk_name_suffix(node), b->err);
     struct sk_entry *entry = new_entry(b, directory, name, kind, SK_ROLE_NODE);
     if (entry == NULL)
         return -1;
@@ -381,7 +449,7 @@ static int add_node(struct build *b, struct sk_entry *directory, const char *key
     if (depth >= SK_MAX_NODE_DEPTH)
         return sk_fail(b->err, "schema.json: entries nest deeper than %u (SK_MAX_NODE_DEPTH)",
                        SK_MAX_NODE_DEPTH);
-    if (add_type_file(b, entry, node) != 0)
+    if (reserve_node_children(b, entry, node) != 0 || add_type_file(b, entry, node) != 0)
         return -1;
     return add_slots(b, entry, node, depth + 1);
 }
@@ -403,7 +471,8 @@ static int add_slots(struct build *b, struct sk_entry *directory, const struct s
             rc = add_slots(b, directory, slot->node, depth);
             break;
         case SK_SLOT_FIELD: {
-            char *name = sk_unique_name(directory, slot->key, slot->key_length, false, "", b->err);
+            char *name = sk_unique_name(b->layout->arena, directory, slot->key, slot->key_length,
+                                        false, "", b->err);
             struct sk_entry *field = new_entry(b, directory, name, SK_ENTRY_FILE, SK_ROLE_FIELD);
             if (field == NULL)
                 return -1;
@@ -427,7 +496,8 @@ static int add_slots(struct build *b, struct sk_entry *directory, const struct s
 /* /.skops/problems: every content problem, one a line, as the CLI prints them. */
 static int add_problems_file(struct build *b, struct sk_entry *meta)
 {
-    struct sk_entry *file = new_entry(b, meta, strdup("problems"), SK_ENTRY_FILE, SK_ROLE_META);
+    struct sk_entry *file =
+        new_entry(b, meta, own_name(b, "problems"), SK_ENTRY_FILE, SK_ROLE_META);
     if (file == NULL)
         return -1;
     const struct sk_content_report *content = b->options->content;
@@ -442,7 +512,7 @@ static int add_problems_file(struct build *b, struct sk_entry *meta)
         free(line);
     }
     fclose(out);
-    return set_text(b, file, list, list_length);
+    return set_stream_text(b, file, list, list_length);
 }
 
 /* Each problem also marks its node's entry (user.skops.problems). */
@@ -476,7 +546,7 @@ static int add_schema_file(struct build *b, struct sk_entry *meta)
 {
     struct sk_layout *layout = b->layout;
     struct sk_entry *schema_file =
-        new_entry(b, meta, strdup("schema.json"), SK_ENTRY_FILE, SK_ROLE_META);
+        new_entry(b, meta, own_name(b, "schema.json"), SK_ENTRY_FILE, SK_ROLE_META);
     if (schema_file == NULL)
         return -1;
     uint64_t index;
@@ -495,7 +565,7 @@ static int add_untrusted_file(struct build *b, struct sk_entry *meta)
 {
     struct sk_layout *layout = b->layout;
     struct sk_entry *untrusted =
-        new_entry(b, meta, strdup("untrusted"), SK_ENTRY_FILE, SK_ROLE_META);
+        new_entry(b, meta, own_name(b, "untrusted"), SK_ENTRY_FILE, SK_ROLE_META);
     if (untrusted == NULL)
         return -1;
     char *list = NULL;
@@ -506,23 +576,24 @@ static int add_untrusted_file(struct build *b, struct sk_entry *meta)
     for (size_t i = 0; i < layout->untrusted_count; i++)
         fprintf(out, "%s\n", layout->untrusted[i]);
     fclose(out);
-    return set_text(b, untrusted, list, list_length);
+    return set_stream_text(b, untrusted, list, list_length);
 }
 
 static int add_meta(struct build *b, struct sk_entry *root)
 {
     struct sk_layout *layout = b->layout;
-    struct sk_entry *meta = new_entry(b, root, strdup(".skops"), SK_ENTRY_DIR, SK_ROLE_META);
+    struct sk_entry *meta = new_entry(b, root, own_name(b, ".skops"), SK_ENTRY_DIR, SK_ROLE_META);
     if (meta == NULL)
         return -1;
-    struct sk_entry *protocol = new_entry(b, meta, strdup("protocol"), SK_ENTRY_FILE, SK_ROLE_META);
+    struct sk_entry *protocol =
+        new_entry(b, meta, own_name(b, "protocol"), SK_ENTRY_FILE, SK_ROLE_META);
     if (protocol == NULL)
         return -1;
     const struct sk_schema *schema = layout->schema;
     if (set_owned_text(b, protocol, schema->protocol_text, schema->protocol_text_length) != 0)
         return -1;
     struct sk_entry *version =
-        new_entry(b, meta, strdup("skops_version"), SK_ENTRY_FILE, SK_ROLE_META);
+        new_entry(b, meta, own_name(b, "skops_version"), SK_ENTRY_FILE, SK_ROLE_META);
     if (version == NULL ||
         set_owned_text(b, version, schema->skops_version_text, schema->skops_version_text_length))
         return -1;
@@ -632,7 +703,8 @@ static int add_root(struct build *b)
     }
     layout->root->node = root_node;
     b->first_entry[root_node->index] = layout->root;
-    if (add_type_file(b, layout->root, root_node) != 0 ||
+    if (reserve_node_children(b, layout->root, root_node) != 0 ||
+        add_type_file(b, layout->root, root_node) != 0 ||
         add_slots(b, layout->root, root_node, 0) != 0)
         return -1;
     return 0;
@@ -664,19 +736,20 @@ int sk_layout_build(struct sk_store *store, struct sk_schema *schema,
         return sk_fail(err, "out of memory");
     layout->store = store;
     layout->schema = schema;
+    layout->arena = sk_arena_new();
     size_t node_slots = schema->node_count ? schema->node_count : 1;
     struct build b = {.layout = layout,
                       .options = options,
                       .err = err,
                       .refused_by = calloc(node_slots, sizeof *b.refused_by),
                       .first_entry = calloc(node_slots, sizeof *b.first_entry)};
-    if (b.first_entry == NULL || b.refused_by == NULL) {
+    if (b.first_entry == NULL || b.refused_by == NULL || layout->arena == NULL) {
         sk_fail(err, "out of memory");
         goto fail;
     }
     if (compute_untrusted(&b) != 0)
         goto fail;
-    layout->root = new_entry(&b, NULL, strdup(""), SK_ENTRY_DIR, SK_ROLE_NODE);
+    layout->root = new_entry(&b, NULL, own_name(&b, ""), SK_ENTRY_DIR, SK_ROLE_NODE);
     if (layout->root == NULL || add_meta(&b, layout->root) != 0 || add_root(&b) != 0 ||
         add_link_texts(&b) != 0)
         goto fail;
@@ -701,20 +774,18 @@ void sk_layout_free(struct sk_layout *layout)
         return;
     for (size_t i = 0; i < layout->entry_count; i++) {
         struct sk_entry *e = layout->entries[i];
-        free(e->name);
         sk_string_list_free(e->needs, e->need_count);
         free(e->children);
         sk_strmap_free(e->child_index);
-        free(e->text);
         if (e->npy != NULL)
             sk_npy_header_free(e->npy);
         free(e->npy);
         free(e->npy_error);
         free(e->link_text);
         free(e->problems);
-        free(e);
     }
     free(layout->entries);
     sk_string_list_free(layout->untrusted, layout->untrusted_count);
+    sk_arena_free(layout->arena);
     free(layout);
 }

@@ -33,7 +33,10 @@ struct sk_layout_options {
     const struct sk_content_report *content;
 };
 
+struct sk_arena;
+
 struct sk_layout {
+    struct sk_arena *arena; /* the entries, their names and texts */
     struct sk_store *store;
     struct sk_schema *schema;
     struct sk_entry *root;

@@ -1,13 +1,13 @@
 #include "names.h"
 
-#include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "entry.h"
 #include "sha256.h"
 #include "sk_limits.h"
-#include "strmap.h"
 
 /* Tries of "~N" before falling back to N from the directory's size. */
 #define SK_COLLISION_QUICK_TRIES 64u
@@ -28,8 +28,16 @@ const char *sk_name_suffix(const struct sk_node *node)
     }
 }
 
-/* Percent-escapes what a name cannot hold or must not start with. */
-static size_t escape_key(const char *key, size_t length, char *out)
+/* Room for a name as it is built: the longest name, and past it the bytes
+ * safe_cut may look at when the escaped key is longer. */
+#define NAME_ROOM (SK_MAX_NAME_BYTES + 4u)
+/* "~" and the largest unsigned, and the longest suffix. */
+#define TAIL_ROOM 32u
+
+/* Percent-escapes what a name cannot hold or must not start with. Writes
+ * the first bytes of the escaped key, while a whole escape fits ROOM, and
+ * returns its whole length. */
+static size_t escape_key(const char *key, size_t length, char *out, size_t room)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t used = 0;
@@ -39,13 +47,17 @@ static size_t escape_key(const char *key, size_t length, char *out)
     }
     for (size_t i = 0; i < length; i++) {
         unsigned char c = (unsigned char)key[i];
-        if (c == '/' || c == '%' || c == '\0' || (i == 0 && c == '.')) {
-            out[used++] = '%';
-            out[used++] = hex[c >> 4];
-            out[used++] = hex[c & 15];
-        } else {
-            out[used++] = (char)c;
+        bool escape = c == '/' || c == '%' || c == '\0' || (i == 0 && c == '.');
+        if (used + 3 <= room) {
+            if (escape) {
+                out[used] = '%';
+                out[used + 1] = hex[c >> 4];
+                out[used + 2] = hex[c & 15];
+            } else {
+                out[used] = (char)c;
+            }
         }
+        used += escape ? 3 : 1;
     }
     return used;
 }
@@ -65,65 +77,110 @@ static size_t safe_cut(const char *name, size_t length, size_t limit)
     return cut;
 }
 
-char *sk_layout_name(const char *key, size_t key_length, const char *suffix, unsigned ordinal)
+/* VALUE in decimal at OUT; returns the digits written. Once per entry, so
+ * not through printf. */
+static size_t put_decimal(char *out, unsigned value)
 {
-    char tail[32];
-    if (ordinal > 1)
-        snprintf(tail, sizeof tail, "~%u%s", ordinal, suffix);
-    else
-        snprintf(tail, sizeof tail, "%s", suffix);
-    size_t tail_length = strlen(tail);
-    char *escaped = malloc(key_length * 3 + 2);
-    if (escaped == NULL)
-        return NULL;
-    size_t length = escape_key(key, key_length, escaped);
-    char *name =
-        malloc(SK_MAX_NAME_BYTES + 1 > length + tail_length + 1 ? SK_MAX_NAME_BYTES + 1
-                                                                : length + tail_length + 1);
-    if (name == NULL) {
-        free(escaped);
-        return NULL;
-    }
-    if (length + tail_length <= SK_MAX_NAME_BYTES) {
-        memcpy(name, escaped, length);
-        memcpy(name + length, tail, tail_length + 1);
-    } else {
-        /* Too long: cut, and tell cut names apart by a hash of the key. */
-        unsigned char digest[SK_SHA256_DIGEST_BYTES];
-        sk_sha256(key, key_length, digest);
-        size_t cut =
-            safe_cut(escaped, length, SK_MAX_NAME_BYTES - 1 - SK_SHORT_HASH_DIGITS - tail_length);
-        memcpy(name, escaped, cut);
-        snprintf(name + cut, SK_MAX_NAME_BYTES + 1 - cut, "~%02x%02x%02x%02x%s", digest[0],
-                 digest[1], digest[2], digest[3], tail);
-    }
-    free(escaped);
-    return name;
+    char digits[16];
+    size_t count = 0;
+    do {
+        digits[count++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value != 0);
+    for (size_t i = 0; i < count; i++)
+        out[i] = digits[count - 1 - i];
+    return count;
 }
 
-char *sk_unique_name(const struct sk_entry *directory, const char *key, size_t key_length,
-                     bool fixed, const char *suffix, struct sk_error *err)
+/* "~N" (for N > 1) and SUFFIX at OUT (TAIL_ROOM bytes), NUL-terminated. */
+static size_t put_tail(char *out, unsigned ordinal, const char *suffix)
 {
+    size_t length = 0;
+    if (ordinal > 1) {
+        out[length++] = '~';
+        length += put_decimal(out + length, ordinal);
+    }
+    size_t suffix_length = strlen(suffix);
+    memcpy(out + length, suffix, suffix_length + 1);
+    return length + suffix_length;
+}
+
+/* The name sk_layout_name returns, built at NAME (NAME_ROOM bytes); returns
+ * its length. */
+static size_t build_name(const char *key, size_t key_length, const char *suffix, unsigned ordinal,
+                         char *name)
+{
+    static const char hex[] = "0123456789abcdef";
+    char tail[TAIL_ROOM];
+    size_t tail_length = put_tail(tail, ordinal, suffix);
+    size_t length = escape_key(key, key_length, name, NAME_ROOM);
+    if (length + tail_length <= SK_MAX_NAME_BYTES) {
+        memcpy(name + length, tail, tail_length + 1);
+        return length + tail_length;
+    }
+    /* Too long: cut, and tell cut names apart by a hash of the key. */
+    unsigned char digest[SK_SHA256_DIGEST_BYTES];
+    sk_sha256(key, key_length, digest);
+    size_t cut = safe_cut(name, length, SK_MAX_NAME_BYTES - 1 - SK_SHORT_HASH_DIGITS - tail_length);
+    name[cut++] = '~';
+    for (size_t i = 0; i < SK_SHORT_HASH_DIGITS / 2; i++) {
+        name[cut++] = hex[digest[i] >> 4];
+        name[cut++] = hex[digest[i] & 15];
+    }
+    memcpy(name + cut, tail, tail_length + 1);
+    return cut + tail_length;
+}
+
+static char *copy_name(const char *name, size_t length)
+{
+    char *copy = malloc(length + 1);
+    if (copy != NULL)
+        memcpy(copy, name, length + 1);
+    return copy;
+}
+
+char *sk_layout_name(const char *key, size_t key_length, const char *suffix, unsigned ordinal)
+{
+    char name[NAME_ROOM];
+    size_t length = build_name(key, key_length, suffix, ordinal, name);
+    return copy_name(name, length);
+}
+
+/* A name of the filesystem's own, never escaped nor cut: KEY, "~N" for
+ * N > 1, and SUFFIX, at NAME (KEY_LENGTH + TAIL_ROOM bytes). */
+static size_t build_fixed_name(const char *key, size_t key_length, const char *suffix,
+                               unsigned ordinal, char *name)
+{
+    memcpy(name, key, key_length);
+    return key_length + put_tail(name + key_length, ordinal, suffix);
+}
+
+char *sk_unique_name(struct sk_arena *arena, const struct sk_entry *directory, const char *key,
+                     size_t key_length, bool fixed, const char *suffix, struct sk_error *err)
+{
+    char room[NAME_ROOM];
+    char *name = room;
+    if (fixed && key_length > NAME_ROOM - TAIL_ROOM &&
+        (name = malloc(key_length + TAIL_ROOM)) == NULL) {
+        sk_fail(err, "out of memory");
+        return NULL;
+    }
+    char *unique = NULL;
     for (unsigned ordinal = 1; ordinal <= SK_MAX_CHILDREN_PER_NODE + 2; ordinal++) {
         if (ordinal == SK_COLLISION_QUICK_TRIES)
             ordinal = (unsigned)directory->child_count + SK_COLLISION_QUICK_TRIES;
-        char *name;
-        if (fixed) { /* a name of the filesystem's own, never escaped */
-            if (ordinal > 1
-                    ? asprintf(&name, "%.*s~%u%s", (int)key_length, key, ordinal, suffix) < 0
-                    : asprintf(&name, "%.*s%s", (int)key_length, key, suffix) < 0)
-                name = NULL;
-        } else {
-            name = sk_layout_name(key, key_length, suffix, ordinal);
+        size_t length = fixed ? build_fixed_name(key, key_length, suffix, ordinal, name)
+                              : build_name(key, key_length, suffix, ordinal, name);
+        if (sk_entry_child_bytes(directory, name, length) == NULL) {
+            unique = sk_arena_copy(arena, name, length, 1);
+            if (unique == NULL)
+                sk_fail(err, "out of memory");
+            break;
         }
-        if (name == NULL) {
-            sk_fail(err, "out of memory");
-            return NULL;
-        }
-        if (sk_strmap_get(directory->child_index, name, strlen(name)) == NULL)
-            return name;
-        free(name);
     }
-    sk_fail(err, "cannot find a free name for a key in %s", directory->name);
-    return NULL;
+    if (name != room)
+        free(name);
+    if (unique == NULL) /* the first cause wins: out of memory, where it was */
+        sk_fail(err, "cannot find a free name for a key in %s", directory->name);
+    return unique;
 }

@@ -12,6 +12,7 @@
 #include "graph.h"
 #include "sk_error.h"
 
+struct sk_arena;
 struct sk_entry;
 
 /* The suffix NODE's entry name ends in: ".npy", ".npz", ".bin" or "". */
@@ -23,8 +24,9 @@ const char *sk_name_suffix(const struct sk_node *node);
 char *sk_layout_name(const char *key, size_t key_length, const char *suffix, unsigned ordinal);
 
 /* A name for KEY in DIRECTORY that no child has yet: escaped, or as it is
- * when FIXED (a name of the filesystem's own, such as "root"). */
-char *sk_unique_name(const struct sk_entry *directory, const char *key, size_t key_length,
-                     bool fixed, const char *suffix, struct sk_error *err);
+ * when FIXED (a name of the filesystem's own, such as "root"). Kept in
+ * ARENA. */
+char *sk_unique_name(struct sk_arena *arena, const struct sk_entry *directory, const char *key,
+                     size_t key_length, bool fixed, const char *suffix, struct sk_error *err);
 
 #endif

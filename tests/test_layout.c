@@ -159,12 +159,114 @@ static void lays_out_a_model(void **state)
     free(npy);
 }
 
+/* Keys the lookup must tell apart: prefixes of each other, bytes a name
+ * escapes, control and high bytes, keys equal but for their last byte. */
+static const char *const odd_keys[] = {
+    "p",       "pp",      "p%",          "a/b",
+    "\\u0001", "\\u007f", "\xc3\xa9",    "\xc3\xa9\xc3\xa9",
+    ".dot",    "%2E",     "tail\\u0001", "tail\\u0002",
+    "",        " ",       "~2",          "w.npy~",
+};
+
+/* A schema whose dict "d" holds KEYS JSON values (odd_keys first, then
+ * "k<i>") and last an array "w" that collides with the value "w.npy". */
+static char *schema_with_keys(size_t keys)
+{
+    const char *json = "{\"__class__\": \"str\", \"__module__\": \"builtins\", "
+                       "\"__loader__\": \"JsonNode\", \"content\": \"\\\"v\\\"\"}";
+    const char *list = "{\"__class__\": \"list\", \"__module__\": \"builtins\", "
+                       "\"__loader__\": \"ListNode\", \"content\": []}";
+    char *text = NULL;
+    size_t length = 0;
+    FILE *out = open_memstream(&text, &length);
+    assert_non_null(out);
+    fprintf(out,
+            "{\"__class__\": \"dict\", \"__module__\": \"builtins\", \"__loader__\": \"DictNode\","
+            " \"protocol\": 2, \"_skops_version\": \"0.15\", \"key_types\": %s, \"content\": {"
+            "\"d\": {\"__class__\": \"dict\", \"__module__\": \"builtins\", "
+            "\"__loader__\": \"DictNode\", \"key_types\": %s, \"content\": {\"w.npy\": %s",
+            list, list, json);
+    for (size_t i = 1; i < keys; i++) {
+        if (i - 1 < sizeof odd_keys / sizeof *odd_keys)
+            fprintf(out, ", \"%s\": %s", odd_keys[i - 1], json);
+        else
+            fprintf(out, ", \"k%zu\": %s", i, json);
+    }
+    fprintf(out, ", \"w\": {\"__class__\": \"ndarray\", \"__module__\": \"numpy\", "
+                 "\"__loader__\": \"NdArrayNode\", \"type\": \"numpy\", \"file\": \"1.npy\"}}}}}");
+    fclose(out);
+    return text;
+}
+
+/* Every child is found by its name, and no name it is not. */
+static void expect_children_found(const struct sk_entry *directory)
+{
+    for (size_t i = 0; i < directory->child_count; i++) {
+        const struct sk_entry *child = directory->children[i];
+        assert_ptr_equal(sk_entry_child(directory, child->name), child);
+        char longer[300];
+        memcpy(longer, child->name, child->name_length);
+        longer[child->name_length] = '!';
+        /* not NUL-terminated: only LENGTH bytes count */
+        assert_ptr_equal(sk_entry_child_bytes(directory, longer, child->name_length), child);
+        assert_null(sk_entry_child_bytes(directory, longer, child->name_length + 1));
+        const struct sk_entry *prefix =
+            child->name_length > 0
+                ? sk_entry_child_bytes(directory, child->name, child->name_length - 1)
+                : NULL;
+        if (prefix != NULL) { /* "p" and "pp", "w.npy" and "w.npy~" */
+            assert_int_equal(prefix->name_length, child->name_length - 1);
+            assert_memory_equal(prefix->name, child->name, prefix->name_length);
+        }
+    }
+    assert_null(sk_entry_child(directory, "absent"));
+}
+
+/* Directories of SK_FEW_CHILDREN children and one or two more: looked up
+ * one by one, then through the index, with the same answers. */
+static void looks_children_up_below_and_above_the_index(void **state)
+{
+    (void)state;
+    size_t npy_length;
+    void *npy = test_make_npy(2, &npy_length);
+    struct test_member members[] = {{"1.npy", npy, npy_length, false}};
+    for (size_t extra = 0; extra <= 2; extra++) {
+        size_t children = SK_FEW_CHILDREN + extra; /* .type, the values and "w" */
+        char *schema = schema_with_keys(children - 2);
+        char *path = test_make_skops(schema, members, 1);
+        struct sk_model *model;
+        struct sk_error err = {0};
+        struct sk_model_options options = {.build_layout = true};
+        assert_int_equal(sk_model_open(path, &options, &model, &err), 0);
+        const struct sk_entry *d, *e;
+        assert_int_equal(sk_layout_resolve(model->layout, "d", false, &d), 0);
+        assert_int_equal(d->child_count, children);
+        assert_int_equal(d->child_index != NULL, children > SK_FEW_CHILDREN);
+        expect_children_found(d);
+        assert_int_equal(sk_layout_resolve(model->layout, "d/a%2Fb", false, &e), 0);
+        assert_int_equal(sk_layout_resolve(model->layout, "d/%", false, &e), 0);
+        assert_int_equal(sk_layout_resolve(model->layout, "d/\xc3\xa9\xc3\xa9", false, &e), 0);
+        assert_int_equal(sk_layout_resolve(model->layout, "d/\x01", false, &e), 0);
+        assert_int_equal(sk_layout_resolve(model->layout, "d/tail\x02", false, &e), 0);
+        assert_int_equal(sk_layout_resolve(model->layout, "d/w.npy", false, &e), 0);
+        assert_string_equal(e->text, "v\n");
+        assert_int_equal(sk_layout_resolve(model->layout, "d/w~2.npy", false, &e), 0);
+        assert_true(e->in_store);
+        sk_model_close(model);
+        unlink(path);
+        free(path);
+        free(schema);
+    }
+    free(npy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(escapes_what_a_name_cannot_hold),
         cmocka_unit_test(cuts_long_names_at_character_boundaries),
         cmocka_unit_test(lays_out_a_model),
+        cmocka_unit_test(looks_children_up_below_and_above_the_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
