@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "decimal.h"
 #include "entry.h"
 #include "sha256.h"
 #include "sk_limits.h"
@@ -77,28 +78,13 @@ static size_t safe_cut(const char *name, size_t length, size_t limit)
     return cut;
 }
 
-/* VALUE in decimal at OUT; returns the digits written. Once per entry, so
- * not through printf. */
-static size_t put_decimal(char *out, unsigned value)
-{
-    char digits[16];
-    size_t count = 0;
-    do {
-        digits[count++] = (char)('0' + value % 10);
-        value /= 10;
-    } while (value != 0);
-    for (size_t i = 0; i < count; i++)
-        out[i] = digits[count - 1 - i];
-    return count;
-}
-
 /* "~N" (for N > 1) and SUFFIX at OUT (TAIL_ROOM bytes), NUL-terminated. */
 static size_t put_tail(char *out, unsigned ordinal, const char *suffix)
 {
     size_t length = 0;
     if (ordinal > 1) {
         out[length++] = '~';
-        length += put_decimal(out + length, ordinal);
+        length += sk_decimal(ordinal, out + length);
     }
     size_t suffix_length = strlen(suffix);
     memcpy(out + length, suffix, suffix_length + 1);

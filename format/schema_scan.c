@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
 #include "grow.h"
 #include "hash.h"
 #include "jsonscan.h"
@@ -381,21 +382,6 @@ static int child_of(struct reader *r, struct sk_node *node, enum sk_slot_kind ki
     return child_here(r, node, kind, &sub, &open, key, key_length, key[0] == '.', inherited);
 }
 
-/* VALUE's decimal digits at DIGITS (room for 20); returns their count.
- * snprintf's "%zu" cost more than reading the element it names. */
-static size_t decimal(size_t value, char *digits)
-{
-    char reversed[20];
-    size_t count = 0;
-    do {
-        reversed[count++] = (char)('0' + value % 10);
-        value /= 10;
-    } while (value != 0);
-    for (size_t i = 0; i < count; i++)
-        digits[i] = reversed[count - 1 - i];
-    return count;
-}
-
 /* A list's elements (SCAN just past its '['), each under its index. */
 static int elements(struct reader *r, struct sk_node *node, struct sk_json_scan *scan,
                     unsigned inherited)
@@ -404,8 +390,8 @@ static int elements(struct reader *r, struct sk_node *node, struct sk_json_scan 
     for (size_t i = 0;; i++) {
         if (sk_json_next(scan, &event, &r->err) == SK_JSON_ARRAY_END)
             return 0;
-        char digits[24];
-        size_t length = decimal(i, digits);
+        char digits[SK_DECIMAL_MAX_DIGITS];
+        size_t length = sk_decimal(i, digits);
         const char *key = keep(r, digits, length);
         if (key == NULL ||
             child_here(r, node, SK_SLOT_ENTRY, scan, &event, key, length, false, inherited) != 0)
