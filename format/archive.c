@@ -358,13 +358,20 @@ static bool reserve_held(uint64_t size)
     return false;
 }
 
+/* Whether READER read its stored member whole, in order from the start,
+ * so that stored_crc sums exactly the bytes it returned. */
+static bool summed_whole(const struct sk_reader *reader)
+{
+    const struct member *m = reader->member;
+    return m->method == SK_ZIP_STORED && m->size > 0 && reader->stored_checked_to == m->size;
+}
+
 /* Whether the bytes just read into BYTES are the ones the CRC-32 vouches
- * for: a stored member's reader that read it in order from the start has
- * summed exactly them already; otherwise they are summed here. */
+ * for: summed already on the way, or summed here. */
 static bool held_bytes_match(const struct sk_reader *reader, const unsigned char *bytes)
 {
     const struct member *m = reader->member;
-    if (m->method == SK_ZIP_STORED && reader->stored_checked_to == m->size)
+    if (summed_whole(reader))
         return reader->stored_crc == m->entry->crc;
     return sk_crc32(0, bytes, (size_t)m->size) == m->entry->crc;
 }
@@ -908,8 +915,7 @@ static int source_verify(struct sk_source *source, struct sk_error *err)
     /* A reader that read a stored member whole, in order, summed exactly
      * the bytes it returned: their verdict (another reader may have found
      * the member good while the file changed under this one). */
-    if (m->method == SK_ZIP_STORED && m->size > 0 && reader->held == NULL &&
-        reader->stored_checked_to == m->size)
+    if (reader->held == NULL && summed_whole(reader))
         return reader->stored_crc == m->entry->crc ? 0 : fail_bad(m, err);
     return sk_archive_verify(reader->archive, (uint64_t)(reader->member - reader->archive->members),
                              err);

@@ -590,18 +590,10 @@ static unsigned char *read_local_header(int fd, const struct sk_zip_entry *e, bo
         sk_fail(err, "out of memory");
         return NULL;
     }
-    size_t done = 0;
-    while (done < want) {
-        ssize_t got = pread(fd, header + done, want - done, (off_t)(e->header_offset + done));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            break;
-        done += (size_t)got;
-    }
-    *name_read = done == want;
-    if (done < LOCAL_BYTES && sk_pread_exact(fd, header, LOCAL_BYTES, e->header_offset, err) != 0) {
-        free(header); /* the error as a short fixed part always gave it */
+    struct sk_error short_file = {0}; /* the fixed part's read below says why */
+    *name_read = sk_pread_exact(fd, header, want, e->header_offset, &short_file) == 0;
+    if (!*name_read && sk_pread_exact(fd, header, LOCAL_BYTES, e->header_offset, err) != 0) {
+        free(header);
         return NULL;
     }
     return header;

@@ -612,6 +612,18 @@ static void finds_a_large_bad_member_by_reading_it(void **state)
     free(zeros);
 }
 
+/* The one member "a.npy" holding "hello" (30-byte local header and its
+ * 5-byte name before it) rewritten in place: same size, same inode, other
+ * bytes. */
+static void rewrite_hello(const char *path)
+{
+    FILE *f = fopen(path, "r+");
+    assert_non_null(f);
+    fseek(f, 30 + 5, SEEK_SET);
+    fputs("jello", f);
+    fclose(f);
+}
+
 static void notices_the_archive_rewritten_in_place(void **state)
 {
     (void)state;
@@ -622,10 +634,7 @@ static void notices_the_archive_rewritten_in_place(void **state)
     assert_int_equal(sk_archive_check_unchanged(archive, &err), 0);
     struct timespec pause = {0, 20 * 1000 * 1000};
     nanosleep(&pause, NULL);
-    FILE *f = fopen(path, "r+");
-    fseek(f, 30 + 5, SEEK_SET);
-    fputs("jello", f); /* same size, same inode, other bytes */
-    fclose(f);
+    rewrite_hello(path);
     assert_int_equal(sk_archive_check_unchanged(archive, &err), -1);
     assert_non_null(strstr(err.message, "changed"));
     sk_archive_close(archive);
@@ -650,10 +659,7 @@ static void serves_a_small_member_from_the_bytes_it_checked(void **state)
     uint64_t offset;
     assert_false(sk_reader_stored_extent(held, &fd, &offset));
     assert_true(sk_reader_stored_extent(unverified, &fd, &offset));
-    FILE *f = fopen(path, "r+");
-    fseek(f, 30 + 5, SEEK_SET);
-    fputs("jello", f);
-    fclose(f);
+    rewrite_hello(path);
     char bytes[8] = {0};
     assert_int_equal(sk_reader_pread(held, bytes, sizeof bytes, 0, &err), 5);
     assert_memory_equal(bytes, "hello", 5);
