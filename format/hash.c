@@ -110,14 +110,6 @@ uint64_t sk_hash_bytes(const void *data, size_t length)
     return sip_finish(&s);
 }
 
-uint64_t sk_hash_u64(uint64_t value)
-{
-    struct sip s = sip_start();
-    sip_absorb(&s, value);
-    sip_absorb(&s, (uint64_t)8 << 56);
-    return sip_finish(&s);
-}
-
 size_t sk_hash_u64_slot(uint64_t value, unsigned bits)
 {
     pthread_once(&key_once, draw_key);

@@ -13,9 +13,8 @@
 #include <stdint.h>
 
 uint64_t sk_hash_bytes(const void *data, size_t length);
-uint64_t sk_hash_u64(uint64_t value);
 /* A slot among 2**BITS (1..63) for an integer key: the top BITS bits of
- * VALUE times a random odd multiplier. Cheaper than sk_hash_u64, and as good
+ * VALUE times a random odd multiplier. Cheaper than SipHash, and as good
  * for a table: two keys share a slot with probability at most 2 / 2**BITS
  * whatever keys a file picks (Dietzfelbinger's multiply-shift family). */
 size_t sk_hash_u64_slot(uint64_t value, unsigned bits);
