@@ -156,18 +156,9 @@ static bool array_open_checked(struct checker *c, const struct sk_node *node, bo
     if (node == NULL || node->loader != SK_LOADER_NDARRAY || !node->has_member)
         return false;
     struct sk_error local = {0};
-    unsigned char preamble[SK_NPY_PREAMBLE_BYTES];
-    uint64_t header_length;
-    unsigned char *header = NULL;
-    bool ok =
-        sk_store_open(c->store, node->member, verified, &a->reader, &local) == 0 &&
-        read_exactly(a->reader, preamble, sizeof preamble, 0, &local) &&
-        sk_npy_header_length(preamble, sizeof preamble, &header_length, &local) == 0 &&
-        (header = malloc(header_length)) != NULL &&
-        read_exactly(a->reader, header, header_length, 0, &local) &&
-        sk_npy_parse(header, header_length, sk_source_size(a->reader), &a->header, &local) == 0 &&
-        !a->header.object_dtype && sk_npy_fields(a->header.descr, &a->fields, &local) == 0;
-    free(header);
+    bool ok = sk_store_open(c->store, node->member, verified, &a->reader, &local) == 0 &&
+              sk_npy_read_header(a->reader, &a->header, &local) == 0 && !a->header.object_dtype &&
+              sk_npy_fields(a->header.descr, &a->fields, &local) == 0;
     if (!ok) {
         array_close(a);
         return false;

@@ -193,64 +193,21 @@ static int set_stream_text(struct build *b, struct sk_entry *entry, char *text, 
     return set_text(b, entry, copy, length);
 }
 
-/* numpy writes headers of 128 bytes or a few hundred: one read usually
- * gets all of one. */
-#define NPY_FIRST_READ_BYTES 512u
-
-/* The first bytes of an .npy member up to its whole header, in one read
- * where the header fits the first. Sets *LENGTH to what was read (less than
- * the header's length if the member is shorter). */
-static unsigned char *read_header_bytes(struct sk_source *reader, size_t *length,
-                                        struct sk_error *err)
-{
-    unsigned char *bytes = malloc(NPY_FIRST_READ_BYTES);
-    ssize_t got = bytes ? sk_source_pread(reader, bytes, NPY_FIRST_READ_BYTES, 0, err) : -1;
-    uint64_t header_length;
-    if (got < 0 || sk_npy_header_length(bytes, (size_t)got, &header_length, err) != 0) {
-        free(bytes);
-        return NULL;
-    }
-    *length = (size_t)got;
-    if (header_length <= (uint64_t)got) {
-        *length = (size_t)header_length;
-        return bytes;
-    }
-    if (got < (ssize_t)NPY_FIRST_READ_BYTES)
-        return bytes; /* the member ends inside its header */
-    unsigned char *larger = realloc(bytes, (size_t)header_length);
-    if (larger == NULL) {
-        free(bytes);
-        return NULL;
-    }
-    got = sk_source_pread(reader, larger + *length, (size_t)header_length - *length, *length, err);
-    if (got < 0) {
-        free(larger);
-        return NULL;
-    }
-    *length += (size_t)got;
-    return larger;
-}
-
 static int read_npy_header(struct sk_store *store, uint64_t member, struct sk_npy_header **out,
                            char **error_text)
 {
     struct sk_error err = {0};
     struct sk_source *reader = NULL;
-    unsigned char *bytes = NULL;
-    size_t length;
     *out = NULL;
     *error_text = NULL;
     struct sk_npy_header *header = calloc(1, sizeof *header);
     if (header == NULL || sk_store_open(store, member, false, &reader, &err) != 0 ||
-        (bytes = read_header_bytes(reader, &length, &err)) == NULL ||
-        sk_npy_parse(bytes, length, sk_source_size(reader), header, &err) != 0) {
-        free(bytes);
+        sk_npy_read_header(reader, header, &err) != 0) {
         free(header);
         sk_source_close(reader);
         *error_text = strdup(err.message[0] ? err.message : "out of memory");
         return -1;
     }
-    free(bytes);
     sk_source_close(reader);
     *out = header;
     return 0;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "source.h"
+
 /* Nesting of a structured dtype's descr lists and tuples. */
 #define NPY_MAX_LITERAL_DEPTH 32
 
@@ -441,4 +443,56 @@ void sk_npy_fields_free(struct sk_npy_fields *fields)
         free(fields->fields[i].name);
     free(fields->fields);
     memset(fields, 0, sizeof *fields);
+}
+
+/* numpy writes headers of 128 bytes or a few hundred: one read usually
+ * gets all of one. */
+#define NPY_FIRST_READ_BYTES 512u
+
+/* The first bytes of an .npy member up to its whole header, in one read
+ * where the header fits the first. Sets *LENGTH to what was read (less than
+ * the header's length if the member is shorter). */
+static unsigned char *read_header_bytes(struct sk_source *source, size_t *length,
+                                        struct sk_error *err)
+{
+    unsigned char *bytes = malloc(NPY_FIRST_READ_BYTES);
+    ssize_t got = bytes ? sk_source_pread(source, bytes, NPY_FIRST_READ_BYTES, 0, err) : -1;
+    uint64_t header_length;
+    if (got < 0 || sk_npy_header_length(bytes, (size_t)got, &header_length, err) != 0) {
+        free(bytes);
+        return NULL;
+    }
+    *length = (size_t)got;
+    if (header_length <= (uint64_t)got) {
+        *length = (size_t)header_length;
+        return bytes;
+    }
+    if (got < (ssize_t)NPY_FIRST_READ_BYTES)
+        return bytes; /* the member ends inside its header */
+    unsigned char *larger = realloc(bytes, (size_t)header_length);
+    if (larger == NULL) {
+        free(bytes);
+        return NULL;
+    }
+    got = sk_source_pread(source, larger + *length, (size_t)header_length - *length, *length, err);
+    if (got < 0) {
+        free(larger);
+        return NULL;
+    }
+    *length += (size_t)got;
+    return larger;
+}
+
+int sk_npy_read_header(struct sk_source *source, struct sk_npy_header *header, struct sk_error *err)
+{
+    size_t length;
+    unsigned char *bytes = read_header_bytes(source, &length, err);
+    if (bytes == NULL) {
+        if (err->message[0] == '\0')
+            sk_fail(err, "out of memory");
+        return -1;
+    }
+    int result = sk_npy_parse(bytes, length, sk_source_size(source), header, err);
+    free(bytes);
+    return result;
 }

@@ -37,6 +37,12 @@ int sk_npy_parse(const unsigned char *bytes, size_t length, uint64_t member_size
 
 void sk_npy_header_free(struct sk_npy_header *header);
 
+struct sk_source;
+/* Reads and parses the header at the start of SOURCE (an .npy member):
+ * one read where the header fits the first 512 bytes, as numpy's do. */
+int sk_npy_read_header(struct sk_source *source, struct sk_npy_header *header,
+                       struct sk_error *err);
+
 /* One field of a record dtype, or the single element of a plain one. */
 struct sk_npy_field {
     char *name; /* "" for numpy's padding fields and for a plain descr */
