@@ -928,11 +928,14 @@ static void report_clear(struct sk_content_report *report)
     memset(report, 0, sizeof *report);
 }
 
-static void take_problems(struct sk_content_report *into, struct sk_content_problem *from,
-                          size_t count)
+/* Moves COUNT problems of FROM, from its FIRST on, to the end of INTO. A
+ * report with no problems may have no array: no pointer is formed then. */
+static void take_problems(struct sk_content_report *into, const struct sk_content_report *from,
+                          size_t first, size_t count)
 {
     if (count > 0)
-        memcpy(into->problems + into->count, from, count * sizeof *from);
+        memcpy(into->problems + into->count, from->problems + first,
+               count * sizeof *into->problems);
     into->count += count;
 }
 
@@ -954,12 +957,12 @@ static struct sk_content_report *merge(struct walker *w)
     size_t from_walk = 0;
     for (size_t i = 0; i < w->job_count; i++) {
         struct check_job *job = &w->jobs[i];
-        take_problems(out, walk->problems + from_walk, job->walk_problems - from_walk);
+        take_problems(out, walk, from_walk, job->walk_problems - from_walk);
         from_walk = job->walk_problems;
-        take_problems(out, job->problems.problems, job->problems.count);
+        take_problems(out, &job->problems, 0, job->problems.count);
         job->problems.count = 0;
     }
-    take_problems(out, walk->problems + from_walk, walk->count - from_walk);
+    take_problems(out, walk, from_walk, walk->count - from_walk);
     walk->count = 0;
     return out;
 }
