@@ -133,12 +133,34 @@ void sk_json_scan_init(struct sk_json_scan *scan, const char *text, size_t lengt
     scan->at = text;
     scan->end = text + length;
     scan->expect = EXPECT_ROOT;
+    scan->whole = true;
+}
+
+void sk_json_scan_init_streamed(struct sk_json_scan *scan, const char *text,
+                                int (*more)(void *context, struct sk_json_scan *scan),
+                                void *context)
+{
+    sk_json_scan_init(scan, text, 0);
+    scan->whole = false;
+    scan->streamed = true;
+    scan->more = more;
+    scan->more_context = context;
 }
 
 /* Fails with jansson's message at AT: line, and column in characters. */
 __attribute__((format(printf, 4, 5))) static enum sk_json_token
 fail(struct sk_json_scan *scan, const char *at, struct sk_error *err, const char *fmt, ...)
 {
+    char reason[256];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(reason, sizeof reason, fmt, args);
+    va_end(args);
+    scan->expect = EXPECT_FAILED;
+    if (scan->streamed) {
+        sk_fail(err, "invalid JSON: %s", reason);
+        return SK_JSON_ERROR;
+    }
     int line = 1;
     int column = 0;
     for (const char *p = scan->text; p < at && p < scan->end; p++) {
@@ -149,12 +171,6 @@ fail(struct sk_json_scan *scan, const char *at, struct sk_error *err, const char
             column++;
         }
     }
-    char reason[256];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(reason, sizeof reason, fmt, args);
-    va_end(args);
-    scan->expect = EXPECT_FAILED;
     sk_fail(err, "invalid JSON at line %d, column %d: %s", line, column, reason);
     return SK_JSON_ERROR;
 }
@@ -556,6 +572,16 @@ enum sk_json_token sk_json_next(struct sk_json_scan *scan, struct sk_json_event 
             return event->token = SK_JSON_ERROR;
         case EXPECT_DONE:
             return event->token = SK_JSON_END;
+        default:
+            break;
+        }
+        if (p == end && !scan->whole) {
+            if (scan->more(scan->more_context, scan) != 0)
+                return fail_plainly(scan, err, "the text could not be read");
+            end = scan->end;
+            continue;
+        }
+        switch (scan->expect) {
         case EXPECT_EOF:
             if (p < end)
                 return fail(scan, p + 1, err, "end of file expected");

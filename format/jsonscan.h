@@ -63,10 +63,26 @@ struct sk_json_scan {
     bool nul_key;                                   /* a key held NUL */
     bool has_u10ffff;                               /* a string held U+10FFFF */
     const char *spelled;                            /* the first string value spelling the mark */
+    /* Streamed text: [text, end) is what has arrived, and MORE brings the
+     * next part (sets end and whole) when the tokens run out before the
+     * text does. Each part ends between tokens. */
+    bool whole;
+    bool streamed;
+    int (*more)(void *context, struct sk_json_scan *scan);
+    void *more_context;
     unsigned char in_object[SK_JSON_MAX_DEPTH / 8]; /* per open container */
 };
 
 void sk_json_scan_init(struct sk_json_scan *scan, const char *text, size_t length);
+
+/* A scanner over text that arrives in parts: MORE(CONTEXT, SCAN) is called
+ * whenever every token of [TEXT, scan->end) was returned and scan->whole is
+ * false; it sets both, and returns 0 or -1 (the scan then fails). Each part
+ * must end between two tokens (after a newline: no token holds one). Its
+ * errors name no line: the text before may be gone. */
+void sk_json_scan_init_streamed(struct sk_json_scan *scan, const char *text,
+                                int (*more)(void *context, struct sk_json_scan *scan),
+                                void *context);
 
 /* The next token into *EVENT. After SK_JSON_END or SK_JSON_ERROR (ERR is
  * set, in sk_json_parse's words) it returns the same again. */

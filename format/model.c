@@ -77,8 +77,6 @@ int sk_model_open(const char *path, const struct sk_model_options *options, stru
         goto schema_read;
     }
     uint64_t index;
-    char *text = NULL;
-    size_t length = 0;
     if (sk_store_find(model->store, "schema.json", &index) != 0) {
         sk_fail(err, "no schema.json in the archive: not a .skops file");
         goto fail_prefixed;
@@ -96,11 +94,8 @@ int sk_model_open(const char *path, const struct sk_model_options *options, stru
                      (unsigned long long)info.size, max_schema);
         goto fail_prefixed;
     }
-    if (sk_store_read_member(model->store, index, (size_t)max_schema, &text, &length, err) != 0)
-        goto fail_prefixed;
-    int rc = sk_schema_load(text, length, model->store, &options->limits, &model->schema, err);
-    sk_store_free_member(text, length);
-    if (rc != 0)
+    if (sk_schema_read_member(model->store, index, (size_t)max_schema, &options->limits,
+                              &model->schema, err) != 0)
         goto fail_prefixed;
 schema_read:
     if (options->check_content &&

@@ -943,17 +943,43 @@ int sk_schema_load_tree(const char *text, size_t length, struct sk_store *store,
     return 0;
 }
 
+/* The one-pass reader (schema_scan.h) declines whatever it would read
+ * otherwise than this one; SKOPSFS_SCHEMA_READER=jansson skips it (to
+ * compare the two by hand: tests/schema_diff.c runs both either way). */
+static bool jansson_only(void)
+{
+    const char *reader = getenv("SKOPSFS_SCHEMA_READER");
+    return reader != NULL && strcmp(reader, "jansson") == 0;
+}
+
 int sk_schema_load(const char *text, size_t length, struct sk_store *store,
                    const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err)
 {
-    /* The one-pass reader (schema_scan.h) declines whatever it would read
-     * otherwise than this one; SKOPSFS_SCHEMA_READER=jansson skips it (to
-     * compare the two by hand: tests/schema_diff.c runs both either way). */
-    const char *reader = getenv("SKOPSFS_SCHEMA_READER");
-    bool jansson_only = reader != NULL && strcmp(reader, "jansson") == 0;
-    if (!jansson_only && sk_schema_scan_load(text, length, store, limits, out) == 0)
+    if (!jansson_only() && sk_schema_scan_load(text, length, store, limits, out) == 0)
         return 0;
     return sk_schema_load_tree(text, length, store, limits, out, err);
+}
+
+int sk_schema_read_member(struct sk_store *store, uint64_t index, size_t max_bytes,
+                          const struct sk_limits *limits, struct sk_schema **out,
+                          struct sk_error *err)
+{
+    *out = NULL;
+    struct sk_source *source;
+    struct sk_error ignored = {0}; /* a failure here is met again below, and said there */
+    if (!jansson_only() && sk_store_open(store, index, false, &source, &ignored) == 0) {
+        int rc = sk_schema_scan_source(source, NULL, store, limits, out);
+        sk_source_close(source);
+        if (rc == 0)
+            return 0;
+    }
+    char *text;
+    size_t length;
+    if (sk_store_read_member(store, index, max_bytes, &text, &length, err) != 0)
+        return -1;
+    int rc = sk_schema_load(text, length, store, limits, out, err);
+    sk_store_free_member(text, length);
+    return rc;
 }
 
 static void release_json(void *root)

@@ -21,6 +21,15 @@
 int sk_schema_load(const char *text, size_t length, struct sk_store *store,
                    const struct sk_limits *limits, struct sk_schema **out, struct sk_error *err);
 
+/* As sk_schema_load, for STORE's member INDEX (schema.json): streamed, a
+ * window at a time, where the one-pass reader takes it so, and the text is
+ * never held whole; else read whole (at most MAX_BYTES) and given to
+ * sk_schema_load. Errors of reading the member are those of
+ * sk_store_read_member. */
+int sk_schema_read_member(struct sk_store *store, uint64_t index, size_t max_bytes,
+                          const struct sk_limits *limits, struct sk_schema **out,
+                          struct sk_error *err);
+
 /* The jansson reader. sk_schema_load tries the one-pass reader first
  * (schema_scan.h), which declines what it does not read the way this one
  * does, and falls back to this; SKOPSFS_SCHEMA_READER=jansson in the

@@ -27,6 +27,7 @@
 #include "jsontext.h"
 #include "schema_json.h"
 #include "strmap.h"
+#include "textwindow.h"
 
 /* A state with more keys than this is read by the jansson reader (skops
  * writes at most seven). */
@@ -110,12 +111,20 @@ struct member {
     struct sk_json_event key;
     enum key_kind kind;
     struct value value;
-    bool done; /* read already, in the order of the text */
+    bool done;   /* read already, in the order of the text */
+    bool pinned; /* a container passed over: its text is read again later */
+};
+
+/* A state's key or scalar whose text was given back, copied (streamed text). */
+struct copy {
+    struct copy *next;
+    char bytes[];
 };
 
 struct state {
     const char *start, *end;
     size_t count;
+    struct copy *copies;
     struct member members[SCAN_MAX_STATE_KEYS];
     struct sk_node *node; /* made once its names are known */
     size_t mark;          /* node count when the state opened */
@@ -135,7 +144,22 @@ struct node_info {
     const char *start;
     size_t length;
     struct memo_record *record;
+    /* Streamed text, a state of scalars: the keyed hash of its tokens. */
+    uint64_t fingerprint;
+    bool fingerprinted;
 };
+
+/* Streamed text: an alias is compared with its original as written, but
+ * the original's text may have been given back. skops writes every state
+ * in full wherever its object recurs (its CachedNode is never written),
+ * and most are strings, numbers and types: states of scalars. So such a
+ * state keeps its tokens as a keyed hash, and an alias whose hash is the
+ * original's is the same tokens. Any other alias whose original's text is
+ * gone is declined, and the caller reads the text whole (an ensemble may
+ * alias a whole estimator). */
+/* An open state this close to the scanner keeps its text from its start,
+ * so that a small alias can be compared as written when it closes. */
+#define OPEN_STATE_KEPT_BYTES ((size_t)64 << 10)
 
 /* The memo's integer keys: open addressing, at most half full. */
 struct id_slot {
@@ -211,6 +235,11 @@ struct reader {
     size_t loader_count;
     char *memo_key; /* the current state's */
     size_t memo_key_capacity;
+    /* Streamed text: where it comes from, and the first byte not given back. */
+    struct sk_text_window *window;
+    const char *live_from;
+    char *flat; /* a state's tokens, spelled out to be hashed */
+    size_t flat_capacity;
     struct sk_error err; /* builder messages, never shown: declined files are read again */
 };
 
@@ -902,6 +931,79 @@ static void roll_back(struct reader *r, size_t mark)
     sk_graph_truncate(r->schema, mark);
 }
 
+static void free_copies(struct state *st)
+{
+    for (struct copy *c = st->copies, *next; c != NULL; c = next) {
+        next = c->next;
+        free(c);
+    }
+    st->copies = NULL;
+}
+
+/* Whether text at P was not given back: an alias is compared with its
+ * original as written, and declined where either text is gone. */
+static bool live(const struct reader *r, const char *p)
+{
+    return (uintptr_t)p >= (uintptr_t)r->live_from;
+}
+
+static bool is_container(enum sk_json_token token)
+{
+    return token == SK_JSON_OBJECT_START || token == SK_JSON_ARRAY_START;
+}
+
+/* Appends a token as same_tokens compares it: its kind, its escapes, its
+ * bytes as written (a key skops names, KIND, unescaped: by kind alone). */
+static int spell_token(struct reader *r, size_t *used, const struct sk_json_event *event,
+                       enum key_kind kind)
+{
+    size_t length = kind != KEY_OTHER && !event->escaped ? 0 : event->length;
+    size_t need = *used + 2 + 10 + length; /* a length takes at most 10 bytes of 7 bits */
+    if (sk_grow(&r->flat, &r->flat_capacity, need, 1, 4096) != 0)
+        return -1;
+    unsigned char *at = (unsigned char *)r->flat + *used;
+    *at++ = (unsigned char)(event->token << 1 | event->escaped);
+    *at++ = (unsigned char)kind;
+    size_t rest = length;
+    do {
+        *at++ = (unsigned char)((rest & 0x7f) | (rest > 0x7f ? 0x80 : 0));
+        rest >>= 7;
+    } while (rest != 0);
+    memcpy(at, event->start, length);
+    *used = (size_t)(at + length - (unsigned char *)r->flat);
+    return 0;
+}
+
+/* The keyed hash of ST's tokens as written, where every value is a scalar:
+ * equal hashes are the same tokens (same_tokens), but with a chance of
+ * 2^-64 under a key the file cannot know. False for a state holding a
+ * container, or out of memory. */
+static bool fingerprint(struct reader *r, const struct state *st, uint64_t *print)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < st->count; i++) {
+        const struct member *m = &st->members[i];
+        if (is_container(m->value.first.token) || spell_token(r, &used, &m->key, m->kind) != 0 ||
+            spell_token(r, &used, &m->value.first, KEY_OTHER) != 0)
+            return false;
+    }
+    *print = sk_hash_bytes(r->flat, used);
+    return true;
+}
+
+/* Whether an alias ST and its ORIGINAL can be compared as written (0), or
+ * are the same tokens by fingerprint (1), or neither (-1). */
+static int texts_gone_or_same(struct reader *r, const struct state *st,
+                              const struct node_info *original)
+{
+    if (live(r, original->start) && live(r, st->start))
+        return 0;
+    uint64_t print;
+    return original->fingerprinted && fingerprint(r, st, &print) && print == original->fingerprint
+               ? 1
+               : -1;
+}
+
 static struct state *state_at_level(struct reader *r)
 {
     if (r->level >= r->state_capacity) {
@@ -910,8 +1012,11 @@ static struct state *state_at_level(struct reader *r)
             return NULL;
         memset(r->states + old, 0, (r->state_capacity - old) * sizeof *r->states);
     }
-    if (r->states[r->level] == NULL)
+    if (r->states[r->level] == NULL) {
         r->states[r->level] = malloc(sizeof **r->states);
+        if (r->states[r->level] != NULL)
+            r->states[r->level]->copies = NULL;
+    }
     return r->states[r->level];
 }
 
@@ -945,6 +1050,7 @@ static int read_members(struct reader *r, struct state *st, struct sk_json_scan 
             return DECLINE;
         if (done)
             continue;
+        m->pinned = v->first.token == SK_JSON_OBJECT_START || v->first.token == SK_JSON_ARRAY_START;
         if (sk_json_skip(scan, &v->first, &v->start, &v->length, &r->err) != 0)
             return DECLINE;
     }
@@ -958,6 +1064,7 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
         return DECLINE;
     st->start = open->start;
     st->count = 0;
+    free_copies(st);
     st->node = NULL;
     st->mark = r->schema->node_count;
     r->level++;
@@ -982,14 +1089,20 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
             return DECLINE; /* a state below took this one's id first */
         /* A node read ahead took this id before skops would have: the
          * same where both states are one childless node written alike. */
+        /* -1: the texts are gone; 1: the same tokens by fingerprint */
+        int gone_or_same = texts_gone_or_same(r, st, original);
         if (in_window(r, seen->index) &&
             (cached_reference(r, st) || seen->slot_count != 0 || seen->loader == SK_LOADER_DICT ||
-             !same_tokens(st->start, state_length, original->start, original->length, false)))
+             gone_or_same < 0 ||
+             (gone_or_same == 0 &&
+              !same_tokens(st->start, state_length, original->start, original->length, false))))
             return DECLINE;
         roll_back(r, st->mark);
         bool same = true;
         if (!cached_reference(r, st) &&
-            same_content(st->start, state_length, original->start, original->length, &same) != 0)
+            (gone_or_same < 0 ||
+             (gone_or_same == 0 && same_content(st->start, state_length, original->start,
+                                                original->length, &same) != 0)))
             return DECLINE;
         *out = (struct result){.node = seen, .differs = !same};
         return 0;
@@ -1016,6 +1129,9 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
     }
     r->info[node->index].start = st->start;
     r->info[node->index].length = state_length;
+    if (record != NULL && r->window != NULL)
+        r->info[node->index].fingerprinted =
+            fingerprint(r, st, &r->info[node->index].fingerprint);
     r->level++; /* ST stays whole while its members are read */
     r->depth++;
     rc = read_rest(r, node, st, inherited);
@@ -1052,15 +1168,13 @@ static json_t *as_json(const struct value *v, struct sk_json_arena **arena)
     return rc == 0 ? json_array_get(array, 0) : NULL;
 }
 
-static int read_root(struct reader *r, const char *text, size_t length)
+static int read_root(struct reader *r, struct sk_json_scan *scan)
 {
-    struct sk_json_scan scan;
-    sk_json_scan_init(&scan, text, length);
     struct sk_json_event event;
     struct result root;
-    if (sk_json_next(&scan, &event, &r->err) != SK_JSON_OBJECT_START ||
-        read_state(r, &scan, &event, 0, &root) != 0 ||
-        sk_json_next(&scan, &event, &r->err) != SK_JSON_END)
+    if (sk_json_next(scan, &event, &r->err) != SK_JSON_OBJECT_START ||
+        read_state(r, scan, &event, 0, &root) != 0 ||
+        sk_json_next(scan, &event, &r->err) != SK_JSON_END)
         return DECLINE;
     r->schema->root = root.node;
     r->level = 0;
@@ -1085,8 +1199,81 @@ static int read_root(struct reader *r, const char *text, size_t length)
     return rc;
 }
 
-int sk_schema_scan_load(const char *text, size_t length, struct sk_store *store,
-                        const struct sk_limits *limits, struct sk_schema **out)
+/* Streamed text: where the scanner may no longer look, the keys and scalars
+ * of open states are copied out, and their containers passed over (read
+ * again when the state closes) are kept. */
+
+/* Moves EVENT's text (a key's or string's with its quotes) into a copy of ST's. */
+static int copy_out(struct state *st, struct sk_json_event *event)
+{
+    size_t quoted = event->token == SK_JSON_KEY || event->token == SK_JSON_STRING;
+    size_t length = event->length + 2 * quoted;
+    struct copy *c = malloc(sizeof *c + length);
+    if (c == NULL)
+        return -1;
+    memcpy(c->bytes, event->start - quoted, length);
+    c->next = st->copies;
+    st->copies = c;
+    event->start = c->bytes + quoted;
+    return 0;
+}
+
+static bool before(const char *p, const char *bound, const char *text)
+{
+    return (uintptr_t)p >= (uintptr_t)text && (uintptr_t)p < (uintptr_t)bound;
+}
+
+/* The first byte the open states still read: their pinned containers', or AT. */
+static const char *still_read_from(const struct reader *r, const char *at)
+{
+    const char *bound = at;
+    for (unsigned level = r->level; level-- > 0;) {
+        const char *start = r->states[level]->start;
+        if ((uintptr_t)at - (uintptr_t)start > OPEN_STATE_KEPT_BYTES)
+            break;
+        bound = start;
+    }
+    for (unsigned level = 0; level < r->level; level++) {
+        const struct state *st = r->states[level];
+        for (size_t i = 0; i < st->count; i++)
+            if (st->members[i].pinned &&
+                (uintptr_t)st->members[i].value.first.start < (uintptr_t)bound)
+                bound = st->members[i].value.first.start;
+    }
+    return bound;
+}
+
+static int copy_out_before(struct reader *r, const char *bound)
+{
+    const char *text = sk_text_window_text(r->window);
+    for (unsigned level = 0; level < r->level; level++) {
+        struct state *st = r->states[level];
+        for (size_t i = 0; i < st->count; i++) {
+            struct member *m = &st->members[i];
+            if (before(m->key.start, bound, text) && copy_out(st, &m->key) != 0)
+                return -1;
+            if (!is_container(m->value.first.token) && before(m->value.first.start, bound, text) &&
+                copy_out(st, &m->value.first) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int more_text(void *context, struct sk_json_scan *scan)
+{
+    struct reader *r = context;
+    const char *bound = still_read_from(r, scan->at);
+    if (copy_out_before(r, bound) != 0)
+        return -1;
+    sk_text_window_release(r->window, bound);
+    r->live_from = sk_text_window_live_from(r->window);
+    return sk_text_window_more(r->window, &scan->end, &scan->whole, &r->err);
+}
+
+static int read_all(struct sk_store *store, const struct sk_limits *limits,
+                    struct sk_text_window *window, struct sk_json_scan *scan,
+                    struct sk_schema **out)
 {
     *out = NULL;
     struct reader r = {
@@ -1095,16 +1282,24 @@ int sk_schema_scan_load(const char *text, size_t length, struct sk_store *store,
         .memo = sk_strmap_new(),
         .names = sk_strmap_new_remembering(),
         .max_key_bytes = limits && limits->key_bytes ? limits->key_bytes : SK_MAX_KEY_BYTES,
+        .window = window,
     };
-    int rc = r.schema && r.memo && r.names ? read_root(&r, text, length) : DECLINE;
+    if (window != NULL)
+        sk_json_scan_init_streamed(scan, sk_text_window_text(window), more_text, &r);
+    r.live_from = scan->text;
+    int rc = r.schema && r.memo && r.names ? read_root(&r, scan) : DECLINE;
     sk_strmap_free(r.memo);
     sk_strmap_free(r.names);
-    for (size_t i = 0; i < r.state_capacity; i++)
+    for (size_t i = 0; i < r.state_capacity; i++) {
+        if (r.states[i] != NULL)
+            free_copies(r.states[i]);
         free(r.states[i]);
+    }
     free(r.states);
     free(r.windows);
     free(r.ids.slots);
     free(r.info);
+    free(r.flat);
     free(r.scratch);
     free(r.memo_key);
     if (r.schema != NULL)
@@ -1117,4 +1312,33 @@ int sk_schema_scan_load(const char *text, size_t length, struct sk_store *store,
     }
     *out = r.schema;
     return 0;
+}
+
+int sk_schema_scan_load(const char *text, size_t length, struct sk_store *store,
+                        const struct sk_limits *limits, struct sk_schema **out)
+{
+    struct sk_json_scan scan;
+    sk_json_scan_init(&scan, text, length);
+    return read_all(store, limits, NULL, &scan, out);
+}
+
+int sk_schema_scan_source(struct sk_source *source, const struct sk_text_window_options *options,
+                          struct sk_store *store, const struct sk_limits *limits,
+                          struct sk_schema **out)
+{
+    *out = NULL;
+    struct sk_error err = {0};
+    struct sk_text_window *window;
+    if (sk_text_window_open(source, options, &window, &err) != 0)
+        return SK_SCAN_DECLINED;
+    struct sk_json_scan scan;
+    int rc = read_all(store, limits, window, &scan, out);
+    sk_text_window_close(window);
+    /* Every byte was read once, in order: the source's verdict is on them. */
+    if (rc == 0 && source->ops->verify != NULL && source->ops->verify(source, &err) != 0) {
+        sk_schema_free(*out);
+        *out = NULL;
+        rc = SK_SCAN_DECLINED;
+    }
+    return rc;
 }

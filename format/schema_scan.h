@@ -21,4 +21,15 @@ enum { SK_SCAN_DECLINED = 1 };
 int sk_schema_scan_load(const char *text, size_t length, struct sk_store *store,
                         const struct sk_limits *limits, struct sk_schema **out);
 
+/* The same, reading SOURCE (schema.json's member, opened unverified) in
+ * order a window at a time (textwindow.h), so that the whole text is never
+ * held: what a state needs after the scanner moved on is copied out, and an
+ * alias whose text is gone is declined. A failed read or check of the
+ * bytes declines too: the caller reads the member again, the old way, and
+ * gives its exact error. OPTIONS may be NULL. */
+struct sk_text_window_options;
+int sk_schema_scan_source(struct sk_source *source, const struct sk_text_window_options *options,
+                          struct sk_store *store, const struct sk_limits *limits,
+                          struct sk_schema **out);
+
 #endif

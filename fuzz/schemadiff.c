@@ -8,12 +8,14 @@
 
 #include "schema.h"
 #include "schema_scan.h"
+#include "textwindow.h"
 
 const char *const schema_diff_outcome_names[SCHEMA_DIFF_OUTCOMES] = {
     [SCHEMA_DIFF_SAME] = "read by both: the same graph",
     [SCHEMA_DIFF_DECLINED_READ] = "declined by the one-pass reader, read by the old one",
     [SCHEMA_DIFF_DECLINED_REFUSED] = "declined by the one-pass reader, refused by the old one",
     [SCHEMA_DIFF_DIFFERENT] = "DIFFERENT",
+    [SCHEMA_DIFF_STREAM_DECLINED] = "read in one pass whole, declined streamed",
 };
 
 static bool same_bytes(const char *a, size_t a_length, const char *b, size_t b_length)
@@ -147,12 +149,39 @@ static const char *graph_difference(const struct sk_schema *a, const struct sk_s
     return what;
 }
 
+/* The one-pass reader over TEXT streamed: read STEP bytes at a time (up to
+ * a newline), every byte given back as soon as the reader lets it go. */
+static int scan_streamed(const char *text, size_t length, struct sk_store *store, size_t step,
+                         struct sk_schema **out)
+{
+    struct sk_source *source;
+    struct sk_error err = {0};
+    *out = NULL;
+    if (sk_source_memory(text, length, false, &source, &err) != 0)
+        return -1;
+    struct sk_text_window_options options = {.step = step, .byte_release = true};
+    int rc = sk_schema_scan_source(source, &options, store, NULL, out);
+    sk_source_close(source);
+    return rc;
+}
+
+static enum schema_diff_outcome compare(const struct sk_schema *read, const struct sk_schema *old,
+                                        const char *reader, char *why, size_t why_size)
+{
+    size_t at;
+    const char *what = graph_difference(read, old, &at);
+    if (what)
+        snprintf(why, why_size, "%s: %s differs (node %zu)", reader, what, at);
+    return what ? SCHEMA_DIFF_DIFFERENT : SCHEMA_DIFF_SAME;
+}
+
 enum schema_diff_outcome schema_diff(const char *text, size_t length, struct sk_store *store,
                                      char *why, size_t why_size)
 {
-    struct sk_schema *scanned, *old = NULL;
+    struct sk_schema *scanned, *streamed, *old = NULL;
     struct sk_error err = {0};
     int scan_rc = sk_schema_scan_load(text, length, store, NULL, &scanned);
+    int stream_rc = scan_streamed(text, length, store, 1 + length % 61, &streamed);
     int old_rc = sk_schema_load_tree(text, length, store, NULL, &old, &err);
     enum schema_diff_outcome outcome;
     if (scan_rc != 0) {
@@ -161,13 +190,20 @@ enum schema_diff_outcome schema_diff(const char *text, size_t length, struct sk_
         snprintf(why, why_size, "read in one pass, refused by the old reader: %s", err.message);
         outcome = SCHEMA_DIFF_DIFFERENT;
     } else {
-        size_t at;
-        const char *what = graph_difference(scanned, old, &at);
-        outcome = what ? SCHEMA_DIFF_DIFFERENT : SCHEMA_DIFF_SAME;
-        if (what)
-            snprintf(why, why_size, "%s differs (node %zu)", what, at);
+        outcome = compare(scanned, old, "whole", why, why_size);
+    }
+    if (outcome != SCHEMA_DIFF_DIFFERENT && stream_rc == 0) {
+        if (old_rc != 0) {
+            snprintf(why, why_size, "streamed, refused by the old reader: %s", err.message);
+            outcome = SCHEMA_DIFF_DIFFERENT;
+        } else if (compare(streamed, old, "streamed", why, why_size) != SCHEMA_DIFF_SAME) {
+            outcome = SCHEMA_DIFF_DIFFERENT;
+        }
+    } else if (outcome == SCHEMA_DIFF_SAME) {
+        outcome = SCHEMA_DIFF_STREAM_DECLINED;
     }
     sk_schema_free(scanned);
+    sk_schema_free(streamed);
     sk_schema_free(old);
     return outcome;
 }
