@@ -39,6 +39,7 @@ struct sk_entry {
     size_t key_length;
     bool refused;   /* needs an untrusted type: mode 000, EACCES */
     bool reachable; /* no refused directory above */
+    bool in_store;  /* files: a member of the layout's store (below), not text */
     char **needs;   /* the untrusted types it needs, when refused */
     size_t need_count;
 
@@ -51,7 +52,6 @@ struct sk_entry {
 
     /* files: either text or a member of the layout's store, by the store's
      * own index (opaque here) */
-    bool in_store;
     uint64_t member;
     char *text;
     uint64_t size;

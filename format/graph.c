@@ -83,10 +83,14 @@ struct sk_graph_chunk {
 
 enum { GRAPH_CHUNK_BYTES = 64 * 1024 };
 
+/* What graph_alloc aligns to: nodes and names, no long double (rounding
+ * to max_align_t's 32 bytes made a 104-byte node take 128). */
+#define GRAPH_ALIGN _Alignof(struct sk_node)
+
 /* SIZE bytes that live as long as the graph; NULL when out of memory. */
 static void *graph_alloc(struct sk_schema *schema, size_t size)
 {
-    size = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    size = (size + GRAPH_ALIGN - 1) / GRAPH_ALIGN * GRAPH_ALIGN;
     struct sk_graph_chunk *c = schema->chunks;
     if (c == NULL || c->size - c->used < size) {
         size_t capacity = size > GRAPH_CHUNK_BYTES ? size : GRAPH_CHUNK_BYTES;
@@ -130,7 +134,8 @@ static void free_node(struct sk_node *node)
 {
     for (size_t i = 0; i < node->slot_count; i++) {
         free(node->slots[i].field_text);
-        free(node->slots[i].owned_key);
+        if (node->slots[i].owns_key)
+            free((char *)node->slots[i].key);
     }
     free(node->slots);
     sk_string_list_free(node->contributions, node->contribution_count);
@@ -170,7 +175,7 @@ int sk_graph_add_node(struct sk_schema *schema, enum sk_loader loader, int proto
                       const char *module, const char *class_name, struct sk_node **out,
                       struct sk_error *err)
 {
-    if (schema->node_count >= schema->max_nodes) {
+    if (schema->node_count >= schema->max_nodes || schema->node_count == UINT32_MAX) {
         sk_fail(err,
                 "more than %llu nodes (the max_nodes limit, SK_MAX_NODES; raise it with "
                 "-o max_nodes=N or --max-nodes N)",
@@ -185,11 +190,11 @@ int sk_graph_add_node(struct sk_schema *schema, enum sk_loader loader, int proto
     if (type_name == NULL)
         return sk_fail_code(err, ENOMEM, "out of memory");
     *node = (struct sk_node){.loader = loader,
-                             .protocol_form = protocol_form,
+                             .protocol_form = (int8_t)protocol_form,
                              .type_name = type_name,
                              .module_name = module,
                              .class_name = class_name,
-                             .index = schema->node_count};
+                             .index = (uint32_t)schema->node_count};
     schema->nodes[schema->node_count++] = node;
     *out = node;
     return 0;
@@ -199,22 +204,27 @@ int sk_node_add_slot(struct sk_schema *schema, struct sk_node *node, enum sk_slo
                      const char *key, size_t key_length, bool fixed_name, struct sk_node *child,
                      struct sk_slot **out, struct sk_error *err)
 {
-    if (node->slot_count >= schema->max_children) {
+    if (node->slot_count >= schema->max_children || node->slot_count == UINT32_MAX) {
         sk_fail(err,
                 "more than %llu children (SK_MAX_CHILDREN_PER_NODE; raise it with "
                 "-o max_children=N or --max-children N)",
                 schema->max_children);
         return SK_GRAPH_LIMIT;
     }
+    if (key_length > UINT32_MAX)
+        return sk_fail(err, "a key of %zu bytes, more than 4 GiB", key_length);
     /* doubling: a dict of a million keys must not cost a million copies */
-    if (sk_grow(&node->slots, &node->slot_capacity, node->slot_count + 1, sizeof *node->slots, 1) !=
-        0)
+    size_t capacity = node->slot_capacity;
+    if (sk_grow(&node->slots, &capacity, (size_t)node->slot_count + 1, sizeof *node->slots, 1) !=
+            0 ||
+        capacity > UINT32_MAX)
         return sk_fail(err, "out of memory");
+    node->slot_capacity = (uint32_t)capacity;
     struct sk_slot *slot = &node->slots[node->slot_count++];
     memset(slot, 0, sizeof *slot);
-    slot->kind = kind;
+    slot->kind = (uint8_t)kind;
     slot->key = key;
-    slot->key_length = key_length;
+    slot->key_length = (uint32_t)key_length;
     slot->fixed_name = fixed_name;
     slot->node = child;
     if (out != NULL)
@@ -226,14 +236,15 @@ int sk_node_add_field(struct sk_schema *schema, struct sk_node *node, const char
                       size_t length, struct sk_error *err)
 {
     struct sk_slot *slot;
-    int rc =
-        sk_node_add_slot(schema, node, SK_SLOT_FIELD, key, strlen(key), false, NULL, &slot, err);
+    int rc = length > UINT32_MAX ? sk_fail(err, "a field of %zu bytes, more than 4 GiB", length)
+                                 : sk_node_add_slot(schema, node, SK_SLOT_FIELD, key, strlen(key),
+                                                    false, NULL, &slot, err);
     if (rc != 0) {
         free(text);
         return rc;
     }
     slot->field_text = text;
-    slot->field_length = length;
+    slot->field_length = (uint32_t)length;
     return 0;
 }
 
@@ -242,7 +253,10 @@ int sk_node_add_contribution(struct sk_node *node, const char *name, struct sk_e
     for (size_t i = 0; i < node->contribution_count; i++)
         if (strcmp(node->contributions[i], name) == 0)
             return 0;
-    char **grown = realloc(node->contributions, (node->contribution_count + 1) * sizeof *grown);
+    if (node->contribution_count == UINT32_MAX)
+        return sk_fail(err, "out of memory");
+    char **grown =
+        realloc(node->contributions, ((size_t)node->contribution_count + 1) * sizeof *grown);
     if (grown == NULL)
         return sk_fail(err, "out of memory");
     node->contributions = grown;

@@ -74,35 +74,37 @@ struct sk_node;
 struct sk_graph_chunk;
 struct sk_strmap;
 
+/* Lengths are 32 bits: a forest has hundreds of thousands of slots and
+ * nodes, and sk_node_add_slot refuses a key or field of 4 GiB. */
 struct sk_slot {
     const char *key; /* the unescaped key; may hold NUL bytes */
-    size_t key_length;
     struct sk_node *node;
-    char *owned_key;  /* the key's storage where the reader has none; freed with the graph */
     char *field_text; /* SK_SLOT_FIELD: the file's bytes */
-    size_t field_length;
-    enum sk_slot_kind kind;
+    uint32_t key_length;
+    uint32_t field_length;
+    uint8_t kind; /* enum sk_slot_kind */
     bool fixed_name; /* the key is a name of the filesystem's own (".args") */
     /* The state written here is an alias of an earlier node (its __id__)
      * whose content differs: content skops silently ignores. */
     bool alias_differs;
+    bool owns_key; /* the key is the graph's to free (the reader has no storage for it) */
 };
 
 struct sk_node {
     enum sk_loader loader;
-    int protocol_form;       /* 0 or 1 for the old Function/RandomGenerator forms, else 2 */
+    int8_t protocol_form; /* 0 or 1 for the old Function/RandomGenerator forms, else 2 */
+    /* Array, sparse and bytes nodes: their archive member. */
+    bool has_member;
+    uint32_t slot_count; /* at most max_children, itself below 2^32 */
+    uint32_t slot_capacity;
+    uint32_t contribution_count;
+    uint32_t index; /* creation order; sk_graph_add_node refuses the 2^32nd node */
     const char *type_name;   /* module + "." + class (neither holds NUL); the graph's */
     const char *module_name; /* __module__ and __class__ as written: skops */
     const char *class_name;  /* compares them apart (MethodNode, operator) */
-    size_t index;            /* creation order */
     struct sk_slot *slots;
-    size_t slot_count;
-    size_t slot_capacity;
     /* What this node alone adds to get_untrusted_types. */
     char **contributions;
-    size_t contribution_count;
-    /* Array, sparse and bytes nodes: their archive member. */
-    bool has_member;
     uint64_t member;
     /* JsonNode: the JSON text of the value. */
     const char *json_text;
@@ -165,7 +167,7 @@ int sk_graph_add_node(struct sk_schema *schema, enum sk_loader loader, int proto
                       const char *module, const char *class_name, struct sk_node **out,
                       struct sk_error *err);
 /* A slot of NODE holding CHILD (NULL for a field) under KEY (borrowed; or
- * set (*OUT)->owned_key to hand over its storage). */
+ * set (*OUT)->owns_key to hand over its storage). */
 int sk_node_add_slot(struct sk_schema *schema, struct sk_node *node, enum sk_slot_kind kind,
                      const char *key, size_t key_length, bool fixed_name, struct sk_node *child,
                      struct sk_slot **out, struct sk_error *err);

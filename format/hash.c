@@ -40,74 +40,38 @@ static void draw_key(void)
     multiplier = splitmix(&state) | 1;
 }
 
-static uint64_t rotl(uint64_t x, unsigned b)
-{
-    return (x << b) | (x >> (64 - b));
-}
-
-struct sip {
-    uint64_t v0, v1, v2, v3;
-};
-
-static void sip_round(struct sip *s)
-{
-    s->v0 += s->v1;
-    s->v1 = rotl(s->v1, 13) ^ s->v0;
-    s->v0 = rotl(s->v0, 32);
-    s->v2 += s->v3;
-    s->v3 = rotl(s->v3, 16) ^ s->v2;
-    s->v0 += s->v3;
-    s->v3 = rotl(s->v3, 21) ^ s->v0;
-    s->v2 += s->v1;
-    s->v1 = rotl(s->v1, 17) ^ s->v2;
-    s->v2 = rotl(s->v2, 32);
-}
-
-static struct sip sip_start(void)
+static struct sk_hasher sip_start(void)
 {
     pthread_once(&key_once, draw_key);
-    return (struct sip){key[0] ^ 0x736f6d6570736575ull, key[1] ^ 0x646f72616e646f6dull,
-                        key[0] ^ 0x6c7967656e657261ull, key[1] ^ 0x7465646279746573ull};
-}
-
-static void sip_absorb(struct sip *s, uint64_t word)
-{
-    s->v3 ^= word;
-    sip_round(s);
-    s->v0 ^= word;
-}
-
-static uint64_t sip_finish(struct sip *s)
-{
-    s->v2 ^= 0xff;
-    for (int i = 0; i < 3; i++)
-        sip_round(s);
-    return s->v0 ^ s->v1 ^ s->v2 ^ s->v3;
-}
-
-static uint64_t load_le64(const unsigned char *p, size_t length)
-{
-    uint64_t word = 0;
-    for (size_t i = 0; i < length; i++)
-        word |= (uint64_t)p[i] << (8 * i);
-    return word;
+    return (struct sk_hasher){key[0] ^ 0x736f6d6570736575ull, key[1] ^ 0x646f72616e646f6dull,
+                              key[0] ^ 0x6c7967656e657261ull, key[1] ^ 0x7465646279746573ull};
 }
 
 uint64_t sk_hash_bytes(const void *data, size_t length)
 {
-    const unsigned char *bytes = data;
-    struct sip s = sip_start();
+    struct sk_hasher s = sip_start();
     size_t whole = length - length % 8;
-    for (size_t i = 0; i < whole; i += 8) {
-        uint64_t word;
-        memcpy(&word, bytes + i, sizeof word);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-        word = __builtin_bswap64(word);
-#endif
-        sip_absorb(&s, word);
-    }
-    sip_absorb(&s, load_le64(bytes + whole, length - whole) | (uint64_t)length << 56);
-    return sip_finish(&s);
+    sk_hasher_bytes(&s, data, whole);
+    /* the tail and the length share the last word */
+    uint64_t last = (uint64_t)length << 56;
+    const unsigned char *tail = (const unsigned char *)data + whole;
+    for (size_t i = 0; i < length - whole; i++)
+        last |= (uint64_t)tail[i] << (8 * i);
+    sk_hasher_word(&s, last);
+    return sk_hasher_finish(&s);
+}
+
+void sk_hasher_start(struct sk_hasher *hasher)
+{
+    *hasher = sip_start();
+}
+
+uint64_t sk_hasher_finish(struct sk_hasher *hasher)
+{
+    hasher->v2 ^= 0xff;
+    for (int i = 0; i < 3; i++)
+        sk_hasher_round(hasher);
+    return hasher->v0 ^ hasher->v1 ^ hasher->v2 ^ hasher->v3;
 }
 
 size_t sk_hash_u64_slot(uint64_t value, unsigned bits)

@@ -328,7 +328,7 @@ static int children_of_array(struct builder *b, struct sk_node *node, json_t *ar
             free(owned);
             return -1;
         }
-        slot->owned_key = owned;
+        slot->owns_key = true;
     }
     return 0;
 }
@@ -495,7 +495,7 @@ static int read_dict(struct builder *b, struct sk_node *node, json_t *state, jso
             free(decoded);
             return -1;
         }
-        node->slots[node->slot_count - 1].owned_key = decoded;
+        node->slots[node->slot_count - 1].owns_key = decoded != NULL;
     }
     return 0;
 }

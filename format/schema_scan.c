@@ -141,11 +141,11 @@ struct ahead_window {
 
 /* What a node made here needs later: its state's text, its memo record. */
 struct node_info {
-    const char *start;
-    size_t length;
+    const char *start; /* NULL: longer than 4 GiB, never compared */
     struct memo_record *record;
     /* Streamed text, a state of scalars: the keyed hash of its tokens. */
     uint64_t fingerprint;
+    uint32_t length;
     bool fingerprinted;
 };
 
@@ -161,7 +161,8 @@ struct node_info {
  * so that a small alias can be compared as written when it closes. */
 #define OPEN_STATE_KEPT_BYTES ((size_t)64 << 10)
 
-/* The memo's integer keys: open addressing, at most half full. */
+/* The memo's integer keys: open addressing, at most three quarters full
+ * (keyed slots spread them; a forest has a hundred thousand). */
 struct id_slot {
     long long id;
     struct memo_record *record; /* NULL: empty */
@@ -189,7 +190,7 @@ static struct memo_record *id_table_get(const struct id_table *t, long long id)
 
 static int id_table_put(struct id_table *t, long long id, struct memo_record *record)
 {
-    if (2 * (t->count + 1) > t->capacity) {
+    if (4 * (t->count + 1) > 3 * t->capacity) {
         size_t capacity = t->capacity ? 2 * t->capacity : 1024;
         struct id_slot *slots = calloc(capacity, sizeof *slots);
         if (slots == NULL)
@@ -213,7 +214,8 @@ struct reader {
     struct id_table ids;     /* integer memo keys -> struct memo_record */
     struct sk_strmap *memo;  /* other memo keys -> struct memo_record */
     struct sk_strmap *names; /* interned names -> their copy */
-    struct chunk *chunks;
+    struct chunk *chunks;      /* kept with the graph */
+    struct chunk *memo_chunks; /* the memo's records, for the reader alone */
     struct node_info *info;
     size_t info_capacity;
     struct ahead_window *windows; /* open ones, innermost last */
@@ -238,8 +240,6 @@ struct reader {
     /* Streamed text: where it comes from, and the first byte not given back. */
     struct sk_text_window *window;
     const char *live_from;
-    char *flat; /* a state's tokens, spelled out to be hashed */
-    size_t flat_capacity;
     struct sk_error err; /* builder messages, never shown: declined files are read again */
 };
 
@@ -248,23 +248,30 @@ struct result {
     bool fresh, differs;
 };
 
-static char *keep(struct reader *r, const char *bytes, size_t length)
+/* A copy of BYTES in the chunks of *LIST. */
+static char *keep_in(struct chunk **list, const char *bytes, size_t length)
 {
-    size_t need = (length + 1 + 7) & ~(size_t)7; /* memo records are kept here too */
-    struct chunk *c = r->chunks;
+    size_t need = (length + 1 + 7) & ~(size_t)7; /* memo records are kept too */
+    struct chunk *c = *list;
     if (c == NULL || c->size - c->used < need) {
         size_t size = need > 60000 ? need : 60000;
         c = malloc(sizeof *c + size);
         if (c == NULL)
             return NULL;
-        *c = (struct chunk){.next = r->chunks, .size = size};
-        r->chunks = c;
+        *c = (struct chunk){.next = *list, .size = size};
+        *list = c;
     }
     char *copy = c->bytes + c->used;
     memcpy(copy, bytes, length);
     copy[length] = '\0';
     c->used += need;
     return copy;
+}
+
+/* A copy kept with the graph. */
+static char *keep(struct reader *r, const char *bytes, size_t length)
+{
+    return keep_in(&r->chunks, bytes, length);
 }
 
 /* A key's or string's bytes in the reader's scratch buffer. */
@@ -952,42 +959,40 @@ static bool is_container(enum sk_json_token token)
     return token == SK_JSON_OBJECT_START || token == SK_JSON_ARRAY_START;
 }
 
-/* Appends a token as same_tokens compares it: its kind, its escapes, its
- * bytes as written (a key skops names, KIND, unescaped: by kind alone). */
-static int spell_token(struct reader *r, size_t *used, const struct sk_json_event *event,
-                       enum key_kind kind)
+/* Absorbs a member as same_tokens compares its two tokens: kinds, escapes,
+ * bytes as written, in one head word where it can (a key skops names,
+ * unescaped, is told by its kind alone). False for a scalar of 4 GiB or
+ * more, whose length the head word cannot hold. */
+static bool absorb_member(struct sk_hasher *hasher, const struct member *m)
 {
-    size_t length = kind != KEY_OTHER && !event->escaped ? 0 : event->length;
-    size_t need = *used + 2 + 10 + length; /* a length takes at most 10 bytes of 7 bits */
-    if (sk_grow(&r->flat, &r->flat_capacity, need, 1, 4096) != 0)
-        return -1;
-    unsigned char *at = (unsigned char *)r->flat + *used;
-    *at++ = (unsigned char)(event->token << 1 | event->escaped);
-    *at++ = (unsigned char)kind;
-    size_t rest = length;
-    do {
-        *at++ = (unsigned char)((rest & 0x7f) | (rest > 0x7f ? 0x80 : 0));
-        rest >>= 7;
-    } while (rest != 0);
-    memcpy(at, event->start, length);
-    *used = (size_t)(at + length - (unsigned char *)r->flat);
-    return 0;
+    const struct sk_json_event *key = &m->key, *value = &m->value.first;
+    if ((uint64_t)value->length >> 32 != 0)
+        return false;
+    bool named = m->kind != KEY_OTHER && !key->escaped;
+    sk_hasher_word(hasher, (uint64_t)m->kind | (uint64_t)key->escaped << 8 |
+                               (uint64_t)value->token << 16 | (uint64_t)value->escaped << 24 |
+                               (uint64_t)value->length << 32);
+    if (!named) {
+        sk_hasher_word(hasher, key->length);
+        sk_hasher_bytes(hasher, key->start, key->length);
+    }
+    sk_hasher_bytes(hasher, value->start, value->length);
+    return true;
 }
 
 /* The keyed hash of ST's tokens as written, where every value is a scalar:
  * equal hashes are the same tokens (same_tokens), but with a chance of
  * 2^-64 under a key the file cannot know. False for a state holding a
- * container, or out of memory. */
-static bool fingerprint(struct reader *r, const struct state *st, uint64_t *print)
+ * container. */
+static bool fingerprint(const struct state *st, uint64_t *print)
 {
-    size_t used = 0;
-    for (size_t i = 0; i < st->count; i++) {
-        const struct member *m = &st->members[i];
-        if (is_container(m->value.first.token) || spell_token(r, &used, &m->key, m->kind) != 0 ||
-            spell_token(r, &used, &m->value.first, KEY_OTHER) != 0)
+    struct sk_hasher hasher;
+    sk_hasher_start(&hasher);
+    for (size_t i = 0; i < st->count; i++)
+        if (is_container(st->members[i].value.first.token) ||
+            !absorb_member(&hasher, &st->members[i]))
             return false;
-    }
-    *print = sk_hash_bytes(r->flat, used);
+    *print = sk_hasher_finish(&hasher);
     return true;
 }
 
@@ -996,10 +1001,12 @@ static bool fingerprint(struct reader *r, const struct state *st, uint64_t *prin
 static int texts_gone_or_same(struct reader *r, const struct state *st,
                               const struct node_info *original)
 {
+    if (original->start == NULL)
+        return -1;
     if (live(r, original->start) && live(r, st->start))
         return 0;
     uint64_t print;
-    return original->fingerprinted && fingerprint(r, st, &print) && print == original->fingerprint
+    return original->fingerprinted && fingerprint(st, &print) && print == original->fingerprint
                ? 1
                : -1;
 }
@@ -1112,7 +1119,8 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
         return DECLINE; /* looked up, below or ahead, before skops would make it */
     if (key && truthy && record == NULL) {
         record =
-            (struct memo_record *)keep(r, (const char *)&(struct memo_record){0}, sizeof *record);
+            (struct memo_record *)keep_in(&r->memo_chunks, (const char *)&(struct memo_record){0},
+                                          sizeof *record);
         if (record == NULL || (numeric ? id_table_put(&r->ids, number, record)
                                        : sk_strmap_put(r->memo, key, key_length, record)) != 0)
             return DECLINE;
@@ -1127,11 +1135,11 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
             r->info[node->index].record = record;
         }
     }
-    r->info[node->index].start = st->start;
-    r->info[node->index].length = state_length;
+    r->info[node->index].start = state_length <= UINT32_MAX ? st->start : NULL;
+    r->info[node->index].length = (uint32_t)state_length;
     if (record != NULL && r->window != NULL)
         r->info[node->index].fingerprinted =
-            fingerprint(r, st, &r->info[node->index].fingerprint);
+            fingerprint(st, &r->info[node->index].fingerprint);
     r->level++; /* ST stays whole while its members are read */
     r->depth++;
     rc = read_rest(r, node, st, inherited);
@@ -1299,9 +1307,9 @@ static int read_all(struct sk_store *store, const struct sk_limits *limits,
     free(r.windows);
     free(r.ids.slots);
     free(r.info);
-    free(r.flat);
     free(r.scratch);
     free(r.memo_key);
+    free_chunks(r.memo_chunks);
     if (r.schema != NULL)
         sk_graph_keep(r.schema, r.chunks, free_chunks);
     else

@@ -32,7 +32,7 @@ static char *outcome(const char *path, const char *threads)
         for (size_t i = 0; i < report->count; i++) {
             char *line = sk_content_problem_text(&report->problems[i]);
             fprintf(out, "%s [node %zu]\n", line ? line : "(out of memory)",
-                    report->problems[i].object->index);
+                    (size_t)report->problems[i].object->index);
             free(line);
         }
         sk_model_close(model);

@@ -29,6 +29,31 @@ static void matches_cpython_with_a_zero_key(void **state)
         assert_int_equal(sk_hash_bytes(cases[i].text, strlen(cases[i].text)), cases[i].hash);
 }
 
+/* The hasher fed a piece at a time is the same SipHash: the bytes as
+ * words, then the length word sk_hash_bytes closes with, give CPython's
+ * value; and a piece's padding keeps "ab" + "c" apart from "a" + "bc". */
+static void hasher_is_the_same_siphash(void **state)
+{
+    (void)state;
+    sk_hash_set_key_for_test(0, 0);
+    const char *text = "abcdefghijklmnopq"; /* 17 bytes: two words and a tail */
+    struct sk_hasher hasher;
+    sk_hasher_start(&hasher);
+    sk_hasher_bytes(&hasher, text, 8);
+    sk_hasher_bytes(&hasher, text + 8, 8);
+    sk_hasher_word(&hasher, (uint64_t)'q' | (uint64_t)17 << 56);
+    assert_int_equal(sk_hasher_finish(&hasher), 7044894726457044172ull);
+
+    struct sk_hasher a, b;
+    sk_hasher_start(&a);
+    sk_hasher_bytes(&a, "ab", 2);
+    sk_hasher_bytes(&a, "c", 1);
+    sk_hasher_start(&b);
+    sk_hasher_bytes(&b, "a", 1);
+    sk_hasher_bytes(&b, "bc", 2);
+    assert_true(sk_hasher_finish(&a) != sk_hasher_finish(&b));
+}
+
 /* Integers whose product with a fixed odd constant agrees in bits 20..43
  * (the slot a fixed multiply-shift hash would take): under both keyed
  * hashes they fill 65,536 buckets about evenly. */
@@ -62,6 +87,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matches_cpython_with_a_zero_key),
+        cmocka_unit_test(hasher_is_the_same_siphash),
         cmocka_unit_test(ids_aimed_at_one_slot_spread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
