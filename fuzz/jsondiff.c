@@ -326,8 +326,52 @@ static enum json_diff_outcome compare(const char *text, size_t length, json_t *o
     return different(why, why_size, "old accepts, new refuses ('%s')", new_err->message);
 }
 
+/* The text revealed a line at a time, as a streamed read hands it over. */
+struct lines {
+    const char *text;
+    size_t length;
+};
+
+static int next_line(void *context, struct sk_json_scan *scan)
+{
+    const struct lines *lines = context;
+    const char *end = lines->text + lines->length;
+    const char *newline = memchr(scan->end, '\n', (size_t)(end - scan->end));
+    scan->end = newline != NULL ? newline + 1 : end;
+    scan->whole = scan->end == end;
+    return 0;
+}
+
+/* Where the tokens of TEXT read whole and streamed a line at a time part,
+ * or NULL: the same tokens at the same places, and the same end. */
+static const char *streamed_difference(const char *text, size_t length, size_t *at)
+{
+    struct lines lines = {text, length};
+    struct sk_json_scan whole, streamed;
+    sk_json_scan_init(&whole, text, length);
+    sk_json_scan_init_streamed(&streamed, text, next_line, &lines);
+    struct sk_error err_a = {0}, err_b = {0};
+    for (*at = 0;; ++*at) {
+        struct sk_json_event a, b;
+        enum sk_json_token ta = sk_json_next(&whole, &a, &err_a);
+        enum sk_json_token tb = sk_json_next(&streamed, &b, &err_b);
+        if (ta != tb)
+            return "token";
+        if (ta == SK_JSON_ERROR || ta == SK_JSON_END)
+            return NULL;
+        if (a.start != b.start || a.length != b.length || a.escaped != b.escaped ||
+            (ta == SK_JSON_INTEGER && a.integer != b.integer))
+            return "span";
+    }
+}
+
 enum json_diff_outcome json_diff(const char *text, size_t length, char *why, size_t why_size)
 {
+    size_t token;
+    const char *parted = streamed_difference(text, length, &token);
+    if (parted != NULL)
+        return different(why, why_size, "read a line at a time, token %zu's %s differs", token,
+                         parted);
     struct sk_error old_err = {0}, new_err = {0};
     json_t *old;
     struct sk_json_arena *arena;
