@@ -31,22 +31,25 @@ struct sk_entry {
     uint64_t id; /* 0 for the root; stable for an archive and allowlist */
     struct sk_entry *parent;
     char *name; /* escaped; "" for the root */
-    size_t name_length;
+    /* Counts and lengths are 32 bits (a forest's mount has 56,000 entries):
+     * names and keys come from slots, which hold under 4 GiB, and the
+     * layout refuses a directory's 2^32nd child. */
+    uint32_t name_length;
     enum sk_entry_kind kind;
     enum sk_entry_role role;
+    uint32_t key_length;
     const struct sk_node *node; /* the node shown, linked to, or typed */
     const char *key;            /* unescaped; NULL where there is none */
-    size_t key_length;
-    bool refused;   /* needs an untrusted type: mode 000, EACCES */
-    bool reachable; /* no refused directory above */
-    bool in_store;  /* files: a member of the layout's store (below), not text */
-    char **needs;   /* the untrusted types it needs, when refused */
-    size_t need_count;
+    bool refused;               /* needs an untrusted type: mode 000, EACCES */
+    bool reachable;             /* no refused directory above */
+    bool in_store; /* files: a member of the layout's store (below), not text */
+    uint32_t need_count;
+    char **needs; /* the untrusted types it needs, when refused */
 
     /* directories */
     struct sk_entry **children;
-    size_t child_count;
-    size_t child_capacity;
+    uint32_t child_count;
+    uint32_t child_capacity;
     /* by name, once there are more than SK_FEW_CHILDREN; NULL before */
     struct sk_strmap *child_index;
 
@@ -69,7 +72,7 @@ struct sk_entry {
     size_t problems_length;
 
     /* directories: 2 + subdirectories, counted once the tree is built */
-    unsigned long links;
+    uint32_t links;
 };
 
 struct sk_layout;

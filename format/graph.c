@@ -232,6 +232,17 @@ int sk_node_add_slot(struct sk_schema *schema, struct sk_node *node, enum sk_slo
     return 0;
 }
 
+void sk_node_fit_slots(struct sk_node *node)
+{
+    if (node->slot_capacity == node->slot_count || node->slot_count == 0)
+        return;
+    struct sk_slot *fitted = realloc(node->slots, node->slot_count * sizeof *node->slots);
+    if (fitted == NULL)
+        return; /* keeps the room */
+    node->slots = fitted;
+    node->slot_capacity = node->slot_count;
+}
+
 int sk_node_add_field(struct sk_schema *schema, struct sk_node *node, const char *key, char *text,
                       size_t length, struct sk_error *err)
 {

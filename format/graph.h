@@ -171,6 +171,9 @@ int sk_graph_add_node(struct sk_schema *schema, enum sk_loader loader, int proto
 int sk_node_add_slot(struct sk_schema *schema, struct sk_node *node, enum sk_slot_kind kind,
                      const char *key, size_t key_length, bool fixed_name, struct sk_node *child,
                      struct sk_slot **out, struct sk_error *err);
+/* Gives back the room NODE's slots grew into beyond their count: for a
+ * reader that knows the node complete (a forest has 100,000 of them). */
+void sk_node_fit_slots(struct sk_node *node);
 /* A field: a file of TEXT (taken, freed with the graph, also on failure). */
 int sk_node_add_field(struct sk_schema *schema, struct sk_node *node, const char *key, char *text,
                       size_t length, struct sk_error *err);

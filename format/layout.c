@@ -59,9 +59,14 @@ static int index_children(struct sk_entry *directory)
 /* Lists ENTRY among PARENT's children, and in its name index where it has one. */
 static int attach_child(struct build *b, struct sk_entry *parent, struct sk_entry *entry)
 {
-    if (sk_grow(&parent->children, &parent->child_capacity, parent->child_count + 1,
-                sizeof *parent->children, 8) != 0)
+    size_t capacity = parent->child_capacity;
+    if (parent->child_count >= UINT32_MAX - 2) /* links, 2 + subdirectories, fit too */
+        return sk_fail(b->err, "a directory of 2^32 entries");
+    if (sk_grow(&parent->children, &capacity, (size_t)parent->child_count + 1,
+                sizeof *parent->children, 8) != 0 ||
+        capacity > UINT32_MAX)
         return sk_fail(b->err, "out of memory");
+    parent->child_capacity = (uint32_t)capacity;
     parent->children[parent->child_count++] = entry;
     int rc = 0;
     if (parent->child_index != NULL)
@@ -78,13 +83,14 @@ static int reserve_children(struct build *b, struct sk_entry *directory, size_t 
     size_t needed = directory->child_count + more;
     if (needed <= directory->child_capacity)
         return 0;
-    if (more > SIZE_MAX / sizeof *directory->children - directory->child_count)
+    if (more > SIZE_MAX / sizeof *directory->children - directory->child_count ||
+        needed > UINT32_MAX)
         return sk_fail(b->err, "out of memory");
     struct sk_entry **children = realloc(directory->children, needed * sizeof *children);
     if (children == NULL)
         return sk_fail(b->err, "out of memory");
     directory->children = children;
-    directory->child_capacity = needed;
+    directory->child_capacity = (uint32_t)needed;
     return 0;
 }
 

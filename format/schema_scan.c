@@ -1147,6 +1147,7 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
     r->level--;
     if (rc != 0 || sk_node_contribute(node, inherited, NULL, &r->err) != 0)
         return DECLINE;
+    sk_node_fit_slots(node);
     *out = (struct result){.node = node, .fresh = true};
     return 0;
 }
