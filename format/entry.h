@@ -42,7 +42,7 @@ struct sk_entry {
     const char *key;            /* unescaped; NULL where there is none */
     bool refused;               /* needs an untrusted type: mode 000, EACCES */
     bool reachable;             /* no refused directory above */
-    bool in_store; /* files: a member of the layout's store (below), not text */
+    bool in_store;              /* files: a member of the layout's store (below), not text */
     uint32_t need_count;
     char **needs; /* the untrusted types it needs, when refused */
 

@@ -82,7 +82,7 @@ struct sk_slot {
     char *field_text; /* SK_SLOT_FIELD: the file's bytes */
     uint32_t key_length;
     uint32_t field_length;
-    uint8_t kind; /* enum sk_slot_kind */
+    uint8_t kind;    /* enum sk_slot_kind */
     bool fixed_name; /* the key is a name of the filesystem's own (".args") */
     /* The state written here is an alias of an earlier node (its __id__)
      * whose content differs: content skops silently ignores. */
@@ -98,7 +98,7 @@ struct sk_node {
     uint32_t slot_count; /* at most max_children, itself below 2^32 */
     uint32_t slot_capacity;
     uint32_t contribution_count;
-    uint32_t index; /* creation order; sk_graph_add_node refuses the 2^32nd node */
+    uint32_t index;          /* creation order; sk_graph_add_node refuses the 2^32nd node */
     const char *type_name;   /* module + "." + class (neither holds NUL); the graph's */
     const char *module_name; /* __module__ and __class__ as written: skops */
     const char *class_name;  /* compares them apart (MethodNode, operator) */

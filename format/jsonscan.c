@@ -1,5 +1,7 @@
 #include "jsonscan.h"
 
+#include "grow.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -111,9 +113,9 @@ static const char *skip_whitespace(const char *p, const char *end)
                   tab = _mm_set1_epi8('\t'), carriage = _mm_set1_epi8('\r');
     while (end - p >= 16) {
         __m128i bytes = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i white = _mm_or_si128(
-            _mm_or_si128(_mm_cmpeq_epi8(bytes, space), _mm_cmpeq_epi8(bytes, newline)),
-            _mm_or_si128(_mm_cmpeq_epi8(bytes, tab), _mm_cmpeq_epi8(bytes, carriage)));
+        __m128i white =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(bytes, space), _mm_cmpeq_epi8(bytes, newline)),
+                         _mm_or_si128(_mm_cmpeq_epi8(bytes, tab), _mm_cmpeq_epi8(bytes, carriage)));
         unsigned other = ~(unsigned)_mm_movemask_epi8(white) & 0xffff;
         if (other != 0)
             return p + __builtin_ctz(other);
@@ -576,8 +578,8 @@ static enum sk_json_token finish(struct sk_json_scan *scan, struct sk_json_event
     return event->token = SK_JSON_END;
 }
 
-enum sk_json_token sk_json_next(struct sk_json_scan *scan, struct sk_json_event *event,
-                                struct sk_error *err)
+static enum sk_json_token next_token(struct sk_json_scan *scan, struct sk_json_event *event,
+                                     struct sk_error *err)
 {
     const char *end = scan->end;
     for (;;) {
@@ -655,6 +657,75 @@ enum sk_json_token sk_json_next(struct sk_json_scan *scan, struct sk_json_event 
             return fail(scan, p, err, "internal error: unknown state");
         }
     }
+}
+
+void sk_json_scan_digest(struct sk_json_scan *scan, struct sk_json_digests *digests)
+{
+    scan->digests = digests;
+}
+
+/* The digest state of the container open at DEPTH (1 for the outermost). */
+static struct sk_json_digest_level *open_level(struct sk_json_scan *scan, unsigned depth)
+{
+    struct sk_json_digests *d = scan->digests;
+    if (depth >= d->capacity &&
+        sk_grow(&d->open, &d->capacity, (size_t)depth + 1, sizeof *d->open, 16) != 0)
+        return NULL;
+    return &d->open[depth];
+}
+
+/* Takes TOKEN into the digest of the container it stands in; a container's
+ * end finishes its digest into EVENT and into its parent's. A value after
+ * a key skips_value names goes into none. False when out of memory. */
+static bool digest_token(struct sk_json_scan *scan, enum sk_json_token token,
+                         struct sk_json_event *event)
+{
+    if (token == SK_JSON_ERROR || token == SK_JSON_END)
+        return true; /* their events say nothing of escapes */
+    struct sk_json_digests *d = scan->digests;
+    uint64_t head = (uint64_t)token | (uint64_t)event->escaped << 8;
+    struct sk_json_digest_level *level, *parent;
+    switch (token) {
+    case SK_JSON_OBJECT_START:
+    case SK_JSON_ARRAY_START:
+        if ((level = open_level(scan, scan->depth)) == NULL)
+            return false;
+        parent = scan->depth > 1 ? &d->open[scan->depth - 1] : NULL;
+        level->skipped = parent != NULL && parent->skip_next;
+        level->skip_next = false;
+        if (parent != NULL)
+            parent->skip_next = false;
+        sk_hasher_start(&level->hasher);
+        sk_hasher_word(&level->hasher, head);
+        return true;
+    case SK_JSON_OBJECT_END:
+    case SK_JSON_ARRAY_END:
+        level = &d->open[scan->depth + 1];
+        event->digest = sk_hasher_finish(&level->hasher);
+        if (scan->depth > 0 && !level->skipped)
+            sk_hasher_word(&d->open[scan->depth].hasher, head ^ event->digest);
+        return true;
+    default:
+        level = &d->open[scan->depth];
+        if (level->skip_next) {
+            level->skip_next = false;
+            return true;
+        }
+        sk_hasher_word(&level->hasher, head | (uint64_t)event->length << 16);
+        sk_hasher_bytes(&level->hasher, event->start, event->length);
+        if (token == SK_JSON_KEY && d->skips_value != NULL)
+            level->skip_next = d->skips_value(event);
+        return true;
+    }
+}
+
+enum sk_json_token sk_json_next(struct sk_json_scan *scan, struct sk_json_event *event,
+                                struct sk_error *err)
+{
+    enum sk_json_token token = next_token(scan, event, err);
+    if (scan->digests != NULL && !digest_token(scan, token, event))
+        return fail_plainly(scan, err, "out of memory");
+    return token;
 }
 
 int sk_json_skip(struct sk_json_scan *scan, const struct sk_json_event *event, const char **start,

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hash.h"
 #include "sk_error.h"
 
 /* jansson's JSON_PARSER_MAX_DEPTH: a value inside N open containers is at
@@ -51,6 +52,23 @@ struct sk_json_event {
     size_t length;
     bool escaped;    /* a key or string holds a backslash escape */
     int64_t integer; /* SK_JSON_INTEGER's value */
+    /* An end of a container, where the scan takes digests: the container's. */
+    uint64_t digest;
+};
+
+/* Where a scanner takes digests (sk_json_scan_digest): a hasher per open
+ * container, grown as they nest. Owned by the caller, reusable. */
+struct sk_json_digest_level {
+    struct sk_hasher hasher;
+    bool skip_next; /* the value after this key is left out */
+    bool skipped;   /* this container is such a value */
+};
+struct sk_json_digests {
+    struct sk_json_digest_level *open;
+    size_t capacity;
+    /* Optional: the keys whose values (a whole container too) a digest
+     * leaves out, at any depth. */
+    bool (*skips_value)(const struct sk_json_event *key);
 };
 
 /* The reader's state; fields are private. */
@@ -58,11 +76,11 @@ struct sk_json_scan {
     const char *text;
     const char *at;
     const char *end;
-    unsigned depth;                                 /* open containers */
-    int expect;                                     /* what the grammar allows next */
-    bool nul_key;                                   /* a key held NUL */
-    bool has_u10ffff;                               /* a string held U+10FFFF */
-    const char *spelled;                            /* the first string value spelling the mark */
+    unsigned depth;      /* open containers */
+    int expect;          /* what the grammar allows next */
+    bool nul_key;        /* a key held NUL */
+    bool has_u10ffff;    /* a string held U+10FFFF */
+    const char *spelled; /* the first string value spelling the mark */
     /* Streamed text: [text, end) is what has arrived, and MORE brings the
      * next part (sets end and whole) when the tokens run out before the
      * text does. Each part ends between tokens. */
@@ -70,6 +88,7 @@ struct sk_json_scan {
     bool streamed;
     int (*more)(void *context, struct sk_json_scan *scan);
     void *more_context;
+    struct sk_json_digests *digests;                /* NULL: none taken */
     unsigned char in_object[SK_JSON_MAX_DEPTH / 8]; /* per open container */
 };
 
@@ -83,6 +102,14 @@ void sk_json_scan_init(struct sk_json_scan *scan, const char *text, size_t lengt
 void sk_json_scan_init_streamed(struct sk_json_scan *scan, const char *text,
                                 int (*more)(void *context, struct sk_json_scan *scan),
                                 void *context);
+
+/* From now on, every container's end event carries a digest of the
+ * container as written: a keyed hash (hash.h) of its tokens' kinds,
+ * escapes and bytes, each nested container taken by its own digest, the
+ * values of keys DIGESTS->skips_value names left out. Two containers of
+ * the same tokens have the same digest; two of others, with a chance of
+ * 2^-64. Call before the first token. */
+void sk_json_scan_digest(struct sk_json_scan *scan, struct sk_json_digests *digests);
 
 /* The next token into *EVENT. After SK_JSON_END or SK_JSON_ERROR (ERR is
  * set, in sk_json_parse's words) it returns the same again. */

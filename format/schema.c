@@ -967,11 +967,16 @@ int sk_schema_read_member(struct sk_store *store, uint64_t index, size_t max_byt
     *out = NULL;
     struct sk_source *source;
     struct sk_error ignored = {0}; /* a failure here is met again below, and said there */
-    if (!jansson_only() && sk_store_open(store, index, false, &source, &ignored) == 0) {
-        int rc = sk_schema_scan_source(source, NULL, store, limits, out);
+    /* first without a digest of every container, which only ensembles need */
+    for (int pass = 0; pass < 2 && !jansson_only(); pass++) {
+        if (sk_store_open(store, index, false, &source, &ignored) != 0)
+            break;
+        int rc = sk_schema_scan_source(source, NULL, pass == 1, store, limits, out);
         sk_source_close(source);
         if (rc == 0)
             return 0;
+        if (rc != SK_SCAN_DIGESTS_WANTED)
+            break;
     }
     char *text;
     size_t length;

@@ -123,6 +123,7 @@ struct copy {
 
 struct state {
     const char *start, *end;
+    uint64_t digest; /* where every container's is taken */
     size_t count;
     struct copy *copies;
     struct member members[SCAN_MAX_STATE_KEYS];
@@ -211,9 +212,9 @@ static int id_table_put(struct id_table *t, long long id, struct memo_record *re
 struct reader {
     struct sk_store *store;
     struct sk_schema *schema;
-    struct id_table ids;     /* integer memo keys -> struct memo_record */
-    struct sk_strmap *memo;  /* other memo keys -> struct memo_record */
-    struct sk_strmap *names; /* interned names -> their copy */
+    struct id_table ids;       /* integer memo keys -> struct memo_record */
+    struct sk_strmap *memo;    /* other memo keys -> struct memo_record */
+    struct sk_strmap *names;   /* interned names -> their copy */
     struct chunk *chunks;      /* kept with the graph */
     struct chunk *memo_chunks; /* the memo's records, for the reader alone */
     struct node_info *info;
@@ -240,6 +241,15 @@ struct reader {
     /* Streamed text: where it comes from, and the first byte not given back. */
     struct sk_text_window *window;
     const char *live_from;
+    /* Every container's digest taken (a second streamed pass, after the
+     * first met an alias of a state with children whose text was gone). */
+    bool digest_all;
+    bool met_gone_alias;
+    struct sk_json_digests main_digests;
+    uint64_t *state_digests; /* by node, where digest_all */
+    size_t state_digest_capacity;
+    struct sk_json_digests **digests; /* a rescan's, by level */
+    size_t digest_levels;
     struct sk_error err; /* builder messages, never shown: declined files are read again */
 };
 
@@ -362,7 +372,9 @@ static int make_node(struct reader *r, struct state *st)
     if (loader == SK_LOADER_FUNCTION || loader == SK_LOADER_RANDOM_GENERATOR)
         r->form_dependent = true;
     if (sk_graph_add_node(r->schema, loader, 2, module, class_name, &st->node, &r->err) != 0 ||
-        sk_grow(&r->info, &r->info_capacity, r->schema->node_count, sizeof *r->info, 256) != 0)
+        sk_grow(&r->info, &r->info_capacity, r->schema->node_count, sizeof *r->info, 256) != 0 ||
+        (r->digest_all && sk_grow(&r->state_digests, &r->state_digest_capacity,
+                                  r->schema->node_count, sizeof *r->state_digests, 256) != 0))
         return DECLINE;
     r->info[st->node->index] = (struct node_info){0};
     return 0;
@@ -394,12 +406,40 @@ static int child_here(struct reader *r, struct sk_node *node, enum sk_slot_kind 
     return 0;
 }
 
+/* A digest leaves out what same_content leaves out: "__id__" and "file" values. */
+static bool id_or_file(const struct sk_json_event *key)
+{
+    return sk_json_equals(key, "__id__", 6) || sk_json_equals(key, "file", 4);
+}
+
+/* Gives SUB the digest stack of the current level: rescans nest one a
+ * level, and one level's follow each other. */
+static int digests_at_level(struct reader *r, struct sk_json_scan *sub)
+{
+    if (r->level >= r->digest_levels) {
+        size_t old = r->digest_levels;
+        if (sk_grow(&r->digests, &r->digest_levels, (size_t)r->level + 1, sizeof *r->digests, 16) !=
+            0)
+            return -1;
+        memset(r->digests + old, 0, (r->digest_levels - old) * sizeof *r->digests);
+    }
+    if (r->digests[r->level] == NULL &&
+        (r->digests[r->level] = calloc(1, sizeof **r->digests)) == NULL)
+        return -1;
+    r->digests[r->level]->skips_value = id_or_file;
+    sk_json_scan_digest(sub, r->digests[r->level]);
+    return 0;
+}
+
 /* A scanner over a container value read ahead; its first token in *OPEN. */
-static int rescan(const struct value *v, struct sk_json_scan *sub, struct sk_json_event *open)
+static int rescan(struct reader *r, const struct value *v, struct sk_json_scan *sub,
+                  struct sk_json_event *open)
 {
     if (v->first.token != SK_JSON_OBJECT_START && v->first.token != SK_JSON_ARRAY_START)
         return DECLINE;
     sk_json_scan_init(sub, v->start, v->length);
+    if (r->digest_all && digests_at_level(r, sub) != 0)
+        return DECLINE;
     struct sk_error err = {0};
     return sk_json_next(sub, open, &err) == v->first.token ? 0 : DECLINE;
 }
@@ -413,7 +453,7 @@ static int child_of(struct reader *r, struct sk_node *node, enum sk_slot_kind ki
         return DECLINE;
     struct sk_json_scan sub;
     struct sk_json_event open;
-    if (rescan(&m->value, &sub, &open) != 0)
+    if (rescan(r, &m->value, &sub, &open) != 0)
         return DECLINE;
     return child_here(r, node, kind, &sub, &open, key, key_length, key[0] == '.', inherited);
 }
@@ -513,7 +553,7 @@ static int elements_of(struct reader *r, struct sk_node *node, const struct memb
     struct sk_json_scan sub;
     struct sk_json_event open;
     if (m == NULL || m->value.first.token != SK_JSON_ARRAY_START ||
-        rescan(&m->value, &sub, &open) != 0)
+        rescan(r, &m->value, &sub, &open) != 0)
         return DECLINE;
     return elements(r, node, &sub, inherited);
 }
@@ -524,7 +564,7 @@ static int entries_of(struct reader *r, struct sk_node *node, const struct membe
     struct sk_json_scan sub;
     struct sk_json_event open;
     if (m == NULL || m->value.first.token != SK_JSON_OBJECT_START ||
-        rescan(&m->value, &sub, &open) != 0)
+        rescan(r, &m->value, &sub, &open) != 0)
         return DECLINE;
     return entries(r, node, &sub, inherited);
 }
@@ -594,7 +634,7 @@ static int reduced(struct reader *r, struct sk_node *node, struct state *st, uns
     struct sk_json_scan sub;
     struct sk_json_event event;
     if (reduce == NULL || reduce->value.first.token != SK_JSON_OBJECT_START ||
-        rescan(&reduce->value, &sub, &event) != 0)
+        rescan(r, &reduce->value, &sub, &event) != 0)
         return DECLINE;
     struct member args = {0};
     bool found = false;
@@ -655,7 +695,7 @@ static int key_types_of(struct reader *r, struct sk_node *node, struct state *st
 {
     struct sk_json_scan sub;
     struct sk_json_event open;
-    if (key_types == NULL || rescan(&key_types->value, &sub, &open) != 0)
+    if (key_types == NULL || rescan(r, &key_types->value, &sub, &open) != 0)
         return DECLINE;
     return key_types_at(r, node, st, &sub, &open, inherited);
 }
@@ -996,19 +1036,28 @@ static bool fingerprint(const struct state *st, uint64_t *print)
     return true;
 }
 
-/* Whether an alias ST and its ORIGINAL can be compared as written (0), or
- * are the same tokens by fingerprint (1), or neither (-1). */
-static int texts_gone_or_same(struct reader *r, const struct state *st,
-                              const struct node_info *original)
+/* How an alias ST compares with node ORIGINAL's state: 0 where both texts
+ * are there to compare, else 1 the same by fingerprint, -1 not known.
+ * WITH_IDS: as same_tokens compares them, ids and files included; else as
+ * same_content, which leaves them out: then the digests of every
+ * container settle it where they are taken, and a first pass without
+ * them notes that a second one would. */
+static int compare_gone(struct reader *r, const struct state *st, size_t original, bool with_ids)
 {
-    if (original->start == NULL)
+    const struct node_info *info = &r->info[original];
+    if (info->start == NULL)
         return -1;
-    if (live(r, original->start) && live(r, st->start))
+    if (live(r, info->start) && live(r, st->start))
         return 0;
     uint64_t print;
-    return original->fingerprinted && fingerprint(st, &print) && print == original->fingerprint
-               ? 1
-               : -1;
+    if (info->fingerprinted && fingerprint(st, &print) && print == info->fingerprint)
+        return 1;
+    if (with_ids)
+        return -1;
+    if (r->digest_all)
+        return st->digest == r->state_digests[original] ? 1 : -1;
+    r->met_gone_alias = true;
+    return -1;
 }
 
 static struct state *state_at_level(struct reader *r)
@@ -1037,6 +1086,7 @@ static int read_members(struct reader *r, struct state *st, struct sk_json_scan 
         enum sk_json_token token = sk_json_next(scan, &key, &r->err);
         if (token == SK_JSON_OBJECT_END) {
             st->end = key.start + 1;
+            st->digest = key.digest;
             return 0;
         }
         if (token != SK_JSON_KEY || st->count == SCAN_MAX_STATE_KEYS)
@@ -1096,20 +1146,20 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
             return DECLINE; /* a state below took this one's id first */
         /* A node read ahead took this id before skops would have: the
          * same where both states are one childless node written alike. */
-        /* -1: the texts are gone; 1: the same tokens by fingerprint */
-        int gone_or_same = texts_gone_or_same(r, st, original);
+        int exact;
         if (in_window(r, seen->index) &&
             (cached_reference(r, st) || seen->slot_count != 0 || seen->loader == SK_LOADER_DICT ||
-             gone_or_same < 0 ||
-             (gone_or_same == 0 &&
+             (exact = compare_gone(r, st, seen->index, true)) < 0 ||
+             (exact == 0 &&
               !same_tokens(st->start, state_length, original->start, original->length, false))))
             return DECLINE;
         roll_back(r, st->mark);
         bool same = true;
+        int content;
         if (!cached_reference(r, st) &&
-            (gone_or_same < 0 ||
-             (gone_or_same == 0 && same_content(st->start, state_length, original->start,
-                                                original->length, &same) != 0)))
+            ((content = compare_gone(r, st, seen->index, false)) < 0 ||
+             (content == 0 && same_content(st->start, state_length, original->start,
+                                           original->length, &same) != 0)))
             return DECLINE;
         *out = (struct result){.node = seen, .differs = !same};
         return 0;
@@ -1118,9 +1168,8 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
         (record->last_miss >= st->mark || in_window(r, record->last_miss)))
         return DECLINE; /* looked up, below or ahead, before skops would make it */
     if (key && truthy && record == NULL) {
-        record =
-            (struct memo_record *)keep_in(&r->memo_chunks, (const char *)&(struct memo_record){0},
-                                          sizeof *record);
+        record = (struct memo_record *)keep_in(
+            &r->memo_chunks, (const char *)&(struct memo_record){0}, sizeof *record);
         if (record == NULL || (numeric ? id_table_put(&r->ids, number, record)
                                        : sk_strmap_put(r->memo, key, key_length, record)) != 0)
             return DECLINE;
@@ -1137,9 +1186,12 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
     }
     r->info[node->index].start = state_length <= UINT32_MAX ? st->start : NULL;
     r->info[node->index].length = (uint32_t)state_length;
-    if (record != NULL && r->window != NULL)
-        r->info[node->index].fingerprinted =
-            fingerprint(st, &r->info[node->index].fingerprint);
+    if (record != NULL && r->window != NULL) {
+        struct node_info *info = &r->info[node->index];
+        info->fingerprinted = fingerprint(st, &info->fingerprint);
+        if (r->digest_all)
+            r->state_digests[node->index] = st->digest;
+    }
     r->level++; /* ST stays whole while its members are read */
     r->depth++;
     rc = read_rest(r, node, st, inherited);
@@ -1281,8 +1333,8 @@ static int more_text(void *context, struct sk_json_scan *scan)
 }
 
 static int read_all(struct sk_store *store, const struct sk_limits *limits,
-                    struct sk_text_window *window, struct sk_json_scan *scan,
-                    struct sk_schema **out)
+                    struct sk_text_window *window, bool digest_all, struct sk_json_scan *scan,
+                    struct sk_schema **out, bool *met_gone_alias)
 {
     *out = NULL;
     struct reader r = {
@@ -1292,9 +1344,13 @@ static int read_all(struct sk_store *store, const struct sk_limits *limits,
         .names = sk_strmap_new_remembering(),
         .max_key_bytes = limits && limits->key_bytes ? limits->key_bytes : SK_MAX_KEY_BYTES,
         .window = window,
+        .digest_all = digest_all,
     };
     if (window != NULL)
         sk_json_scan_init_streamed(scan, sk_text_window_text(window), more_text, &r);
+    r.main_digests.skips_value = id_or_file;
+    if (digest_all)
+        sk_json_scan_digest(scan, &r.main_digests);
     r.live_from = scan->text;
     int rc = r.schema && r.memo && r.names ? read_root(&r, scan) : DECLINE;
     sk_strmap_free(r.memo);
@@ -1308,6 +1364,15 @@ static int read_all(struct sk_store *store, const struct sk_limits *limits,
     free(r.windows);
     free(r.ids.slots);
     free(r.info);
+    free(r.main_digests.open);
+    free(r.state_digests);
+    for (size_t i = 0; i < r.digest_levels; i++) {
+        if (r.digests[i] != NULL)
+            free(r.digests[i]->open);
+        free(r.digests[i]);
+    }
+    free(r.digests);
+    *met_gone_alias = r.met_gone_alias;
     free(r.scratch);
     free(r.memo_key);
     free_chunks(r.memo_chunks);
@@ -1328,11 +1393,12 @@ int sk_schema_scan_load(const char *text, size_t length, struct sk_store *store,
 {
     struct sk_json_scan scan;
     sk_json_scan_init(&scan, text, length);
-    return read_all(store, limits, NULL, &scan, out);
+    bool met_gone_alias;
+    return read_all(store, limits, NULL, false, &scan, out, &met_gone_alias);
 }
 
 int sk_schema_scan_source(struct sk_source *source, const struct sk_text_window_options *options,
-                          struct sk_store *store, const struct sk_limits *limits,
+                          bool digest_all, struct sk_store *store, const struct sk_limits *limits,
                           struct sk_schema **out)
 {
     *out = NULL;
@@ -1341,8 +1407,11 @@ int sk_schema_scan_source(struct sk_source *source, const struct sk_text_window_
     if (sk_text_window_open(source, options, &window, &err) != 0)
         return SK_SCAN_DECLINED;
     struct sk_json_scan scan;
-    int rc = read_all(store, limits, window, &scan, out);
+    bool met_gone_alias = false;
+    int rc = read_all(store, limits, window, digest_all, &scan, out, &met_gone_alias);
     sk_text_window_close(window);
+    if (rc != 0 && met_gone_alias && !digest_all)
+        return SK_SCAN_DIGESTS_WANTED;
     /* Every byte was read once, in order: the source's verdict is on them. */
     if (rc == 0 && source->ops->verify != NULL && source->ops->verify(source, &err) != 0) {
         sk_schema_free(*out);

@@ -15,7 +15,7 @@
 #include "sk_limits.h"
 #include "source.h"
 
-enum { SK_SCAN_DECLINED = 1 };
+enum { SK_SCAN_DECLINED = 1, SK_SCAN_DIGESTS_WANTED = 2 };
 
 /* 0 with *OUT the graph, or SK_SCAN_DECLINED (*OUT NULL). */
 int sk_schema_scan_load(const char *text, size_t length, struct sk_store *store,
@@ -24,12 +24,16 @@ int sk_schema_scan_load(const char *text, size_t length, struct sk_store *store,
 /* The same, reading SOURCE (schema.json's member, opened unverified) in
  * order a window at a time (textwindow.h), so that the whole text is never
  * held: what a state needs after the scanner moved on is copied out, and an
- * alias whose text is gone is declined. A failed read or check of the
- * bytes declines too: the caller reads the member again, the old way, and
- * gives its exact error. OPTIONS may be NULL. */
+ * alias is compared with its original by a fingerprint where the text is
+ * gone: a state of scalars has one, every state where DIGEST_ALL (each
+ * container's digest taken as it is read: more work). Where an alias met
+ * needed DIGEST_ALL, it returns SK_SCAN_DIGESTS_WANTED, to be read again
+ * from the start with it. A failed read or check of the bytes declines:
+ * the caller reads the member again, the old way, and gives its exact
+ * error. OPTIONS may be NULL. */
 struct sk_text_window_options;
 int sk_schema_scan_source(struct sk_source *source, const struct sk_text_window_options *options,
-                          struct sk_store *store, const struct sk_limits *limits,
+                          bool digest_all, struct sk_store *store, const struct sk_limits *limits,
                           struct sk_schema **out);
 
 #endif

@@ -32,9 +32,9 @@ struct sk_text_window {
     char *reserved;
     size_t reserved_length;
     char *text;
-    size_t read;       /* bytes read from the source */
-    size_t visible;    /* what the tokenizer may see: up to a newline, or all */
-    size_t released;   /* bytes before this were given back */
+    size_t read;     /* bytes read from the source */
+    size_t visible;  /* what the tokenizer may see: up to a newline, or all */
+    size_t released; /* bytes before this were given back */
     char *spare[SPARE_UNITS];
     size_t spare_count;
     size_t held, peak; /* bytes read and not given back */
@@ -146,8 +146,7 @@ int sk_text_window_more(struct sk_text_window *window, const char **end, bool *w
             return -1;
         if (w->read == w->size)
             continue;
-        const char *newline =
-            memrchr(w->text + searched_from, '\n', w->read - searched_from);
+        const char *newline = memrchr(w->text + searched_from, '\n', w->read - searched_from);
         if (newline != NULL) {
             w->visible = (size_t)(newline + 1 - w->text);
             break;

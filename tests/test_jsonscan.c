@@ -1,0 +1,94 @@
+/* format/jsonscan.c's container digests: the same tokens give the same
+ * digest however they are laid out, any other token another, and the
+ * values of keys the caller names (a whole container too) are left out. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonscan.h"
+
+static bool id_key(const struct sk_json_event *key)
+{
+    return sk_json_equals(key, "__id__", 6);
+}
+
+/* The digest of TEXT's outermost container; false where it does not scan. */
+static bool digest_of(const char *text, bool skip_ids, uint64_t *digest)
+{
+    struct sk_json_digests digests = {.skips_value = skip_ids ? id_key : NULL};
+    struct sk_json_scan scan;
+    sk_json_scan_init(&scan, text, strlen(text));
+    sk_json_scan_digest(&scan, &digests);
+    struct sk_error err = {0};
+    struct sk_json_event event;
+    enum sk_json_token token;
+    bool ok = false;
+    while ((token = sk_json_next(&scan, &event, &err)) != SK_JSON_END && token != SK_JSON_ERROR)
+        if ((token == SK_JSON_OBJECT_END || token == SK_JSON_ARRAY_END) && scan.depth == 0) {
+            *digest = event.digest;
+            ok = true;
+        }
+    free(digests.open);
+    return ok && token == SK_JSON_END;
+}
+
+static uint64_t digest(const char *text, bool skip_ids)
+{
+    uint64_t d = 0;
+    assert_true(digest_of(text, skip_ids, &d));
+    return d;
+}
+
+static void layout_does_not_matter(void **state)
+{
+    (void)state;
+    assert_int_equal(digest("{\"a\": [1, {\"b\": \"x\"}], \"c\": null}", false),
+                     digest("{\n  \"a\":[1,\n    {\"b\":\"x\"}\n  ],\"c\" : null\n}", false));
+}
+
+static void every_token_counts(void **state)
+{
+    (void)state;
+    const char *base = "{\"a\": [1, {\"b\": \"x\"}], \"c\": null}";
+    const char *others[] = {
+        "{\"a\": [1, {\"b\": \"y\"}], \"c\": null}",       /* a nested string */
+        "{\"a\": [2, {\"b\": \"x\"}], \"c\": null}",       /* a number */
+        "{\"a\": [1, {\"b\": \"x\"}], \"c\": false}",      /* a literal */
+        "{\"a\": [1, [\"b\", \"x\"]], \"c\": null}",       /* an object for an array */
+        "{\"a\": [1, {\"b\": \"x\"}, {}], \"c\": null}",   /* one more element */
+        "{\"a\": [1, {\"b\": \"\\u0078\"}], \"c\": null}", /* the same value, escaped */
+        "{\"a\": [1, {\"bx\": \"\"}], \"c\": null}",       /* bytes moved across tokens */
+        "{\"c\": null, \"a\": [1, {\"b\": \"x\"}]}",       /* keys in another order */
+    };
+    uint64_t d = digest(base, false);
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++)
+        assert_true(digest(others[i], false) != d);
+}
+
+static void named_values_left_out(void **state)
+{
+    (void)state;
+    const char *a = "{\"__id__\": 1, \"x\": {\"__id__\": [2, 3], \"v\": 4}}";
+    const char *b = "{\"__id__\": 9, \"x\": {\"__id__\": {\"k\": 5}, \"v\": 4}}";
+    const char *c = "{\"__id__\": 9, \"x\": {\"__id__\": {\"k\": 5}, \"v\": 6}}";
+    assert_int_equal(digest(a, true), digest(b, true));
+    assert_true(digest(b, true) != digest(c, true));
+    assert_true(digest(a, false) != digest(b, false));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(layout_does_not_matter),
+        cmocka_unit_test(every_token_counts),
+        cmocka_unit_test(named_values_left_out),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
