@@ -967,22 +967,26 @@ int sk_schema_read_member(struct sk_store *store, uint64_t index, size_t max_byt
     *out = NULL;
     struct sk_source *source;
     struct sk_error ignored = {0}; /* a failure here is met again below, and said there */
+    int rc = jansson_only() ? SK_SCAN_DECLINED : SK_SCAN_DIGESTS_WANTED;
     /* first without a digest of every container, which only ensembles need */
-    for (int pass = 0; pass < 2 && !jansson_only(); pass++) {
-        if (sk_store_open(store, index, false, &source, &ignored) != 0)
+    for (int pass = 0; pass < 2 && rc == SK_SCAN_DIGESTS_WANTED; pass++) {
+        if (sk_store_open(store, index, false, &source, &ignored) != 0) {
+            rc = SK_SCAN_DECLINED;
             break;
-        int rc = sk_schema_scan_source(source, NULL, pass == 1, store, limits, out);
+        }
+        rc = sk_schema_scan_source(source, NULL, pass == 1, store, limits, out);
         sk_source_close(source);
         if (rc == 0)
             return 0;
-        if (rc != SK_SCAN_DIGESTS_WANTED)
-            break;
     }
     char *text;
     size_t length;
     if (sk_store_read_member(store, index, max_bytes, &text, &length, err) != 0)
         return -1;
-    int rc = sk_schema_load(text, length, store, limits, out, err);
+    /* the one-pass reader again only where the whole text may settle it */
+    rc = rc == SK_SCAN_TEXT_GONE && sk_schema_scan_load(text, length, store, limits, out) == 0
+             ? 0
+             : sk_schema_load_tree(text, length, store, limits, out, err);
     sk_store_free_member(text, length);
     return rc;
 }

@@ -1052,11 +1052,9 @@ static int compare_gone(struct reader *r, const struct state *st, size_t origina
     uint64_t print;
     if (info->fingerprinted && fingerprint(st, &print) && print == info->fingerprint)
         return 1;
-    if (with_ids)
-        return -1;
-    if (r->digest_all)
-        return st->digest == r->state_digests[original] ? 1 : -1;
-    r->met_gone_alias = true;
+    if (!with_ids && r->digest_all && st->digest == r->state_digests[original])
+        return 1;
+    r->met_gone_alias = true; /* the whole text might have settled it */
     return -1;
 }
 
@@ -1410,8 +1408,8 @@ int sk_schema_scan_source(struct sk_source *source, const struct sk_text_window_
     bool met_gone_alias = false;
     int rc = read_all(store, limits, window, digest_all, &scan, out, &met_gone_alias);
     sk_text_window_close(window);
-    if (rc != 0 && met_gone_alias && !digest_all)
-        return SK_SCAN_DIGESTS_WANTED;
+    if (rc != 0 && met_gone_alias)
+        return digest_all ? SK_SCAN_TEXT_GONE : SK_SCAN_DIGESTS_WANTED;
     /* Every byte was read once, in order: the source's verdict is on them. */
     if (rc == 0 && source->ops->verify != NULL && source->ops->verify(source, &err) != 0) {
         sk_schema_free(*out);

@@ -15,7 +15,12 @@
 #include "sk_limits.h"
 #include "source.h"
 
-enum { SK_SCAN_DECLINED = 1, SK_SCAN_DIGESTS_WANTED = 2 };
+enum {
+    SK_SCAN_DECLINED = 1,
+    /* sk_schema_scan_source: an alias met needs the digests, or its text */
+    SK_SCAN_DIGESTS_WANTED = 2,
+    SK_SCAN_TEXT_GONE = 3,
+};
 
 /* 0 with *OUT the graph, or SK_SCAN_DECLINED (*OUT NULL). */
 int sk_schema_scan_load(const char *text, size_t length, struct sk_store *store,
@@ -28,9 +33,12 @@ int sk_schema_scan_load(const char *text, size_t length, struct sk_store *store,
  * gone: a state of scalars has one, every state where DIGEST_ALL (each
  * container's digest taken as it is read: more work). Where an alias met
  * needed DIGEST_ALL, it returns SK_SCAN_DIGESTS_WANTED, to be read again
- * from the start with it. A failed read or check of the bytes declines:
- * the caller reads the member again, the old way, and gives its exact
- * error. OPTIONS may be NULL. */
+ * from the start with it; where it needed the text itself (or DIGEST_ALL
+ * was not enough), SK_SCAN_TEXT_GONE: sk_schema_scan_load reads the whole
+ * text. Otherwise the whole text would be declined too (SK_SCAN_DECLINED),
+ * and so is a failed read or check of the bytes: the caller reads the
+ * member again for the jansson reader, which gives the exact error.
+ * OPTIONS may be NULL. */
 struct sk_text_window_options;
 int sk_schema_scan_source(struct sk_source *source, const struct sk_text_window_options *options,
                           bool digest_all, struct sk_store *store, const struct sk_limits *limits,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #if defined(__has_include)
 #if __has_include(<sanitizer/asan_interface.h>)
@@ -37,7 +38,6 @@ struct sk_text_window {
     size_t released; /* bytes before this were given back */
     char *spare[SPARE_UNITS];
     size_t spare_count;
-    size_t held, peak; /* bytes read and not given back */
 };
 
 int sk_text_window_open(struct sk_source *source, const struct sk_text_window_options *options,
@@ -51,8 +51,9 @@ int sk_text_window_open(struct sk_source *source, const struct sk_text_window_op
     w->size = (size_t)sk_source_size(source);
     w->byte_release = options != NULL && options->byte_release;
     w->step = options != NULL && options->step != 0 ? options->step : SK_TEXT_WINDOW_STEP;
-    if (!w->byte_release && w->step % (size_t)4096 != 0)
-        w->step = SK_TEXT_WINDOW_STEP;
+    long page = sysconf(_SC_PAGESIZE);
+    if (!w->byte_release && (page <= 0 || w->step % (size_t)page != 0))
+        w->step = SK_TEXT_WINDOW_STEP; /* units are moved and sealed as whole pages */
     size_t units = w->size / w->step + 1;
     if (sk_source_size(source) > SIZE_MAX / 2 || units > (SIZE_MAX / 2) / w->step - 1) {
         unsigned long long size = sk_source_size(source);
@@ -89,11 +90,6 @@ const char *sk_text_window_live_from(const struct sk_text_window *window)
     return window->text + window->released;
 }
 
-size_t sk_text_window_peak(const struct sk_text_window *window)
-{
-    return window->peak;
-}
-
 /* Makes a unit given back unreadable, its pages freed. The addresses stay
  * the window's: an unmapped hole could be taken by another mapping (a big
  * malloc) that closing the window would then unmap. */
@@ -126,9 +122,6 @@ static int read_step(struct sk_text_window *w, struct sk_error *err)
     if (got == 0)
         return sk_fail_code(err, EIO, "short read: %zu of %zu bytes", w->read, w->size);
     w->read += (size_t)got;
-    w->held = w->read - w->released;
-    if (w->held > w->peak)
-        w->peak = w->held;
     return 0;
 }
 
@@ -181,7 +174,6 @@ void sk_text_window_release(struct sk_text_window *window, const char *keep_from
         for (; w->released + w->step <= keep; w->released += w->step)
             give_back_unit(w, w->text + w->released);
     }
-    w->held = w->read - w->released;
 }
 
 void sk_text_window_close(struct sk_text_window *window)

@@ -51,9 +51,6 @@ void sk_text_window_release(struct sk_text_window *window, const char *keep_from
 /* The first byte still readable: everything before it was given back. */
 const char *sk_text_window_live_from(const struct sk_text_window *window);
 
-/* Bytes read, and the most the window held at once (bytes mapped). */
-size_t sk_text_window_peak(const struct sk_text_window *window);
-
 void sk_text_window_close(struct sk_text_window *window);
 
 #endif

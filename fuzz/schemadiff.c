@@ -205,6 +205,10 @@ enum schema_diff_outcome schema_diff(const char *text, size_t length, struct sk_
         } else if (compare(streamed, old, "streamed", why, why_size) != SCHEMA_DIFF_SAME) {
             outcome = SCHEMA_DIFF_DIFFERENT;
         }
+    } else if (outcome == SCHEMA_DIFF_SAME && stream_rc == SK_SCAN_DECLINED) {
+        /* sk_schema_read_member hands such a file to the jansson reader */
+        snprintf(why, why_size, "streamed, declined as the whole text would be; read whole");
+        outcome = SCHEMA_DIFF_DIFFERENT;
     } else if (outcome == SCHEMA_DIFF_SAME) {
         outcome = SCHEMA_DIFF_STREAM_DECLINED;
     }
