@@ -1,6 +1,8 @@
-/* A one-pass pull reader of JSON text in a buffer: the caller asks for the
- * next token, gets its kind and a span of the input, and keeps only what
- * it needs. No tree of the document is built and nothing is allocated.
+/* A one-pass pull reader of JSON text in a buffer, whole or arriving in
+ * parts: the caller asks for the next token, gets its kind and a span of
+ * the input, and keeps only what it needs. No tree of the document is built
+ * and nothing is allocated (but the caller's digest stack, where it asks
+ * for digests of containers).
  *
  * It accepts exactly the documents sk_json_parse (jsontext.h) accepts:
  * RFC 8259 JSON whose top level is an object or an array, in valid UTF-8,
