@@ -53,11 +53,8 @@ uint64_t sk_hash_bytes(const void *data, size_t length)
     size_t whole = length - length % 8;
     sk_hasher_bytes(&s, data, whole);
     /* the tail and the length share the last word */
-    uint64_t last = (uint64_t)length << 56;
     const unsigned char *tail = (const unsigned char *)data + whole;
-    for (size_t i = 0; i < length - whole; i++)
-        last |= (uint64_t)tail[i] << (8 * i);
-    sk_hasher_word(&s, last);
+    sk_hasher_word(&s, sk_hash_tail_word(tail, length - whole) | (uint64_t)length << 56);
     return sk_hasher_finish(&s);
 }
 

@@ -51,6 +51,15 @@ static inline void sk_hasher_word(struct sk_hasher *hasher, uint64_t word)
     hasher->v0 ^= word;
 }
 
+/* The LENGTH (< 8) bytes at BYTES as a little-endian word, zeros above. */
+static inline uint64_t sk_hash_tail_word(const unsigned char *bytes, size_t length)
+{
+    uint64_t word = 0;
+    for (size_t i = 0; i < length; i++)
+        word |= (uint64_t)bytes[i] << (8 * i);
+    return word;
+}
+
 /* LENGTH bytes as whole little-endian words, the last one padded with zeros. */
 static inline void sk_hasher_bytes(struct sk_hasher *hasher, const void *data, size_t length)
 {
@@ -63,12 +72,8 @@ static inline void sk_hasher_bytes(struct sk_hasher *hasher, const void *data, s
 #endif
         sk_hasher_word(hasher, word);
     }
-    if (length > 0) {
-        uint64_t word = 0;
-        for (size_t i = 0; i < length; i++)
-            word |= (uint64_t)bytes[i] << (8 * i);
-        sk_hasher_word(hasher, word);
-    }
+    if (length > 0)
+        sk_hasher_word(hasher, sk_hash_tail_word(bytes, length));
 }
 
 /* A slot among 2**BITS (1..63) for an integer key: the top BITS bits of

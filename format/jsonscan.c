@@ -160,7 +160,6 @@ void sk_json_scan_init_streamed(struct sk_json_scan *scan, const char *text,
 {
     sk_json_scan_init(scan, text, 0);
     scan->whole = false;
-    scan->streamed = true;
     scan->more = more;
     scan->more_context = context;
 }
@@ -175,7 +174,7 @@ fail(struct sk_json_scan *scan, const char *at, struct sk_error *err, const char
     vsnprintf(reason, sizeof reason, fmt, args);
     va_end(args);
     scan->expect = EXPECT_FAILED;
-    if (scan->streamed) {
+    if (scan->more != NULL) {
         sk_fail(err, "invalid JSON: %s", reason);
         return SK_JSON_ERROR;
     }

@@ -87,8 +87,7 @@ struct sk_json_scan {
      * next part (sets end and whole) when the tokens run out before the
      * text does. Each part ends between tokens. */
     bool whole;
-    bool streamed;
-    int (*more)(void *context, struct sk_json_scan *scan);
+    int (*more)(void *context, struct sk_json_scan *scan); /* NULL: the text is whole */
     void *more_context;
     struct sk_json_digests *digests;                /* NULL: none taken */
     unsigned char in_object[SK_JSON_MAX_DEPTH / 8]; /* per open container */

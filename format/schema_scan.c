@@ -240,6 +240,7 @@ struct reader {
     size_t memo_key_capacity;
     /* Streamed text: where it comes from, and the first byte not given back. */
     struct sk_text_window *window;
+    bool texts_go; /* the window gives text back: an alias may need a fingerprint */
     const char *live_from;
     /* Every container's digest taken (a second streamed pass, after the
      * first met an alias of a state with children whose text was gone). */
@@ -423,10 +424,11 @@ static int digests_at_level(struct reader *r, struct sk_json_scan *sub)
             return -1;
         memset(r->digests + old, 0, (r->digest_levels - old) * sizeof *r->digests);
     }
-    if (r->digests[r->level] == NULL &&
-        (r->digests[r->level] = calloc(1, sizeof **r->digests)) == NULL)
-        return -1;
-    r->digests[r->level]->skips_value = id_or_file;
+    if (r->digests[r->level] == NULL) {
+        if ((r->digests[r->level] = calloc(1, sizeof **r->digests)) == NULL)
+            return -1;
+        r->digests[r->level]->skips_value = id_or_file;
+    }
     sk_json_scan_digest(sub, r->digests[r->level]);
     return 0;
 }
@@ -1105,7 +1107,7 @@ static int read_members(struct reader *r, struct state *st, struct sk_json_scan 
             return DECLINE;
         if (done)
             continue;
-        m->pinned = v->first.token == SK_JSON_OBJECT_START || v->first.token == SK_JSON_ARRAY_START;
+        m->pinned = is_container(v->first.token);
         if (sk_json_skip(scan, &v->first, &v->start, &v->length, &r->err) != 0)
             return DECLINE;
     }
@@ -1184,7 +1186,7 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
     }
     r->info[node->index].start = state_length <= UINT32_MAX ? st->start : NULL;
     r->info[node->index].length = (uint32_t)state_length;
-    if (record != NULL && r->window != NULL) {
+    if (record != NULL && r->texts_go) {
         struct node_info *info = &r->info[node->index];
         info->fingerprinted = fingerprint(st, &info->fingerprint);
         if (r->digest_all)
@@ -1350,6 +1352,7 @@ static int read_all(struct sk_store *store, const struct sk_limits *limits,
     if (digest_all)
         sk_json_scan_digest(scan, &r.main_digests);
     r.live_from = scan->text;
+    r.texts_go = window != NULL && sk_text_window_gives_back(window);
     int rc = r.schema && r.memo && r.names ? read_root(&r, scan) : DECLINE;
     sk_strmap_free(r.memo);
     sk_strmap_free(r.names);

@@ -85,6 +85,11 @@ const char *sk_text_window_text(const struct sk_text_window *window)
     return window->text;
 }
 
+bool sk_text_window_gives_back(const struct sk_text_window *window)
+{
+    return window->byte_release || window->size > window->step;
+}
+
 const char *sk_text_window_live_from(const struct sk_text_window *window)
 {
     return window->text + window->released;

@@ -48,6 +48,11 @@ int sk_text_window_more(struct sk_text_window *window, const char **end, bool *w
  * before): no pointer below it may be used again. */
 void sk_text_window_release(struct sk_text_window *window, const char *keep_from);
 
+/* Whether any text can be given back before all is read: not where one
+ * step holds it all (a release asks for less than what is visible, which
+ * is less than the text until it is whole). */
+bool sk_text_window_gives_back(const struct sk_text_window *window);
+
 /* The first byte still readable: everything before it was given back. */
 const char *sk_text_window_live_from(const struct sk_text_window *window);
 
