@@ -62,7 +62,6 @@ struct sk_archive {
     struct sk_zip_directory directory;
     uint64_t member_count;
     struct member *members;
-    pthread_mutex_t header_lock; /* reading local headers */
 };
 
 /* One position in a DEFLATE stream. */
@@ -126,7 +125,6 @@ void sk_archive_close(struct sk_archive *archive)
     sk_zipdir_free(&archive->directory);
     if (archive->fd >= 0)
         close(archive->fd);
-    pthread_mutex_destroy(&archive->header_lock);
     free(archive->path);
     free(archive);
 }
@@ -178,7 +176,6 @@ int sk_archive_open(const char *path, struct sk_archive **out, struct sk_error *
         return sk_fail_code(err, ENOMEM, "%s: out of memory", path);
     archive->store.ops = &zip_store_ops;
     archive->fd = -1;
-    pthread_mutex_init(&archive->header_lock, NULL);
     archive->path = strdup(path);
     if (archive->path == NULL) {
         sk_fail_code(err, ENOMEM, "%s: out of memory", path);
@@ -257,21 +254,20 @@ int sk_archive_check_unchanged(const struct sk_archive *archive, struct sk_error
     return 0;
 }
 
-/* Reads the member's local header once, to learn where its data starts. */
+/* Reads the member's local header to learn where its data starts. Threads
+ * that meet an unknown offset at once each read the header, without a lock
+ * (a lock made the content checks' threads queue on every member): the
+ * first offset stored stands, as the first verdict on a member's bytes does. */
 static int probe_data_offset(struct sk_archive *archive, struct member *m, struct sk_error *err)
 {
     if (atomic_load(&m->data_offset) != SK_UNKNOWN)
         return 0;
-    pthread_mutex_lock(&archive->header_lock);
-    int result = 0;
-    if (atomic_load(&m->data_offset) == SK_UNKNOWN) {
-        uint64_t offset;
-        result = sk_zipdir_local_header(archive->fd, m->entry, &offset, err);
-        if (result == 0)
-            atomic_store(&m->data_offset, offset);
-    }
-    pthread_mutex_unlock(&archive->header_lock);
-    return result;
+    uint64_t offset;
+    if (sk_zipdir_local_header(archive->fd, m->entry, &offset, err) != 0)
+        return -1;
+    uint64_t expected = SK_UNKNOWN;
+    atomic_compare_exchange_strong(&m->data_offset, &expected, offset);
+    return 0;
 }
 
 int sk_archive_check_member(const struct sk_archive *archive, uint64_t index, struct sk_error *err)
