@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,6 +13,8 @@
 #include "parallel.h"
 #include "sparse.h"
 
+/* Trees the reader hands over before the judging thread is woken. */
+#define PREFETCH_BATCH 16
 /* Records are read in chunks of about this many bytes. */
 #define RECORD_CHUNK_BYTES (64u * 1024)
 /* Deepest object nesting the walk follows (the schema's own bound, with
@@ -26,7 +29,11 @@ struct checker {
     struct sk_error *err;
     const char *path; /* the object as a mount shows it, for its problems */
     size_t path_length;
+    const struct sk_content_prefetch *prefetch; /* trees judged already, or NULL */
 };
+
+static void report_clear(struct sk_content_report *report);
+static size_t check_threads(size_t jobs);
 
 /* ---- problems ---- */
 
@@ -147,16 +154,20 @@ static bool read_exactly(struct sk_source *reader, void *buffer, size_t length, 
     return true;
 }
 
-/* Opens NODE's .npy member and parses its header and dtype. False (with no
- * error) where NODE is not a readable numpy array: a problem, not a failure. */
-static bool array_open_checked(struct checker *c, const struct sk_node *node, bool verified,
-                               struct array *a)
+/* Whether NODE is a numpy array stored as a member of its own. */
+static bool is_array_member(const struct sk_node *node)
+{
+    return node != NULL && node->loader == SK_LOADER_NDARRAY && node->has_member;
+}
+
+/* Opens the .npy MEMBER and parses its header and dtype. False (with no
+ * error) where it is not a readable numpy array: a problem, not a failure. */
+static bool array_open_member(struct sk_store *store, uint64_t member, bool verified,
+                              struct array *a)
 {
     memset(a, 0, sizeof *a);
-    if (node == NULL || node->loader != SK_LOADER_NDARRAY || !node->has_member)
-        return false;
     struct sk_error local = {0};
-    bool ok = sk_store_open(c->store, node->member, verified, &a->reader, &local) == 0 &&
+    bool ok = sk_store_open(store, member, verified, &a->reader, &local) == 0 &&
               sk_npy_read_header(a->reader, &a->header, &local) == 0 && !a->header.object_dtype &&
               sk_npy_fields(a->header.descr, &a->fields, &local) == 0;
     if (!ok) {
@@ -169,19 +180,12 @@ static bool array_open_checked(struct checker *c, const struct sk_node *node, bo
     return true;
 }
 
-/* An array whose records are read: opened as checked against its CRC-32
- * (a small one is read whole, and its records come from the bytes checked). */
+/* NODE's array, opened as checked against its CRC-32 (a small one is read
+ * whole, and its records come from the bytes checked). */
 static bool array_open(struct checker *c, const struct sk_node *node, struct array *a)
 {
-    return array_open_checked(c, node, true, a);
-}
-
-/* An array of which only the header is read (its shape and dtype): its
- * bytes are not read, so not checked either, as for every array the checks
- * do not follow (`skopsfs verify` checks them all). */
-static bool array_header(struct checker *c, const struct sk_node *node, struct array *a)
-{
-    return array_open_checked(c, node, false, a);
+    memset(a, 0, sizeof *a);
+    return is_array_member(node) && array_open_member(c->store, node->member, true, a);
 }
 
 /* An integer field of a record, any size and byte order. Unsigned values
@@ -218,12 +222,12 @@ static bool is_int_field(const struct sk_npy_field *field)
 }
 
 /* Every element of a small 1-D integer array (n_classes, is_categorical_). */
-static bool read_small_ints(struct checker *c, const struct sk_node *node, int64_t **values,
+static bool read_small_ints(struct sk_store *store, uint64_t member, int64_t **values,
                             uint64_t *count)
 {
     struct array a;
     *values = NULL;
-    if (!array_open(c, node, &a))
+    if (!array_open_member(store, member, true, &a))
         return false;
     const struct sk_npy_field *field = &a.fields.fields[0];
     bool ok = a.header.ndim == 1 && a.fields.count == 1 && is_int_field(field) &&
@@ -460,6 +464,33 @@ static int each_record(struct checker *c, struct array *a,
 
 /* ---- sklearn.tree._tree.Tree ---- */
 
+/* What a Tree's checks take from the schema, as members and values (no
+ * node), so that the tree can be judged while the schema is still read. */
+struct tree_inputs {
+    bool has_nodes, has_classes, has_values; /* each an array of its own */
+    uint64_t nodes, classes, values;         /* their members */
+    bool n_features_known, n_outputs_known;
+    int64_t n_features, n_outputs; /* the first and third __reduce__ arguments */
+};
+
+/* What the inputs' arrays hold, judged: the problems in the order the
+ * records give them (on no object), and what the rules on the tree's
+ * other attributes need. */
+struct tree_judgment {
+    struct tree_inputs in;
+    bool opened; /* nodes is a numpy array: else tree.nodes_dtype_mismatch is all */
+    uint64_t records;
+    bool walked; /* its graph was walked: DEPTH holds */
+    uint64_t depth;
+    bool values_fit; /* values has the shape the records and classes ask */
+    struct sk_content_report problems;
+    int rc; /* -1: ERR says why */
+    struct sk_error err;
+};
+
+static const struct tree_judgment *prefetched(const struct sk_content_prefetch *prefetch,
+                                              const struct tree_inputs *wanted);
+
 struct tree_check {
     struct checker *c;
     const struct sk_node *tree;
@@ -501,87 +532,157 @@ static int tree_record(void *context, const unsigned char *record, uint64_t i)
     return 0;
 }
 
-/* values must be float64 of shape (len(nodes), n_outputs, max(n_classes)). */
-static int check_tree_values(struct checker *c, const struct sk_node *tree, uint64_t records)
+/* values must be float64 of shape (len(nodes), n_outputs, max(n_classes)).
+ * Only its header is read: its bytes are not checked, as for every array
+ * the checks do not follow (`skopsfs verify` checks them all). */
+static bool judge_values(struct sk_store *store, const struct tree_inputs *in, uint64_t records)
 {
-    const struct sk_node *args = slot_named(tree, ".args");
-    int64_t n_outputs, *n_classes = NULL, max_classes = 0;
+    int64_t *n_classes = NULL, max_classes = 0;
     uint64_t classes_count = 0;
-    bool ok = json_int(slot_named(args, "2"), &n_outputs) &&
-              read_small_ints(c, slot_named(args, "1"), &n_classes, &classes_count) &&
-              (uint64_t)n_outputs == classes_count;
+    bool ok = in->n_outputs_known && in->has_classes &&
+              read_small_ints(store, in->classes, &n_classes, &classes_count) &&
+              (uint64_t)in->n_outputs == classes_count;
     for (uint64_t i = 0; ok && i < classes_count; i++)
         if (n_classes[i] > max_classes)
             max_classes = n_classes[i];
     free(n_classes);
     struct array values;
-    if (!array_header(c, attribute(tree, "values"), &values))
-        return problem(c, tree, "tree.values_shape_mismatch");
+    if (!in->has_values || !array_open_member(store, in->values, false, &values))
+        return false;
     const struct sk_npy_field *f = &values.fields.fields[0];
     ok = ok && values.header.ndim == 3 && values.header.shape[0] == records &&
-         values.header.shape[1] == (uint64_t)n_outputs &&
+         values.header.shape[1] == (uint64_t)in->n_outputs &&
          values.header.shape[2] == (uint64_t)max_classes && values.fields.count == 1 &&
          f->kind == 'f' && f->size == 8 && !values.header.fortran_order;
     array_close(&values);
-    return ok ? 0 : problem(c, tree, "tree.values_shape_mismatch");
+    return ok;
 }
 
-static int check_tree_graph(struct checker *c, struct tree_check *t, struct array *nodes)
+/* Reads the records into T's graph and walks it; J gets the depth. */
+static int judge_graph(struct checker *c, struct tree_check *t, struct array *nodes,
+                       struct tree_judgment *j)
 {
     bool readable;
     if (each_record(c, nodes, tree_record, t, &readable) != 0)
         return -1;
     if (!readable)
-        return problem(c, t->tree, "content.array_unreadable");
+        return problem(c, NULL, "content.array_unreadable");
     struct graph_findings found;
     if (!graph_walk(&t->graph, &found))
         return sk_fail(c->err, "out of memory");
-    if (found.shared >= 0 && problem_at(c, t->tree, "tree.shared_child", (uint64_t)found.shared))
+    if (found.shared >= 0 && problem_at(c, NULL, "tree.shared_child", (uint64_t)found.shared))
         return -1;
-    if (found.cycle >= 0 && problem_at(c, t->tree, "tree.cycle", (uint64_t)found.cycle))
+    if (found.cycle >= 0 && problem_at(c, NULL, "tree.cycle", (uint64_t)found.cycle))
         return -1;
-    int64_t max_depth;
-    if ((!json_int(attribute(t->tree, "max_depth"), &max_depth) || max_depth < 0 ||
-         (uint64_t)max_depth < found.depth) &&
-        problem(c, t->tree, "tree.max_depth_too_small") != 0)
-        return -1;
+    j->walked = true;
+    j->depth = found.depth;
+    return 0;
+}
+
+/* NODE's member, where NODE is an array of its own. */
+static void member_of(const struct sk_node *node, bool *has, uint64_t *member)
+{
+    *has = is_array_member(node);
+    *member = *has ? node->member : 0;
+}
+
+static void tree_inputs_of(const struct sk_node *tree, struct tree_inputs *in)
+{
+    memset(in, 0, sizeof *in);
+    const struct sk_node *args = slot_named(tree, ".args");
+    in->n_features_known = json_int(slot_named(args, "0"), &in->n_features);
+    in->n_outputs_known = json_int(slot_named(args, "2"), &in->n_outputs);
+    member_of(attribute(tree, "nodes"), &in->has_nodes, &in->nodes);
+    member_of(slot_named(args, "1"), &in->has_classes, &in->classes);
+    member_of(attribute(tree, "values"), &in->has_values, &in->values);
+}
+
+static bool same_inputs(const struct tree_inputs *a, const struct tree_inputs *b)
+{
+    return a->has_nodes == b->has_nodes && a->nodes == b->nodes &&
+           a->has_classes == b->has_classes && a->classes == b->classes &&
+           a->has_values == b->has_values && a->values == b->values &&
+           a->n_features_known == b->n_features_known && a->n_features == b->n_features &&
+           a->n_outputs_known == b->n_outputs_known && a->n_outputs == b->n_outputs;
+}
+
+/* Fills J from its inputs' members alone: no node is read. */
+static void judge_tree(struct sk_store *store, struct tree_judgment *j)
+{
+    struct checker c = {.store = store, .report = &j->problems, .err = &j->err, .path = ""};
+    struct tree_check t = {
+        .c = &c, .n_features = j->in.n_features, .n_features_known = j->in.n_features_known};
+    struct array nodes;
+    j->opened = j->in.has_nodes && array_open_member(store, j->in.nodes, true, &nodes);
+    if (!j->opened)
+        return;
+    j->records = nodes.header.ndim == 1 ? nodes.header.shape[0] : 0;
+    if (nodes.header.ndim != 1 || nodes.header.fortran_order)
+        j->rc = problem(&c, NULL, "tree.nodes_shape_mismatch");
+    else if (!match_layout(&nodes.fields, &tree_layout, t.fields))
+        j->rc = problem(&c, NULL, "tree.nodes_dtype_mismatch");
+    else if (j->records > SK_MAX_CHECKED_TREE_NODES)
+        j->rc = problem(&c, NULL, "tree.too_large");
+    else if (!graph_init(&t.graph, j->records))
+        j->rc = sk_fail(c.err, "out of memory");
+    else
+        j->rc = judge_graph(&c, &t, &nodes, j);
+    array_close(&nodes);
+    graph_free(&t.graph);
+    if (j->rc == 0)
+        j->values_fit = judge_values(store, &j->in, j->records);
+}
+
+static void judgment_free(struct tree_judgment *j)
+{
+    if (j == NULL)
+        return;
+    report_clear(&j->problems);
+    free(j);
+}
+
+/* J's problems, on TREE. */
+static int replay(struct checker *c, const struct sk_node *tree, const struct tree_judgment *j)
+{
+    if (j->rc != 0)
+        return sk_fail_code(c->err, j->err.code, "%s", j->err.message);
+    for (size_t i = 0; i < j->problems.count; i++) {
+        const struct sk_content_problem *p = &j->problems.problems[i];
+        if (add_problem(c, tree, p->code, p->has_record, p->record, NULL, 0) != 0)
+            return -1;
+    }
     return 0;
 }
 
 /* OWNER: the estimator whose attribute the tree is, or NULL. */
 static int check_tree(struct checker *c, const struct sk_node *tree, const struct sk_node *owner)
 {
-    struct tree_check t = {.c = c, .tree = tree};
-    const struct sk_node *args = slot_named(tree, ".args");
-    t.n_features_known = json_int(slot_named(args, "0"), &t.n_features);
+    struct tree_judgment local = {0};
+    tree_inputs_of(tree, &local.in);
     int64_t n_features_in;
     if (owner != NULL && json_int(attribute(owner, "n_features_in_"), &n_features_in) &&
-        (!t.n_features_known || n_features_in != t.n_features) &&
+        (!local.in.n_features_known || n_features_in != local.in.n_features) &&
         problem(c, tree, "estimator.n_features_mismatch") != 0)
         return -1;
-
-    struct array nodes;
-    if (!array_open(c, attribute(tree, "nodes"), &nodes))
-        return problem(c, tree, "tree.nodes_dtype_mismatch");
-    int rc = 0;
-    int64_t node_count;
-    uint64_t records = nodes.header.ndim == 1 ? nodes.header.shape[0] : 0;
-    if (nodes.header.ndim != 1 || nodes.header.fortran_order)
-        rc = problem(c, tree, "tree.nodes_shape_mismatch");
-    else if (!match_layout(&nodes.fields, &tree_layout, t.fields))
-        rc = problem(c, tree, "tree.nodes_dtype_mismatch");
-    else if (records > SK_MAX_CHECKED_TREE_NODES)
-        rc = problem(c, tree, "tree.too_large");
-    else if (!graph_init(&t.graph, records))
-        rc = sk_fail(c->err, "out of memory");
-    else
-        rc = check_tree_graph(c, &t, &nodes);
-    array_close(&nodes);
-    graph_free(&t.graph);
-    if (rc == 0 && (!json_int(attribute(tree, "node_count"), &node_count) || node_count < 0 ||
-                    (uint64_t)node_count != records))
+    const struct tree_judgment *j = prefetched(c->prefetch, &local.in);
+    if (j == NULL) {
+        judge_tree(c->store, &local);
+        j = &local;
+    }
+    int rc = j->opened ? replay(c, tree, j) : problem(c, tree, "tree.nodes_dtype_mismatch");
+    int64_t max_depth, node_count;
+    if (rc == 0 && j->walked &&
+        (!json_int(attribute(tree, "max_depth"), &max_depth) || max_depth < 0 ||
+         (uint64_t)max_depth < j->depth))
+        rc = problem(c, tree, "tree.max_depth_too_small");
+    if (rc == 0 && j->opened &&
+        (!json_int(attribute(tree, "node_count"), &node_count) || node_count < 0 ||
+         (uint64_t)node_count != j->records))
         rc = problem(c, tree, "tree.node_count_mismatch");
-    return rc == 0 ? check_tree_values(c, tree, records) : rc;
+    if (rc == 0 && j->opened && !j->values_fit)
+        rc = problem(c, tree, "tree.values_shape_mismatch");
+    report_clear(&local.problems);
+    return rc;
 }
 
 /* ---- HistGradientBoosting's TreePredictor ---- */
@@ -685,7 +786,9 @@ static int check_predictor(struct checker *c, const struct sk_node *predictor,
     int64_t *categorical = NULL;
     if (owner != NULL) {
         json_int(attribute(owner, "n_features_in_"), &p.n_features);
-        read_small_ints(c, attribute(owner, "is_categorical_"), &categorical, &p.categorical_count);
+        const struct sk_node *is_categorical = attribute(owner, "is_categorical_");
+        if (is_array_member(is_categorical))
+            read_small_ints(c->store, is_categorical->member, &categorical, &p.categorical_count);
         p.categorical = categorical;
     }
     p.bitset_rows = bitset_rows(c, predictor);
@@ -885,6 +988,162 @@ static int visit(struct walker *w, const struct sk_node *node, const struct sk_n
     return 0;
 }
 
+/* ---- trees judged while the schema is read ---- */
+
+struct sk_content_prefetch {
+    struct sk_store *store;
+    uint64_t member_count;
+    struct tree_judgment **by_member; /* the first judgment asked of each nodes member */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t thread;
+    bool running; /* THREAD is to be joined */
+    /* Under LOCK: the judgments asked for, in order; those from NEXT on
+     * are not taken yet. */
+    struct tree_judgment **queue;
+    size_t queued;
+    size_t queue_capacity;
+    size_t next;
+    bool closed;    /* no more will be asked for */
+    bool cancelled; /* and those not taken are not wanted */
+};
+
+/* The next judgment to make, or NULL when there is none (WAIT: none will
+ * come). */
+static struct tree_judgment *take(struct sk_content_prefetch *p, bool wait)
+{
+    pthread_mutex_lock(&p->lock);
+    while (wait && p->next == p->queued && !p->closed)
+        pthread_cond_wait(&p->wake, &p->lock);
+    struct tree_judgment *j = p->next < p->queued && !p->cancelled ? p->queue[p->next++] : NULL;
+    pthread_mutex_unlock(&p->lock);
+    return j;
+}
+
+static void *prefetch_work(void *arg)
+{
+    struct sk_content_prefetch *p = arg;
+    struct tree_judgment *j;
+    while ((j = take(p, true)) != NULL)
+        judge_tree(p->store, j);
+    return NULL;
+}
+
+/* The watch: a Tree the reader completed has its nodes array judged, with
+ * what check_tree will look the judgment up by. A judgment not made here
+ * (out of memory, a member asked for before) is made by the check. */
+static void prefetch_node(void *context, const struct sk_node *node)
+{
+    struct sk_content_prefetch *p = context;
+    if (!family_matches(&families[0], node))
+        return;
+    struct tree_inputs in;
+    tree_inputs_of(node, &in);
+    if (!in.has_nodes || in.nodes >= p->member_count || p->by_member[in.nodes] != NULL)
+        return;
+    struct tree_judgment *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return;
+    j->in = in;
+    pthread_mutex_lock(&p->lock);
+    bool queued = sk_grow(&p->queue, &p->queue_capacity, p->queued + 1, sizeof *p->queue, 64) == 0;
+    if (queued) {
+        p->queue[p->queued++] = j;
+        p->by_member[in.nodes] = j;
+        /* a wake-up for a batch, not for each tree: each costs a system call */
+        if (p->queued - p->next >= PREFETCH_BATCH)
+            pthread_cond_signal(&p->wake);
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (!queued)
+        free(j);
+}
+
+struct sk_content_prefetch *sk_content_prefetch_start(struct sk_store *store)
+{
+    if (check_threads(SIZE_MAX) < 2)
+        return NULL; /* one thread: the checks run after the read, in order */
+    struct sk_content_prefetch *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    p->store = store;
+    p->member_count = sk_store_member_count(store);
+    p->by_member = calloc(p->member_count ? p->member_count : 1, sizeof *p->by_member);
+    if (p->by_member == NULL || pthread_mutex_init(&p->lock, NULL) != 0) {
+        free(p->by_member);
+        free(p);
+        return NULL;
+    }
+    if (pthread_cond_init(&p->wake, NULL) != 0) {
+        pthread_mutex_destroy(&p->lock);
+        free(p->by_member);
+        free(p);
+        return NULL;
+    }
+    p->running = pthread_create(&p->thread, NULL, prefetch_work, p) == 0;
+    if (!p->running) {
+        pthread_cond_destroy(&p->wake);
+        pthread_mutex_destroy(&p->lock);
+        free(p->by_member);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+struct sk_node_watch sk_content_prefetch_watch(struct sk_content_prefetch *prefetch)
+{
+    return (struct sk_node_watch){.node_done = prefetch_node, .context = prefetch};
+}
+
+/* No more is asked for; CANCEL: what is not taken yet is dropped. */
+static void prefetch_close(struct sk_content_prefetch *p, bool cancel)
+{
+    pthread_mutex_lock(&p->lock);
+    p->closed = true;
+    p->cancelled = p->cancelled || cancel;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Every judgment asked for, made: this thread takes its share too. */
+static void prefetch_finish(struct sk_content_prefetch *p)
+{
+    prefetch_close(p, false);
+    struct tree_judgment *j;
+    while ((j = take(p, false)) != NULL)
+        judge_tree(p->store, j);
+    pthread_join(p->thread, NULL);
+    p->running = false;
+}
+
+void sk_content_prefetch_free(struct sk_content_prefetch *p)
+{
+    if (p == NULL)
+        return;
+    if (p->running) {
+        prefetch_close(p, true);
+        pthread_join(p->thread, NULL);
+    }
+    for (size_t i = 0; i < p->queued; i++)
+        judgment_free(p->queue[i]);
+    free(p->queue);
+    free(p->by_member);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+/* The judgment made before of inputs the same as WANTED, or NULL. */
+static const struct tree_judgment *prefetched(const struct sk_content_prefetch *prefetch,
+                                              const struct tree_inputs *wanted)
+{
+    if (prefetch == NULL || !wanted->has_nodes || wanted->nodes >= prefetch->member_count)
+        return NULL;
+    const struct tree_judgment *j = prefetch->by_member[wanted->nodes];
+    return j != NULL && same_inputs(&j->in, wanted) ? j : NULL;
+}
+
 /* ---- running the jobs, and the report in walk order ---- */
 
 static int run_job(void *context, size_t index, struct sk_error *err)
@@ -895,7 +1154,8 @@ static int run_job(void *context, size_t index, struct sk_error *err)
                         .report = &job->problems,
                         .err = err,
                         .path = job->path,
-                        .path_length = job->path_length};
+                        .path_length = job->path_length,
+                        .prefetch = w->own.prefetch};
     return job->check(&c, job->node, job->owner);
 }
 
@@ -979,9 +1239,18 @@ static void free_jobs(struct walker *w)
 int sk_content_check(struct sk_store *store, const struct sk_schema *schema,
                      struct sk_content_report **out, struct sk_error *err)
 {
+    return sk_content_check_prefetched(store, schema, NULL, out, err);
+}
+
+int sk_content_check_prefetched(struct sk_store *store, const struct sk_schema *schema,
+                                struct sk_content_prefetch *prefetch,
+                                struct sk_content_report **out, struct sk_error *err)
+{
     *out = NULL;
+    if (prefetch != NULL && prefetch->running)
+        prefetch_finish(prefetch);
     struct sk_error walk_error = {0};
-    struct walker w = {.own = {.store = store, .err = &walk_error}};
+    struct walker w = {.own = {.store = store, .err = &walk_error, .prefetch = prefetch}};
     w.own.report = calloc(1, sizeof *w.own.report);
     w.seen = calloc(schema->node_count ? schema->node_count : 1, 1);
     w.path = malloc(64);

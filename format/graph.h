@@ -115,6 +115,15 @@ struct sk_node {
     size_t text_length;
 };
 
+/* Told of each node the one-pass reader completes (its slots final) while
+ * the rest of the text is still to be read: the content checks start on a
+ * tree this way. NODE is valid only during the call (a read may start over
+ * and drop its graph), and the call runs on the reading thread. */
+struct sk_node_watch {
+    void (*node_done)(void *context, const struct sk_node *node);
+    void *context;
+};
+
 struct sk_schema {
     struct sk_node *root;
     struct sk_node **nodes; /* every node, in creation order */

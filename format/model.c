@@ -65,6 +65,7 @@ int sk_model_open(const char *path, const struct sk_model_options *options, stru
                   struct sk_error *err)
 {
     *out = NULL;
+    struct sk_content_prefetch *prefetch = NULL;
     struct sk_model *model = calloc(1, sizeof *model);
     if (model == NULL)
         return sk_fail_code(err, ENOMEM, "%s: out of memory", path);
@@ -94,13 +95,19 @@ int sk_model_open(const char *path, const struct sk_model_options *options, stru
                      (unsigned long long)info.size, max_schema);
         goto fail_prefixed;
     }
+    /* the trees' arrays are judged on another thread while the schema is read */
+    prefetch = options->check_content ? sk_content_prefetch_start(model->store) : NULL;
+    struct sk_node_watch watch =
+        prefetch ? sk_content_prefetch_watch(prefetch) : (struct sk_node_watch){0};
     if (sk_schema_read_member(model->store, index, (size_t)max_schema, &options->limits,
-                              &model->schema, err) != 0)
+                              prefetch ? &watch : NULL, &model->schema, err) != 0)
         goto fail_prefixed;
 schema_read:
-    if (options->check_content &&
-        sk_content_check(model->store, model->schema, &model->content, err) != 0)
+    if (options->check_content && sk_content_check_prefetched(model->store, model->schema, prefetch,
+                                                              &model->content, err) != 0)
         goto fail_prefixed;
+    sk_content_prefetch_free(prefetch);
+    prefetch = NULL;
     if (options->build_layout &&
         sk_layout_build(model->store, model->schema,
                         &(struct sk_layout_options){.allowlist = options->allowlist,
@@ -115,6 +122,7 @@ schema_read:
 fail_prefixed:
     sk_error_prefix(err, "%s: ", path);
 fail:
+    sk_content_prefetch_free(prefetch);
     sk_model_close(model);
     return -1;
 }

@@ -961,8 +961,8 @@ int sk_schema_load(const char *text, size_t length, struct sk_store *store,
 }
 
 int sk_schema_read_member(struct sk_store *store, uint64_t index, size_t max_bytes,
-                          const struct sk_limits *limits, struct sk_schema **out,
-                          struct sk_error *err)
+                          const struct sk_limits *limits, const struct sk_node_watch *watch,
+                          struct sk_schema **out, struct sk_error *err)
 {
     *out = NULL;
     struct sk_source *source;
@@ -974,7 +974,7 @@ int sk_schema_read_member(struct sk_store *store, uint64_t index, size_t max_byt
             rc = SK_SCAN_DECLINED;
             break;
         }
-        rc = sk_schema_scan_source(source, NULL, pass == 1, store, limits, out);
+        rc = sk_schema_scan_source(source, NULL, pass == 1, store, limits, watch, out);
         sk_source_close(source);
         if (rc == 0)
             return 0;

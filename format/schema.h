@@ -25,10 +25,11 @@ int sk_schema_load(const char *text, size_t length, struct sk_store *store,
  * window at a time, where the one-pass reader takes it so, and the text is
  * never held whole; else read whole (at most MAX_BYTES) and given to
  * sk_schema_load. Errors of reading the member are those of
- * sk_store_read_member. */
+ * sk_store_read_member. WATCH (may be NULL) is told of the nodes a
+ * streamed read completes (graph.h). */
 int sk_schema_read_member(struct sk_store *store, uint64_t index, size_t max_bytes,
-                          const struct sk_limits *limits, struct sk_schema **out,
-                          struct sk_error *err);
+                          const struct sk_limits *limits, const struct sk_node_watch *watch,
+                          struct sk_schema **out, struct sk_error *err);
 
 /* The jansson reader. sk_schema_load tries the one-pass reader first
  * (schema_scan.h), which declines what it does not read the way this one

@@ -212,11 +212,12 @@ static int id_table_put(struct id_table *t, long long id, struct memo_record *re
 struct reader {
     struct sk_store *store;
     struct sk_schema *schema;
-    struct id_table ids;       /* integer memo keys -> struct memo_record */
-    struct sk_strmap *memo;    /* other memo keys -> struct memo_record */
-    struct sk_strmap *names;   /* interned names -> their copy */
-    struct chunk *chunks;      /* kept with the graph */
-    struct chunk *memo_chunks; /* the memo's records, for the reader alone */
+    const struct sk_node_watch *watch; /* told of each node completed, or NULL */
+    struct id_table ids;               /* integer memo keys -> struct memo_record */
+    struct sk_strmap *memo;            /* other memo keys -> struct memo_record */
+    struct sk_strmap *names;           /* interned names -> their copy */
+    struct chunk *chunks;              /* kept with the graph */
+    struct chunk *memo_chunks;         /* the memo's records, for the reader alone */
     struct node_info *info;
     size_t info_capacity;
     struct ahead_window *windows; /* open ones, innermost last */
@@ -1200,6 +1201,8 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
     if (rc != 0 || sk_node_contribute(node, inherited, NULL, &r->err) != 0)
         return DECLINE;
     sk_node_fit_slots(node);
+    if (r->watch != NULL)
+        r->watch->node_done(r->watch->context, node);
     *out = (struct result){.node = node, .fresh = true};
     return 0;
 }
@@ -1333,7 +1336,8 @@ static int more_text(void *context, struct sk_json_scan *scan)
 }
 
 static int read_all(struct sk_store *store, const struct sk_limits *limits,
-                    struct sk_text_window *window, bool digest_all, struct sk_json_scan *scan,
+                    struct sk_text_window *window, bool digest_all,
+                    const struct sk_node_watch *watch, struct sk_json_scan *scan,
                     struct sk_schema **out, bool *met_gone_alias)
 {
     *out = NULL;
@@ -1345,6 +1349,7 @@ static int read_all(struct sk_store *store, const struct sk_limits *limits,
         .max_key_bytes = limits && limits->key_bytes ? limits->key_bytes : SK_MAX_KEY_BYTES,
         .window = window,
         .digest_all = digest_all,
+        .watch = watch,
     };
     if (window != NULL)
         sk_json_scan_init_streamed(scan, sk_text_window_text(window), more_text, &r);
@@ -1395,12 +1400,12 @@ int sk_schema_scan_load(const char *text, size_t length, struct sk_store *store,
     struct sk_json_scan scan;
     sk_json_scan_init(&scan, text, length);
     bool met_gone_alias;
-    return read_all(store, limits, NULL, false, &scan, out, &met_gone_alias);
+    return read_all(store, limits, NULL, false, NULL, &scan, out, &met_gone_alias);
 }
 
 int sk_schema_scan_source(struct sk_source *source, const struct sk_text_window_options *options,
                           bool digest_all, struct sk_store *store, const struct sk_limits *limits,
-                          struct sk_schema **out)
+                          const struct sk_node_watch *watch, struct sk_schema **out)
 {
     *out = NULL;
     struct sk_error err = {0};
@@ -1409,7 +1414,7 @@ int sk_schema_scan_source(struct sk_source *source, const struct sk_text_window_
         return SK_SCAN_DECLINED;
     struct sk_json_scan scan;
     bool met_gone_alias = false;
-    int rc = read_all(store, limits, window, digest_all, &scan, out, &met_gone_alias);
+    int rc = read_all(store, limits, window, digest_all, watch, &scan, out, &met_gone_alias);
     sk_text_window_close(window);
     if (rc != 0 && met_gone_alias)
         return digest_all ? SK_SCAN_TEXT_GONE : SK_SCAN_DIGESTS_WANTED;

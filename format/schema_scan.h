@@ -38,10 +38,10 @@ int sk_schema_scan_load(const char *text, size_t length, struct sk_store *store,
  * text. Otherwise the whole text would be declined too (SK_SCAN_DECLINED),
  * and so is a failed read or check of the bytes: the caller reads the
  * member again for the jansson reader, which gives the exact error.
- * OPTIONS may be NULL. */
+ * OPTIONS and WATCH (told of each node as it is completed) may be NULL. */
 struct sk_text_window_options;
 int sk_schema_scan_source(struct sk_source *source, const struct sk_text_window_options *options,
                           bool digest_all, struct sk_store *store, const struct sk_limits *limits,
-                          struct sk_schema **out);
+                          const struct sk_node_watch *watch, struct sk_schema **out);
 
 #endif

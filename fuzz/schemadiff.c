@@ -164,7 +164,8 @@ static int scan_streamed(const char *text, size_t length, struct sk_store *store
         if (sk_source_memory(text, length, false, &source, &err) != 0)
             return -1;
         struct sk_text_window_options options = {.step = step, .byte_release = true};
-        rc = sk_schema_scan_source(source, &options, digest_all || pass == 1, store, NULL, out);
+        rc = sk_schema_scan_source(source, &options, digest_all || pass == 1, store, NULL, NULL,
+                                   out);
         sk_source_close(source);
     }
     return rc;
