@@ -699,6 +699,7 @@ int sk_layout_build(struct sk_store *store, struct sk_schema *schema,
         return sk_fail(err, "out of memory");
     layout->store = store;
     layout->schema = schema;
+    pthread_mutex_init(&layout->npy_lock, NULL);
     layout->arena = sk_arena_new();
     size_t node_slots = schema->node_count ? schema->node_count : 1;
     struct build b = {.layout = layout,
@@ -750,5 +751,28 @@ void sk_layout_free(struct sk_layout *layout)
     free(layout->entries);
     sk_string_list_free(layout->untrusted, layout->untrusted_count);
     sk_arena_free(layout->arena);
+    pthread_mutex_destroy(&layout->npy_lock);
     free(layout);
+}
+
+static bool is_array_file(const struct sk_entry *entry)
+{
+    return entry->in_store && entry->node != NULL && entry->node->loader == SK_LOADER_NDARRAY &&
+           entry->role != SK_ROLE_FIELD;
+}
+
+int sk_layout_xattrs(struct sk_layout *layout, const struct sk_entry *entry,
+                     struct sk_xattr *xattrs)
+{
+    if (!is_array_file(entry))
+        return sk_entry_xattrs(entry, xattrs);
+    /* The layout owns its entries; the header is the one thing filled in
+     * after the build, under the lock, and read under it too. */
+    struct sk_entry *owned = (struct sk_entry *)entry;
+    pthread_mutex_lock(&layout->npy_lock);
+    if (owned->npy == NULL && owned->npy_error == NULL)
+        read_npy_header(layout->store, owned->member, &owned->npy, &owned->npy_error);
+    int count = sk_entry_xattrs(entry, xattrs);
+    pthread_mutex_unlock(&layout->npy_lock);
+    return count;
 }

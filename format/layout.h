@@ -1,9 +1,10 @@
 /* The layout: schema nodes as named entries, per docs/layout.md.
  * Directories, files and symbolic links with escaped names, kind suffixes,
  * de-duplicated collisions, links for shared objects, hidden .type files,
- * and the /.skops/ directory. Built once, then read-only: any number of
- * threads may look entries up and read them. The FUSE daemon and the CLI
- * both serve exactly this.
+ * and the /.skops/ directory. Built once, then read-only (but for .npy
+ * headers read when first asked: sk_layout_xattrs): any number of threads
+ * may look entries up and read them. The FUSE daemon and the CLI both
+ * serve exactly this.
  *
  * This header builds the tree (format/layout.c); the entries and their
  * read-only API are in entry.h (format/entry.c), their names in names.h
@@ -11,6 +12,7 @@
 #ifndef SKOPSFS_LAYOUT_H
 #define SKOPSFS_LAYOUT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,7 +28,8 @@
 
 struct sk_layout_options {
     const struct sk_allowlist *allowlist; /* may be NULL */
-    bool read_npy_headers;                /* for dtype and shape */
+    /* for dtype and shape: now, else when first asked (sk_layout_xattrs) */
+    bool read_npy_headers;
     bool open_members;                    /* fail now on a member that cannot be read */
     unsigned long long max_entries;       /* 0: SK_MAX_ENTRIES */
     /* NULL: contents not checked */
@@ -44,11 +47,19 @@ struct sk_layout {
     size_t entry_count;
     char **untrusted; /* still untrusted under the allowlist, sorted */
     size_t untrusted_count;
+    pthread_mutex_t npy_lock; /* .npy headers read when first asked */
 };
 
 int sk_layout_build(struct sk_store *store, struct sk_schema *schema,
                     const struct sk_layout_options *options, struct sk_layout **out,
                     struct sk_error *err);
 void sk_layout_free(struct sk_layout *layout);
+
+/* ENTRY's xattrs (sk_entry_xattrs), its .npy header read first where the
+ * layout was built without them: a mount need not read every array's
+ * header (6,400 of them in a forest of 1,600 trees) before it appears.
+ * Any number of threads may call it at once. */
+int sk_layout_xattrs(struct sk_layout *layout, const struct sk_entry *entry,
+                     struct sk_xattr *xattrs);
 
 #endif

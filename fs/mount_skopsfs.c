@@ -61,7 +61,7 @@ static const char *program = "mount.skopsfs";
 
 struct skopsfs {
     struct sk_model *model;
-    const struct sk_layout *layout;
+    struct sk_layout *layout;
     struct timespec mtime;
     uid_t uid;
     gid_t gid;
@@ -496,7 +496,7 @@ static int xattrs_of(fuse_req_t req, fuse_ino_t ino, struct sk_xattr *xattrs, in
     const struct sk_entry *entry = entry_of(req, ino);
     if (entry == NULL)
         return ENOENT;
-    *count = sk_entry_xattrs(entry, xattrs);
+    *count = sk_layout_xattrs(fs_of(req)->layout, entry, xattrs);
     return *count < 0 ? ENOMEM : 0;
 }
 
@@ -1144,7 +1144,7 @@ int main(int argc, char **argv)
     struct sk_model_options model_options = {
         .allowlist = allowlist,
         .build_layout = true,
-        .read_npy_headers = true,
+        .read_npy_headers = false, /* read when an array's xattrs are first asked for */
         .open_members = true,
         .check_content = true,
         .limits = {.schema_bytes = options.max_schema_mb << 20,
