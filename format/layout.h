@@ -30,8 +30,8 @@ struct sk_layout_options {
     const struct sk_allowlist *allowlist; /* may be NULL */
     /* for dtype and shape: now, else when first asked (sk_layout_xattrs) */
     bool read_npy_headers;
-    bool open_members;                    /* fail now on a member that cannot be read */
-    unsigned long long max_entries;       /* 0: SK_MAX_ENTRIES */
+    bool open_members;              /* fail now on a member that cannot be read */
+    unsigned long long max_entries; /* 0: SK_MAX_ENTRIES */
     /* NULL: contents not checked */
     const struct sk_content_report *content;
 };
