@@ -106,7 +106,7 @@ static bool is_whitespace(char c)
  * a time after every other whitespace byte, not only at the start; with
  * SSE2, sixteen bytes of any whitespace at a time (a newline and the
  * indentation after it, mostly, in one step). */
-static const char *skip_whitespace(const char *p, const char *end)
+static const char *skip_whitespace_run(const char *p, const char *end)
 {
 #ifdef __SSE2__
     const __m128i space = _mm_set1_epi8(' '), newline = _mm_set1_epi8('\n'),
@@ -137,6 +137,17 @@ static const char *skip_whitespace(const char *p, const char *end)
             return p;
         p++;
     }
+}
+
+/* None, or the one space after a ':', is seen here (inline: it is asked
+ * for two and three times a token); longer runs go to the loop above. */
+static inline const char *skip_whitespace(const char *p, const char *end)
+{
+    if (p < end && (unsigned char)*p > ' ')
+        return p;
+    if (end - p >= 2 && *p == ' ' && (unsigned char)p[1] > ' ')
+        return p + 1;
+    return skip_whitespace_run(p, end);
 }
 
 static bool is_digit(char c)
@@ -361,6 +372,36 @@ static enum sk_json_token scan_string(struct sk_json_scan *scan, const char *p, 
     return event->token = key ? SK_JSON_KEY : SK_JSON_STRING;
 }
 
+/* Whether each byte of WORD is an ASCII digit. */
+static bool digits8(uint64_t word)
+{
+    return (word & 0xf0f0f0f0f0f0f0f0ull) == 0x3030303030303030ull &&
+           ((word + 0x0606060606060606ull) & 0xf0f0f0f0f0f0f0f0ull) == 0x3030303030303030ull;
+}
+
+/* P moved past the digits that follow it, eight at a time where it can
+ * (an __id__ has fifteen). */
+static const char *skip_digits(const char *p, const char *end)
+{
+    while (end - p >= 8 && digits8(load8(p)))
+        p += 8;
+    while (p < end && is_digit(*p))
+        p++;
+    return p;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* The value of the eight digits at P, the first the most significant:
+ * pairs, then fours, then all eight, each step one multiply. */
+static uint64_t eight_digits(const char *p)
+{
+    uint64_t word = load8(p);
+    word = ((word & 0x0f0f0f0f0f0f0f0full) * 2561) >> 8;
+    word = ((word & 0x00ff00ff00ff00ffull) * 6553601) >> 16;
+    return ((word & 0x0000ffff0000ffffull) * 42949672960001ull) >> 32;
+}
+#endif
+
 /* Whether the real [P, END) may be beyond a double's range, so that it
  * needs strtod to tell: only when its decimal exponent nears 308. */
 static bool may_overflow(const char *p, const char *end)
@@ -430,8 +471,7 @@ static enum sk_json_token scan_number(struct sk_json_scan *scan, const char *p,
         if (q < end && is_digit(*q))
             return fail(scan, q, err, "invalid token");
     } else if (q < end && is_digit(*q)) {
-        while (q < end && is_digit(*q))
-            q++;
+        q = skip_digits(q, end);
     } else {
         return fail(scan, q, err, "invalid token");
     }
@@ -469,8 +509,13 @@ static enum sk_json_token scan_number(struct sk_json_scan *scan, const char *p,
     if (beyond_int64(digits, digit_count, negative))
         return event->token = SK_JSON_BIG_INTEGER;
     scan->at = after_nul(q, end);
-    uint64_t magnitude = 0;
-    for (const char *d = digits; d < q; d++)
+    uint64_t magnitude = 0; /* at most 19 digits: no overflow */
+    const char *d = digits;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; q - d >= 8; d += 8)
+        magnitude = magnitude * 100000000 + eight_digits(d);
+#endif
+    for (; d < q; d++)
         magnitude = magnitude * 10 + (uint64_t)(*d - '0');
     event->integer = negative ? (int64_t)(0 - magnitude) : (int64_t)magnitude;
     return event->token = SK_JSON_INTEGER;
@@ -577,8 +622,27 @@ static enum sk_json_token finish(struct sk_json_scan *scan, struct sk_json_event
     return event->token = SK_JSON_END;
 }
 
-static enum sk_json_token next_token(struct sk_json_scan *scan, struct sk_json_event *event,
-                                     struct sk_error *err)
+/* The key whose opening quote is at P, and the ':' after it where the text
+ * so far holds it (else the next call takes it, or says it is missing). */
+static enum sk_json_token scan_key(struct sk_json_scan *scan, const char *p,
+                                   struct sk_json_event *event, struct sk_error *err)
+{
+    if (scan_string(scan, p + 1, true, event, err) == SK_JSON_ERROR)
+        return SK_JSON_ERROR;
+    scan->expect = EXPECT_COLON;
+    if (scan->nul_key && scan->has_u10ffff)
+        return fail_plainly(scan, err, NUL_AND_U10FFFF_MESSAGE);
+    const char *colon = skip_whitespace(scan->at, scan->end);
+    if (colon < scan->end && *colon == ':') {
+        scan->at = colon + 1;
+        scan->expect = EXPECT_VALUE;
+    }
+    return SK_JSON_KEY;
+}
+
+/* Every step the grammar allows, one at a time. */
+static enum sk_json_token next_token_slow(struct sk_json_scan *scan, struct sk_json_event *event,
+                                          struct sk_error *err)
 {
     const char *end = scan->end;
     for (;;) {
@@ -629,12 +693,7 @@ static enum sk_json_token next_token(struct sk_json_scan *scan, struct sk_json_e
         case EXPECT_KEY:
             if (*p != '"')
                 return fail(scan, p + 1, err, "string or '}' expected");
-            if (scan_string(scan, p + 1, true, event, err) == SK_JSON_ERROR)
-                return SK_JSON_ERROR;
-            scan->expect = EXPECT_COLON;
-            if (scan->nul_key && scan->has_u10ffff)
-                return fail_plainly(scan, err, NUL_AND_U10FFFF_MESSAGE);
-            return SK_JSON_KEY;
+            return scan_key(scan, p, event, err);
         case EXPECT_COLON:
             if (*p != ':')
                 return fail(scan, p + 1, err, "':' expected");
@@ -656,6 +715,29 @@ static enum sk_json_token next_token(struct sk_json_scan *scan, struct sk_json_e
             return fail(scan, p, err, "internal error: unknown state");
         }
     }
+}
+
+/* The steps that make most of a document (a ',' and the key or value
+ * after it, a key with its ':', a value) are taken here, with one look at
+ * the state; the rest, and the end of the text so far, go the general way,
+ * which gives the same tokens and errors. */
+static enum sk_json_token next_token(struct sk_json_scan *scan, struct sk_json_event *event,
+                                     struct sk_error *err)
+{
+    const char *end = scan->end;
+    const char *p = skip_whitespace(scan->at, end);
+    if (p < end && scan->expect == EXPECT_NEXT && *p == ',') {
+        scan->expect = in_object(scan) ? EXPECT_KEY : EXPECT_VALUE;
+        p = skip_whitespace(p + 1, end);
+    }
+    scan->at = p;
+    if (p < end) {
+        if (scan->expect == EXPECT_VALUE)
+            return scan_value(scan, p, event, err);
+        if ((scan->expect == EXPECT_KEY || scan->expect == EXPECT_FIRST_KEY) && *p == '"')
+            return scan_key(scan, p, event, err);
+    }
+    return next_token_slow(scan, event, err);
 }
 
 void sk_json_scan_digest(struct sk_json_scan *scan, struct sk_json_digests *digests)

@@ -1,6 +1,8 @@
-/* format/jsonscan.c's container digests: the same tokens give the same
- * digest however they are laid out, any other token another, and the
- * values of keys the caller names (a whole container too) are left out. */
+/* format/jsonscan.c: its integers are strtoll's at every length (digits
+ * are read eight at a time), and its container digests: the same tokens
+ * give the same digest however they are laid out, any other token
+ * another, and the values of keys the caller names (a whole container
+ * too) are left out. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +47,47 @@ static uint64_t digest(const char *text, bool skip_ids)
     uint64_t d = 0;
     assert_true(digest_of(text, skip_ids, &d));
     return d;
+}
+
+/* The one value of "[TEXT]". */
+static enum sk_json_token only_value(const char *text, struct sk_json_event *value)
+{
+    char wrapped[64];
+    snprintf(wrapped, sizeof wrapped, "[%s]", text);
+    struct sk_json_scan scan;
+    sk_json_scan_init(&scan, wrapped, strlen(wrapped));
+    struct sk_error err = {0};
+    struct sk_json_event open;
+    assert_int_equal(sk_json_next(&scan, &open, &err), SK_JSON_ARRAY_START);
+    return sk_json_next(&scan, value, &err);
+}
+
+static void integers_of_every_length(void **state)
+{
+    (void)state;
+    const char *digits = "9223372036854775807";
+    for (size_t length = 1; length <= 19; length++) {
+        for (int sign = 0; sign < 2; sign++) {
+            char text[32];
+            snprintf(text, sizeof text, "%s%.*s", sign ? "-" : "", (int)length, digits);
+            struct sk_json_event value;
+            assert_int_equal(only_value(text, &value), SK_JSON_INTEGER);
+            assert_true(value.integer == strtoll(text, NULL, 10));
+            assert_int_equal(value.length, strlen(text));
+        }
+    }
+    struct sk_json_event value;
+    assert_int_equal(only_value("-9223372036854775808", &value), SK_JSON_INTEGER);
+    assert_true(value.integer == INT64_MIN);
+    assert_int_equal(only_value("9223372036854775808", &value), SK_JSON_BIG_INTEGER);
+    assert_int_equal(only_value("1234567890123456", &value), SK_JSON_INTEGER);
+    assert_true(value.integer == 1234567890123456LL);
+    assert_int_equal(only_value("12345678.5", &value), SK_JSON_REAL); /* a point after eight */
+    assert_int_equal(only_value("12345678e1", &value), SK_JSON_REAL);
+    assert_int_equal(only_value("1234567:", &value), SK_JSON_INTEGER); /* ':' is '0' + 10 */
+    assert_int_equal(value.length, 7);
+    assert_true(value.integer == 1234567);
+    assert_int_equal(only_value("0123", &value), SK_JSON_ERROR);
 }
 
 static void layout_does_not_matter(void **state)
@@ -86,6 +130,7 @@ static void named_values_left_out(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(integers_of_every_length),
         cmocka_unit_test(layout_does_not_matter),
         cmocka_unit_test(every_token_counts),
         cmocka_unit_test(named_values_left_out),
