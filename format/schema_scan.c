@@ -37,6 +37,9 @@ enum { DECLINE = -1 };
 
 /* Distinct loader names remembered (skops has about twenty loaders). */
 #define SCAN_LOADER_NAMES 32
+/* Names met lately, a cache in front of the interned names: a model has a
+ * few dozen module, class and loader names, met again in every state. */
+#define SCAN_RECENT_NAMES 64
 
 /* Copies of names, keys and texts, kept with the graph. */
 struct chunk {
@@ -258,6 +261,10 @@ struct reader {
         bool known;
     } loaders[SCAN_LOADER_NAMES];
     size_t loader_count;
+    struct {
+        const char *name; /* interned; NULL: empty */
+        size_t length;
+    } recent_names[SCAN_RECENT_NAMES];
     char *memo_key; /* the current state's */
     size_t memo_key_capacity;
     /* Streamed text: where it comes from, and the first byte not given back. */
@@ -350,15 +357,29 @@ static const char *name_of(struct reader *r, const struct member *m)
         return NULL;
     size_t length;
     const char *text = decoded(r, &m->value.first, &length);
-    if (text == NULL || memchr(text, '\0', length) != NULL)
+    if (text == NULL)
+        return NULL;
+    /* a cache: any spread will do (a collision only costs the lookup) */
+    size_t slot = length == 0
+                      ? 0
+                      : (length * 31 + (unsigned char)text[0] * 7 +
+                         (unsigned char)text[length / 2] * 3 + (unsigned char)text[length - 1]) %
+                            SCAN_RECENT_NAMES;
+    if (r->recent_names[slot].name != NULL && r->recent_names[slot].length == length &&
+        memcmp(r->recent_names[slot].name, text, length) == 0)
+        return r->recent_names[slot].name;
+    if (memchr(text, '\0', length) != NULL)
         return NULL;
     const char *kept = sk_strmap_get(r->names, text, length);
-    if (kept != NULL)
-        return kept;
-    char *copy = keep(r, text, length);
-    if (copy == NULL || sk_strmap_put(r->names, copy, length, copy) != 0)
-        return NULL;
-    return copy;
+    if (kept == NULL) {
+        char *copy = keep(r, text, length);
+        if (copy == NULL || sk_strmap_put(r->names, copy, length, copy) != 0)
+            return NULL;
+        kept = copy;
+    }
+    r->recent_names[slot].name = kept;
+    r->recent_names[slot].length = length;
+    return kept;
 }
 
 /* sk_loader_named for a name interned by name_of: compared by address. */
