@@ -770,8 +770,14 @@ int sk_layout_xattrs(struct sk_layout *layout, const struct sk_entry *entry,
      * after the build, under the lock, and read under it too. */
     struct sk_entry *owned = (struct sk_entry *)entry;
     pthread_mutex_lock(&layout->npy_lock);
-    if (owned->npy == NULL && owned->npy_error == NULL)
-        read_npy_header(layout->store, owned->member, &owned->npy, &owned->npy_error);
+    if (owned->npy == NULL && owned->npy_error == NULL) {
+        /* read now, so not from an archive changed since it was audited */
+        struct sk_error err = {0};
+        if (sk_store_check_unchanged(layout->store, &err) != 0)
+            owned->npy_error = strdup(err.message);
+        else
+            read_npy_header(layout->store, owned->member, &owned->npy, &owned->npy_error);
+    }
     int count = sk_entry_xattrs(entry, xattrs);
     pthread_mutex_unlock(&layout->npy_lock);
     return count;

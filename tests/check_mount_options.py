@@ -210,10 +210,17 @@ def archive_rewritten_under_the_mount(args, fixtures):
         try:
             assert m.result.returncode == 0, m.result.stderr
             arrays = member_files(m.dir)
+            assert len(arrays) >= 2, arrays
+            # a header is read when first asked for: before the change, kept
+            asked_before = os.getxattr(arrays[0], "user.skops.dtype")
             shutil.copyfile(other, live)  # what cp does: same inode, rewritten
             assert os.path.getsize(live) == len(data)
             for path in arrays:
                 expect_eio(path)
+            assert os.getxattr(arrays[0], "user.skops.dtype") == asked_before
+            # after it, not read from the changed bytes
+            names = os.listxattr(arrays[1])
+            assert "user.skops.type" in names and "user.skops.dtype" not in names, names
         finally:
             m.close()
         # replaced by rename: the old file is still what is served
