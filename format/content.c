@@ -190,7 +190,7 @@ static bool array_open(struct checker *c, const struct sk_node *node, struct arr
 
 /* An integer field of a record, any size and byte order. Unsigned values
  * past INT64_MAX read as INT64_MAX: out of every range checked here. */
-static int64_t field_int(const struct sk_npy_field *field, const unsigned char *record)
+static inline int64_t field_int(const struct sk_npy_field *field, const unsigned char *record)
 {
     const unsigned char *p = record + field->offset;
     uint64_t value = 0;
@@ -351,6 +351,7 @@ struct graph {
     uint64_t count;
     int32_t *left, *right;  /* -1: no edge */
     unsigned char *parents; /* saturating count of edges into each node */
+    bool backward;          /* an edge to a node not after its parent */
 };
 
 struct graph_findings {
@@ -379,8 +380,36 @@ static void graph_free(struct graph *g)
 static void graph_edge(struct graph *g, uint64_t parent, int side, int64_t child)
 {
     (side ? g->right : g->left)[parent] = (int32_t)child;
+    g->backward = g->backward || (uint64_t)child <= parent;
     if (g->parents[child] < 2)
         g->parents[child]++;
+}
+
+/* Where no node has two parents and every edge leads forward (as
+ * scikit-learn writes trees), what the walk below finds, in one pass in
+ * order: a parent comes before its children, so its depth is known when
+ * they are met, and there is no cycle. Nodes the root does not reach keep
+ * no depth, as the walk never enters them. */
+static bool graph_depths_forward(const struct graph *g, struct graph_findings *out)
+{
+    uint32_t *depth = malloc(g->count * sizeof *depth); /* UINT32_MAX: not reached */
+    if (depth == NULL)
+        return false;
+    depth[0] = 0;
+    for (uint64_t i = 1; i < g->count; i++)
+        depth[i] = UINT32_MAX;
+    for (uint64_t i = 0; i < g->count; i++) {
+        if (depth[i] == UINT32_MAX)
+            continue;
+        if (depth[i] > out->depth)
+            out->depth = depth[i];
+        if (g->left[i] >= 0)
+            depth[g->left[i]] = depth[i] + 1;
+        if (g->right[i] >= 0)
+            depth[g->right[i]] = depth[i] + 1;
+    }
+    free(depth);
+    return true;
 }
 
 /* One depth-first walk from the root: every node is entered once, so the
@@ -394,6 +423,8 @@ static bool graph_walk(const struct graph *g, struct graph_findings *out)
             out->shared = (int64_t)i;
     if (g->count == 0)
         return true;
+    if (out->shared < 0 && !g->backward)
+        return graph_depths_forward(g, out);
     unsigned char *color = calloc(g->count, 1); /* 0 new, 1 on the path, 2 done */
     int32_t *stack = malloc(g->count * sizeof *stack);
     unsigned char *side = malloc(g->count);
@@ -433,33 +464,49 @@ static bool graph_walk(const struct graph *g, struct graph_findings *out)
     return true;
 }
 
-/* Streams the records of A through VISIT, a chunk at a time. */
-static int each_record(struct checker *c, struct array *a,
-                       int (*visit)(void *context, const unsigned char *record, uint64_t index),
-                       void *context, bool *readable)
+/* The records of an array, a chunk at a time, in one buffer. */
+struct record_chunks {
+    struct array *array;
+    unsigned char *buffer;
+    uint64_t per_chunk;
+    uint64_t first; /* the chunk's first record */
+    uint64_t count; /* and how many it holds */
+    bool unreadable;
+};
+
+static int chunks_start(struct checker *c, struct array *a, struct record_chunks *it)
 {
+    *it = (struct record_chunks){.array = a};
     uint64_t itemsize = a->fields.itemsize;
-    *readable = true;
     if (itemsize == 0)
         return 0;
-    uint64_t per_chunk = RECORD_CHUNK_BYTES / itemsize ? RECORD_CHUNK_BYTES / itemsize : 1;
-    unsigned char *buffer = malloc(per_chunk * itemsize);
-    if (buffer == NULL)
-        return sk_fail(c->err, "out of memory");
-    int rc = 0;
-    for (uint64_t first = 0; first < a->records && rc == 0; first += per_chunk) {
-        uint64_t n = a->records - first < per_chunk ? a->records - first : per_chunk;
-        struct sk_error local = {0};
-        if (!read_exactly(a->reader, buffer, n * itemsize, a->header.data_offset + first * itemsize,
-                          &local)) {
-            *readable = false;
-            break;
-        }
-        for (uint64_t i = 0; i < n && rc == 0; i++)
-            rc = visit(context, buffer + i * itemsize, first + i);
+    it->per_chunk = RECORD_CHUNK_BYTES / itemsize ? RECORD_CHUNK_BYTES / itemsize : 1;
+    it->buffer = malloc(it->per_chunk * itemsize);
+    return it->buffer != NULL ? 0 : sk_fail(c->err, "out of memory");
+}
+
+/* Reads the next chunk: false after the last (or where it cannot be read,
+ * which sets UNREADABLE). */
+static bool chunks_next(struct record_chunks *it)
+{
+    const struct array *a = it->array;
+    uint64_t itemsize = a->fields.itemsize;
+    it->first += it->count;
+    if (itemsize == 0 || it->first >= a->records)
+        return false;
+    it->count = a->records - it->first < it->per_chunk ? a->records - it->first : it->per_chunk;
+    struct sk_error local = {0};
+    if (!read_exactly(a->reader, it->buffer, it->count * itemsize,
+                      a->header.data_offset + it->first * itemsize, &local)) {
+        it->unreadable = true;
+        return false;
     }
-    free(buffer);
-    return rc;
+    return true;
+}
+
+static void chunks_end(struct record_chunks *it)
+{
+    free(it->buffer);
 }
 
 /* ---- sklearn.tree._tree.Tree ---- */
@@ -500,9 +547,8 @@ struct tree_check {
     bool n_features_known;
 };
 
-static int tree_record(void *context, const unsigned char *record, uint64_t i)
+static int tree_record(struct tree_check *t, const unsigned char *record, uint64_t i)
 {
-    struct tree_check *t = context;
     int64_t child[2] = {field_int(t->fields[TREE_LEFT], record),
                         field_int(t->fields[TREE_RIGHT], record)};
     int64_t feature = field_int(t->fields[TREE_FEATURE], record);
@@ -562,10 +608,17 @@ static bool judge_values(struct sk_store *store, const struct tree_inputs *in, u
 static int judge_graph(struct checker *c, struct tree_check *t, struct array *nodes,
                        struct tree_judgment *j)
 {
-    bool readable;
-    if (each_record(c, nodes, tree_record, t, &readable) != 0)
+    struct record_chunks chunks;
+    if (chunks_start(c, nodes, &chunks) != 0)
         return -1;
-    if (!readable)
+    int rc = 0;
+    while (rc == 0 && chunks_next(&chunks))
+        for (uint64_t i = 0; i < chunks.count && rc == 0; i++)
+            rc = tree_record(t, chunks.buffer + i * nodes->fields.itemsize, chunks.first + i);
+    chunks_end(&chunks);
+    if (rc != 0)
+        return -1;
+    if (chunks.unreadable)
         return problem(c, NULL, "content.array_unreadable");
     struct graph_findings found;
     if (!graph_walk(&t->graph, &found))
@@ -716,9 +769,8 @@ static int predictor_split(struct predictor_check *p, const unsigned char *recor
     return 0;
 }
 
-static int predictor_record(void *context, const unsigned char *record, uint64_t i)
+static int predictor_record(struct predictor_check *p, const unsigned char *record, uint64_t i)
 {
-    struct predictor_check *p = context;
     int64_t child[2] = {field_int(p->fields[HGB_LEFT], record),
                         field_int(p->fields[HGB_RIGHT], record)};
     int64_t is_leaf = field_int(p->fields[HGB_IS_LEAF], record);
@@ -762,10 +814,17 @@ static uint64_t bitset_rows(struct checker *c, const struct sk_node *predictor)
 
 static int check_predictor_graph(struct checker *c, struct predictor_check *p, struct array *nodes)
 {
-    bool readable;
-    if (each_record(c, nodes, predictor_record, p, &readable) != 0)
+    struct record_chunks chunks;
+    if (chunks_start(c, nodes, &chunks) != 0)
         return -1;
-    if (!readable)
+    int rc = 0;
+    while (rc == 0 && chunks_next(&chunks))
+        for (uint64_t i = 0; i < chunks.count && rc == 0; i++)
+            rc = predictor_record(p, chunks.buffer + i * nodes->fields.itemsize, chunks.first + i);
+    chunks_end(&chunks);
+    if (rc != 0)
+        return -1;
+    if (chunks.unreadable)
         return problem(c, p->predictor, "content.array_unreadable");
     struct graph_findings found;
     if (!graph_walk(&p->graph, &found))

@@ -177,6 +177,17 @@ def tree_mutations():
     def nodes_in_depth(model):
         return len(model.array(tree_of(model)[1]["nodes"]))
 
+    def true_depth(model):
+        """Edges on the longest path from the root, level by level."""
+        nodes = model.array(tree_of(model)[1]["nodes"])
+        depth, level = 0, [0]
+        while True:
+            level = [int(c) for i in level for c in (nodes["left_child"][i], nodes["right_child"][i])
+                     if c != -1]
+            if not level:
+                return depth
+            depth += 1
+
     def reorder(nodes):
         names = list(nodes.dtype.names)
         names[0], names[1] = names[1], names[0]
@@ -239,6 +250,9 @@ def tree_mutations():
         ("tree.node_count", "tree.node_count_mismatch",
          schema_int("node_count", lambda m: nodes_in_depth(m) - 1)),
         ("tree.max_depth", "tree.max_depth_too_small", schema_int("max_depth", lambda m: 2)),
+        ("tree.max_depth_exact", None, schema_int("max_depth", true_depth)),
+        ("tree.max_depth_one_short", "tree.max_depth_too_small",
+         schema_int("max_depth", lambda m: true_depth(m) - 1)),
         ("tree.values_shape", "tree.values_shape_mismatch", values_rows),
         ("estimator.n_features", "estimator.n_features_mismatch", n_features_in),
         ("schema.id_alias", "schema.id_alias", alias),
