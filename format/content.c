@@ -926,10 +926,11 @@ struct check_job {
 struct walker {
     struct checker own;  /* the walk's own problems: schema.id_alias */
     unsigned char *seen; /* by node index */
-    char *path;
+    char *path;          /* built only where a job or problem needs it (path_at) */
     size_t path_length;
     size_t path_capacity;
     const struct sk_node *ancestors[WALK_MAX_DEPTH];
+    const struct sk_slot *path_slots[WALK_MAX_DEPTH]; /* [d]: from depth d to d + 1 */
     struct check_job *jobs;
     size_t job_count;
     size_t job_capacity;
@@ -952,10 +953,13 @@ static bool family_matches(const struct rule_family *family, const struct sk_nod
            (family->type_name == NULL || strcmp(node->type_name, family->type_name) == 0);
 }
 
+static int path_at(struct walker *w, size_t depth);
+
 static int add_job(struct walker *w, const struct sk_node *node, const struct rule_family *family,
                    size_t depth)
 {
-    if (sk_grow(&w->jobs, &w->job_capacity, w->job_count + 1, sizeof *w->jobs, 16) != 0)
+    if (sk_grow(&w->jobs, &w->job_capacity, w->job_count + 1, sizeof *w->jobs, 16) != 0 ||
+        path_at(w, depth) != 0)
         return sk_fail(w->own.err, "out of memory");
     const char *suffix = w->path_length > 0 ? family->path_suffix : "";
     size_t suffix_length = strlen(suffix);
@@ -981,10 +985,9 @@ static bool needs_escape(const char *key, size_t length)
            memchr(key, '%', length) || memchr(key, '\0', length);
 }
 
-/* Appends "/NAME", NAME as a mount shows the slot's key; returns the old length. */
-static int path_push(struct walker *w, const struct sk_slot *slot, size_t *old)
+/* Appends "/NAME", NAME as a mount shows the slot's key. */
+static int path_push(struct walker *w, const struct sk_slot *slot)
 {
-    *old = w->path_length;
     if (slot->kind == SK_SLOT_FLATTEN)
         return 0;
     char *escaped = NULL;
@@ -993,13 +996,13 @@ static int path_push(struct walker *w, const struct sk_slot *slot, size_t *old)
     if (!slot->fixed_name && needs_escape(slot->key, slot->key_length)) {
         escaped = sk_layout_name(slot->key, slot->key_length, "", 0);
         if (escaped == NULL)
-            return sk_fail(w->own.err, "out of memory");
+            return -1;
         name = escaped;
         length = strlen(escaped);
     }
     if (sk_grow(&w->path, &w->path_capacity, w->path_length + length + 2, 1, 64) != 0) {
         free(escaped);
-        return sk_fail(w->own.err, "out of memory");
+        return -1;
     }
     if (w->path_length > 0)
         w->path[w->path_length++] = '/';
@@ -1009,12 +1012,27 @@ static int path_push(struct walker *w, const struct sk_slot *slot, size_t *old)
     return 0;
 }
 
+/* The path of the node the walk stands on at DEPTH, into W->path: built
+ * for the few nodes that need it, not kept up for every node. -1 when
+ * out of memory. */
+static int path_at(struct walker *w, size_t depth)
+{
+    w->path_length = 0;
+    for (size_t d = 0; d < depth; d++)
+        if (path_push(w, w->path_slots[d]) != 0)
+            return -1;
+    return 0;
+}
+
 /* A state whose __id__ was seen before is loaded as the earlier node: a
  * literal that differs from it is content skops silently ignores. */
-static int check_alias(struct walker *w, const struct sk_node *shown, const struct sk_slot *slot)
+static int check_alias(struct walker *w, const struct sk_node *shown, const struct sk_slot *slot,
+                       size_t depth)
 {
     if (!slot->alias_differs)
         return 0;
+    if (path_at(w, depth) != 0)
+        return sk_fail(w->own.err, "out of memory");
     w->own.path = w->path;
     w->own.path_length = w->path_length;
     return add_problem(&w->own, shown, "schema.id_alias", false, 0, slot->key, slot->key_length);
@@ -1036,13 +1054,12 @@ static int visit(struct walker *w, const struct sk_node *node, const struct sk_n
         const struct sk_slot *slot = &node->slots[i];
         if (slot->node == NULL || depth + 1 >= WALK_MAX_DEPTH)
             continue;
-        if (check_alias(w, shown, slot) != 0)
+        if (check_alias(w, shown, slot, depth) != 0)
             return -1;
-        size_t old;
         const struct sk_node *child_shown = slot->kind == SK_SLOT_FLATTEN ? shown : slot->node;
-        if (path_push(w, slot, &old) != 0 || visit(w, slot->node, child_shown, depth + 1) != 0)
+        w->path_slots[depth] = slot;
+        if (visit(w, slot->node, child_shown, depth + 1) != 0)
             return -1;
-        w->path_length = old;
     }
     return 0;
 }
