@@ -538,9 +538,10 @@ struct tree_judgment {
 static const struct tree_judgment *prefetched(const struct sk_content_prefetch *prefetch,
                                               const struct tree_inputs *wanted);
 
+/* One tree's records being judged: their problems are on no object (the
+ * judgment's own report), and go on the tree when it is replayed. */
 struct tree_check {
     struct checker *c;
-    const struct sk_node *tree;
     const struct sk_npy_field *fields[8];
     struct graph graph;
     int64_t n_features;
@@ -556,24 +557,24 @@ static int tree_record(struct tree_check *t, const unsigned char *record, uint64
     t->graph.left[i] = t->graph.right[i] = -1;
     if (child[0] == -1 && child[1] == -1)
         return 0;
-    if ((child[0] == -1 || child[1] == -1) && problem_at(t->c, t->tree, "tree.half_leaf", i) != 0)
+    if ((child[0] == -1 || child[1] == -1) && problem_at(t->c, NULL, "tree.half_leaf", i) != 0)
         return -1;
     for (int side = 0; side < 2; side++) {
         if (child[side] == -1)
             continue;
         if (child[side] < 0 || (uint64_t)child[side] >= n) {
-            if (problem_at(t->c, t->tree, "tree.child_out_of_range", i) != 0)
+            if (problem_at(t->c, NULL, "tree.child_out_of_range", i) != 0)
                 return -1;
             continue;
         }
         if ((uint64_t)child[side] <= i &&
-            problem_at(t->c, t->tree, "tree.child_not_after_parent", i) != 0)
+            problem_at(t->c, NULL, "tree.child_not_after_parent", i) != 0)
             return -1;
         graph_edge(&t->graph, i, side, child[side]);
     }
     /* scikit-learn takes a node for a leaf by its left child alone. */
     if (child[0] != -1 && (!t->n_features_known || feature < 0 || feature >= t->n_features) &&
-        problem_at(t->c, t->tree, "tree.feature_out_of_range", i) != 0)
+        problem_at(t->c, NULL, "tree.feature_out_of_range", i) != 0)
         return -1;
     return 0;
 }
