@@ -922,9 +922,16 @@ static void source_close(struct sk_source *source)
     sk_reader_close((struct sk_reader *)source);
 }
 
+/* A small member is held whole once its bytes are checked (hold_member). */
+static const void *source_held(const struct sk_source *source)
+{
+    return ((const struct sk_reader *)source)->held;
+}
+
 static const struct sk_source_ops zip_source_ops = {
     .pread = source_pread,
     .extent = source_extent,
     .verify = source_verify,
     .close = source_close,
+    .held = source_held,
 };

@@ -464,15 +464,26 @@ static bool graph_walk(const struct graph *g, struct graph_findings *out)
     return true;
 }
 
-/* The records of an array, a chunk at a time, in one buffer. */
+/* The records of an array, a chunk at a time: in place where its source
+ * holds its bytes (a small member, read and checked whole), else read into
+ * one buffer. */
 struct record_chunks {
     struct array *array;
+    const unsigned char *held; /* the source's bytes, or NULL */
     unsigned char *buffer;
+    const unsigned char *records; /* the chunk's */
     uint64_t per_chunk;
     uint64_t first; /* the chunk's first record */
     uint64_t count; /* and how many it holds */
     bool unreadable;
 };
+
+/* Whether A's records lie inside its source, as sk_npy_parse checked. */
+static bool records_fit(const struct array *a)
+{
+    uint64_t size = sk_source_size(a->reader), itemsize = a->fields.itemsize;
+    return a->header.data_offset <= size && a->records <= (size - a->header.data_offset) / itemsize;
+}
 
 static int chunks_start(struct checker *c, struct array *a, struct record_chunks *it)
 {
@@ -480,6 +491,11 @@ static int chunks_start(struct checker *c, struct array *a, struct record_chunks
     uint64_t itemsize = a->fields.itemsize;
     if (itemsize == 0)
         return 0;
+    it->held = records_fit(a) ? sk_source_held(a->reader) : NULL;
+    if (it->held != NULL) {
+        it->per_chunk = a->records; /* one chunk */
+        return 0;
+    }
     it->per_chunk = RECORD_CHUNK_BYTES / itemsize ? RECORD_CHUNK_BYTES / itemsize : 1;
     it->buffer = malloc(it->per_chunk * itemsize);
     return it->buffer != NULL ? 0 : sk_fail(c->err, "out of memory");
@@ -495,12 +511,17 @@ static bool chunks_next(struct record_chunks *it)
     if (itemsize == 0 || it->first >= a->records)
         return false;
     it->count = a->records - it->first < it->per_chunk ? a->records - it->first : it->per_chunk;
+    uint64_t offset = a->header.data_offset + it->first * itemsize;
+    if (it->held != NULL) {
+        it->records = it->held + offset;
+        return true;
+    }
     struct sk_error local = {0};
-    if (!read_exactly(a->reader, it->buffer, it->count * itemsize,
-                      a->header.data_offset + it->first * itemsize, &local)) {
+    if (!read_exactly(a->reader, it->buffer, it->count * itemsize, offset, &local)) {
         it->unreadable = true;
         return false;
     }
+    it->records = it->buffer;
     return true;
 }
 
@@ -615,7 +636,7 @@ static int judge_graph(struct checker *c, struct tree_check *t, struct array *no
     int rc = 0;
     while (rc == 0 && chunks_next(&chunks))
         for (uint64_t i = 0; i < chunks.count && rc == 0; i++)
-            rc = tree_record(t, chunks.buffer + i * nodes->fields.itemsize, chunks.first + i);
+            rc = tree_record(t, chunks.records + i * nodes->fields.itemsize, chunks.first + i);
     chunks_end(&chunks);
     if (rc != 0)
         return -1;
@@ -821,7 +842,7 @@ static int check_predictor_graph(struct checker *c, struct predictor_check *p, s
     int rc = 0;
     while (rc == 0 && chunks_next(&chunks))
         for (uint64_t i = 0; i < chunks.count && rc == 0; i++)
-            rc = predictor_record(p, chunks.buffer + i * nodes->fields.itemsize, chunks.first + i);
+            rc = predictor_record(p, chunks.records + i * nodes->fields.itemsize, chunks.first + i);
     chunks_end(&chunks);
     if (rc != 0)
         return -1;

@@ -221,8 +221,9 @@ static void pickle_close(struct sk_source *base)
     free(source);
 }
 
-static const struct sk_source_ops range_ops = {pickle_pread, range_extent, NULL, pickle_close};
-static const struct sk_source_ops other_ops = {pickle_pread, NULL, NULL, pickle_close};
+static const struct sk_source_ops range_ops = {
+    .pread = pickle_pread, .extent = range_extent, .close = pickle_close};
+static const struct sk_source_ops other_ops = {.pread = pickle_pread, .close = pickle_close};
 
 static int new_source(const void *header, size_t header_length, uint64_t data_length,
                       unsigned swap_unit, struct pickle_source **out, struct sk_error *err)

@@ -65,9 +65,15 @@ static void memory_close(struct sk_source *source)
     free(memory);
 }
 
+static const void *memory_held(const struct sk_source *source)
+{
+    return ((const struct memory_source *)source)->bytes;
+}
+
 static const struct sk_source_ops memory_ops = {
     .pread = memory_pread,
     .close = memory_close,
+    .held = memory_held,
 };
 
 int sk_source_memory(const void *bytes, size_t length, bool copy, struct sk_source **out,

@@ -39,6 +39,10 @@ struct sk_source_ops {
      * checks the bytes it returned, without reading them again. */
     int (*verify)(struct sk_source *source, struct sk_error *err);
     void (*close)(struct sk_source *source);
+    /* Optional (NULL: never). All the source's bytes where it holds them in
+     * memory, checked as pread would have checked them, until it is closed;
+     * NULL where it does not. */
+    const void *(*held)(const struct sk_source *source);
 };
 
 /* Every implementation embeds this first. */
@@ -62,6 +66,12 @@ static inline bool sk_source_extent(const struct sk_source *source, uint64_t off
                                     uint64_t *file_offset)
 {
     return source->ops->extent != NULL && source->ops->extent(source, offset, fd, file_offset);
+}
+
+/* The source's bytes in memory, to read in place, or NULL (then pread). */
+static inline const void *sk_source_held(const struct sk_source *source)
+{
+    return source->ops->held != NULL ? source->ops->held(source) : NULL;
 }
 
 void sk_source_close(struct sk_source *source);

@@ -644,7 +644,8 @@ static void notices_the_archive_rewritten_in_place(void **state)
 
 /* A small member is read whole at open and checked: its reader serves
  * those bytes even after the file changes in place (and never splices the
- * file), and a reader opened after the change refuses the new bytes. */
+ * file; it lends them to be read in place), and a reader opened after the
+ * change refuses the new bytes. */
 static void serves_a_small_member_from_the_bytes_it_checked(void **state)
 {
     (void)state;
@@ -659,7 +660,12 @@ static void serves_a_small_member_from_the_bytes_it_checked(void **state)
     uint64_t offset;
     assert_false(sk_reader_stored_extent(held, &fd, &offset));
     assert_true(sk_reader_stored_extent(unverified, &fd, &offset));
+    /* the checked bytes, to read in place; none where nothing is held */
+    const char *in_place = sk_source_held((const struct sk_source *)held);
+    assert_non_null(in_place);
+    assert_null(sk_source_held((const struct sk_source *)unverified));
     rewrite_hello(path);
+    assert_memory_equal(in_place, "hello", 5);
     char bytes[8] = {0};
     assert_int_equal(sk_reader_pread(held, bytes, sizeof bytes, 0, &err), 5);
     assert_memory_equal(bytes, "hello", 5);

@@ -34,6 +34,10 @@ static void memory_source_serves_its_bytes(void **state)
         int fd;
         uint64_t at;
         assert_false(sk_source_extent(source, 0, &fd, &at));
+        const char *in_place = sk_source_held(source);
+        assert_non_null(in_place);
+        assert_memory_equal(in_place, text, 6);
+        assert_true(copy ? in_place != text : in_place == text);
         sk_source_close(source);
     }
 }
@@ -79,6 +83,7 @@ static void file_range_extent_starts_past_the_header(void **state)
     assert_int_equal(at, 2);
     assert_true(sk_source_extent(source, 5, &extent_fd, &at));
     assert_int_equal(at, 4);
+    assert_null(sk_source_held(source)); /* in the file, not in memory */
     sk_source_close(source);
     close(fd);
 }
