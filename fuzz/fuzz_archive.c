@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "archive.h"
+#include "contentrun.h"
 #include "model.h"
 #include "walk.h"
 
@@ -39,35 +40,6 @@ static void read_every_member(const char *path)
     sk_archive_close(archive);
 }
 
-/* The content report of a model opened with THREADS check threads (two:
- * the trees are judged while the schema is read; one: after, in order),
- * as text: each problem and its node, or the error. */
-static char *content_outcome(const char *path, const char *threads)
-{
-    setenv("SKOPSFS_CHECK_THREADS", threads, 1);
-    struct sk_error err = {0};
-    struct sk_model *model;
-    struct sk_model_options options = {.check_content = true};
-    char *text = NULL;
-    size_t length = 0;
-    FILE *out = open_memstream(&text, &length);
-    if (out == NULL)
-        abort();
-    if (sk_model_open(path, &options, &model, &err) != 0) {
-        fprintf(out, "error: %s\n", err.message);
-    } else {
-        for (size_t i = 0; i < model->content->count; i++) {
-            char *line = sk_content_problem_text(&model->content->problems[i]);
-            fprintf(out, "%s [node %zu]\n", line ? line : "?",
-                    (size_t)model->content->problems[i].object->index);
-            free(line);
-        }
-        sk_model_close(model);
-    }
-    fclose(out);
-    return text;
-}
-
 /* Trees judged during the read give the report of the checks after it. */
 static void compare_prefetched(const char *path)
 {
@@ -79,7 +51,6 @@ static void compare_prefetched(const char *path)
     }
     free(ahead);
     free(after);
-    unsetenv("SKOPSFS_CHECK_THREADS");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

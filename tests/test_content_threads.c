@@ -11,35 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-
-/* One run's outcome as text: each problem "TEXT [node N]" a line, or the error. */
-static char *outcome(const char *path, const char *threads)
-{
-    setenv("SKOPSFS_CHECK_THREADS", threads, 1);
-    struct sk_model *model;
-    struct sk_error err = {0};
-    struct sk_model_options options = {.check_content = true};
-    char *text = NULL;
-    size_t length = 0;
-    FILE *out = open_memstream(&text, &length);
-    if (out == NULL)
-        abort();
-    if (sk_model_open(path, &options, &model, &err) != 0) {
-        fprintf(out, "error: %s\n", err.message);
-    } else {
-        const struct sk_content_report *report = model->content;
-        for (size_t i = 0; i < report->count; i++) {
-            char *line = sk_content_problem_text(&report->problems[i]);
-            fprintf(out, "%s [node %zu]\n", line ? line : "(out of memory)",
-                    (size_t)report->problems[i].object->index);
-            free(line);
-        }
-        sk_model_close(model);
-    }
-    fclose(out);
-    return text;
-}
+#include "contentrun.h"
 
 /* The problem texts alone, as NAME.problems holds them. */
 static char *without_nodes(const char *text)
@@ -78,7 +50,7 @@ static int check_file(const char *path)
 {
     static const char *const several[] = {"2", "3", "8"};
     int failures = 0;
-    char *one = outcome(path, "1");
+    char *one = content_outcome(path, "1");
     char *expected = strrchr(path, '.') ? read_expected(path) : NULL;
     char *texts = without_nodes(one);
     if (expected != NULL && strcmp(texts, expected) != 0) {
@@ -86,7 +58,7 @@ static int check_file(const char *path)
         failures++;
     }
     for (size_t i = 0; i < sizeof several / sizeof *several; i++) {
-        char *many = outcome(path, several[i]);
+        char *many = content_outcome(path, several[i]);
         if (strcmp(one, many) != 0) {
             printf("FAIL %s: one thread gives\n%s\n%s threads give\n%s\n", path, one, several[i],
                    many);
