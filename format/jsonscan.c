@@ -380,7 +380,7 @@ static bool digits8(uint64_t word)
 }
 
 /* P moved past the digits that follow it, eight at a time where it can
- * (an __id__ has fifteen). */
+ * (an __id__ has fifteen, a threshold's fraction sixteen or so). */
 static const char *skip_digits(const char *p, const char *end)
 {
     while (end - p >= 8 && digits8(load8(p)))
@@ -481,8 +481,7 @@ static enum sk_json_token scan_number(struct sk_json_scan *scan, const char *p,
         real = true;
         if (++q == end || !is_digit(*q))
             return fail(scan, q, err, "invalid token");
-        while (q < end && is_digit(*q))
-            q++;
+        q = skip_digits(q, end);
     }
     if (q < end && (*q == 'e' || *q == 'E')) {
         real = true;
@@ -490,8 +489,7 @@ static enum sk_json_token scan_number(struct sk_json_scan *scan, const char *p,
         q += q < end && (*q == '+' || *q == '-');
         if (q == end || !is_digit(*q))
             return fail(scan, q, err, "invalid token");
-        while (q < end && is_digit(*q))
-            q++;
+        q = skip_digits(q, end);
     }
     event->start = p;
     event->length = (size_t)(q - p);
