@@ -101,33 +101,15 @@ static const struct {
     [KEY_TYPE] = {"type", 4},
 };
 
-/* The names of each length, for keys written without escapes (most). */
-static const enum key_kind kinds_of_length[][3] = {
-    [4] = {KEY_FILE, KEY_TYPE},
-    [5] = {KEY_ATTRS, KEY_SHAPE},
-    [6] = {KEY_ID},
-    [7] = {KEY_CONTENT},
-    [8] = {KEY_PROTOCOL},
-    [9] = {KEY_CLASS, KEY_KEY_TYPES},
-    [10] = {KEY_MODULE, KEY_LOADER, KEY_REDUCE},
-    [14] = {KEY_SKOPS_VERSION},
-};
-
 static enum key_kind key_kind_of(const struct sk_json_event *key)
 {
-    if (!key->escaped) {
-        if (key->length >= sizeof kinds_of_length / sizeof *kinds_of_length)
-            return KEY_OTHER;
-        const enum key_kind *kinds = kinds_of_length[key->length];
-        for (int i = 0; i < 3 && kinds[i] != KEY_OTHER; i++)
-            if (memcmp(key->start, key_names[kinds[i]].text, key->length) == 0)
-                return kinds[i];
-        return KEY_OTHER;
+    for (int k = KEY_OTHER + 1; k < KEY_KINDS; k++) {
+        /* most keys are written without escapes: their bytes are the name */
+        if (!key->escaped ? key_names[k].length == key->length &&
+                                memcmp(key->start, key_names[k].text, key->length) == 0
+                          : sk_json_equals(key, key_names[k].text, key_names[k].length))
+            return (enum key_kind)k;
     }
-    for (int k = KEY_OTHER + 1; k < KEY_KINDS; k++)
-        if (key_names[k].length == key->length || key->escaped)
-            if (sk_json_equals(key, key_names[k].text, key_names[k].length))
-                return (enum key_kind)k;
     return KEY_OTHER;
 }
 
