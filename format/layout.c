@@ -755,10 +755,10 @@ void sk_layout_free(struct sk_layout *layout)
     free(layout);
 }
 
+/* An array's .npy file: file_content put it in the store from its node. */
 static bool is_array_file(const struct sk_entry *entry)
 {
-    return entry->in_store && entry->node != NULL && entry->node->loader == SK_LOADER_NDARRAY &&
-           entry->role != SK_ROLE_FIELD;
+    return entry->in_store && entry->node != NULL && entry->node->loader == SK_LOADER_NDARRAY;
 }
 
 int sk_layout_xattrs(struct sk_layout *layout, const struct sk_entry *entry,
