@@ -732,7 +732,7 @@ static int joblib_array(struct machine *m, uint32_t wrapper, uint64_t offset)
 
 static int op_build(struct machine *m, uint64_t offset)
 {
-    uint32_t state, target;
+    uint32_t state = SK_PK_NIL, target = SK_PK_NIL;
     if (pop(m, &state, "BUILD") != 0 || top(m, &target, "BUILD") != 0)
         return -1;
     struct sk_pk_value *t = value_at(m, target);
@@ -753,7 +753,7 @@ static int op_build(struct machine *m, uint64_t offset)
 static int add_items(struct machine *m, uint64_t offset, const char *opcode, const uint32_t *items,
                      uint32_t count, bool pairs, bool set)
 {
-    uint32_t target;
+    uint32_t target = SK_PK_NIL;
     if (top(m, &target, opcode) != 0)
         return -1;
     if (pairs && count % 2)
@@ -798,7 +798,7 @@ static int op_mark_items(struct machine *m, uint64_t offset, const char *opcode,
 
 static int op_stack_global(struct machine *m, uint64_t offset)
 {
-    uint32_t name, module;
+    uint32_t name = SK_PK_NIL, module = SK_PK_NIL;
     if (pop(m, &name, "STACK_GLOBAL") != 0 || pop(m, &module, "STACK_GLOBAL") != 0)
         return -1;
     const struct sk_pk_value *n = value_at(m, name), *mod = value_at(m, module);
@@ -872,7 +872,7 @@ static int op_memo_get(struct machine *m, uint64_t offset, uint64_t key)
 
 static int op_memo_put(struct machine *m, uint64_t offset, uint64_t key)
 {
-    uint32_t value;
+    uint32_t value = SK_PK_NIL;
     if (top(m, &value, "PUT") != 0)
         return -1;
     if (key > UINT32_MAX)
@@ -1011,7 +1011,7 @@ static int op_binfloat(struct machine *m, uint64_t offset)
 
 static int op_call(struct machine *m, uint64_t offset, enum sk_pk_call_kind kind)
 {
-    uint32_t kwargs = SK_PK_NIL, args, func;
+    uint32_t kwargs = SK_PK_NIL, args = SK_PK_NIL, func = SK_PK_NIL;
     const char *opcode = kind == SK_PK_REDUCE   ? "REDUCE"
                          : kind == SK_PK_NEWOBJ ? "NEWOBJ"
                                                 : "NEWOBJ_EX";
@@ -1056,8 +1056,8 @@ static int op_frame(struct machine *m, uint64_t offset)
 static int step(struct machine *m)
 {
     uint64_t offset = m->pos;
-    uint64_t u;
-    uint32_t v, w;
+    uint64_t u = 0; /* the helpers below set these where they return 0; -O3 cannot tell */
+    uint32_t v = SK_PK_NIL, w = SK_PK_NIL;
     if (need(m, 1, "an opcode") != 0)
         return -1;
     unsigned char op = m->p->input[m->pos++];

@@ -314,7 +314,7 @@ static int map_fd(int fd, uint64_t size, const unsigned char **out, struct sk_er
 static int decompress_to_memfd(struct sk_pickle_input *input, const struct compressor *compressor,
                                const struct sk_pickle_input_options *options, struct sk_error *err)
 {
-    const unsigned char *compressed;
+    const unsigned char *compressed = NULL; /* map_fd sets it; -O3 cannot tell */
     uint64_t compressed_size = (uint64_t)input->file_stat.st_size;
     if (map_fd(input->file_fd, compressed_size, &compressed, err) != 0)
         return -1;
