@@ -305,6 +305,14 @@ struct sk_model *cli_open_model(const char *path, const struct cli_options *opti
     return model;
 }
 
+static struct sk_model *kept_until_exit;
+
+void cli_close_model_at_exit(struct sk_model *model)
+{
+    sk_model_close(kept_until_exit);
+    kept_until_exit = model;
+}
+
 static void print_json_string(const char *s)
 {
     json_t *string = json_string(s);
@@ -436,7 +444,7 @@ static int audit(struct cli_options *options, int files, char **operands)
         if (model->content != NULL && model->content->count > 0 && status == 0)
             status = EXIT_FOUND_UNTRUSTED;
         sk_string_list_free(names, kept);
-        sk_model_close(model);
+        cli_close_model_at_exit(model);
     }
     if (options->json)
         fputs(files > 1 ? "]\n" : "\n", stdout);
@@ -646,7 +654,7 @@ static int tree(struct cli_options *options, int count, char **operands)
         for (size_t i = 0; i < layout->untrusted_count; i++)
             printf("  %s\n", layout->untrusted[i]);
     }
-    sk_model_close(model);
+    cli_close_model_at_exit(model);
     return 0;
 }
 
@@ -751,7 +759,7 @@ static int ls(struct cli_options *options, int count, char **operands)
             printf("%s\n", *path ? path : ".");
         status = 0;
     }
-    sk_model_close(model);
+    cli_close_model_at_exit(model);
     return status;
 }
 
