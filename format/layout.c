@@ -272,6 +272,15 @@ static int file_content(struct build *b, struct sk_entry *entry, const struct sk
 
 static int decide_refusal(struct build *b, struct sk_entry *entry, const struct sk_node *node)
 {
+    /* What a node needs is among what the whole schema needs: with nothing
+     * of that untrusted, nothing is refused, and no node's needs are walked
+     * (a forest's 88,000 walks were 3-4 ms of its mount). */
+    if (b->layout->untrusted_count == 0) {
+        entry->needs = NULL;
+        entry->need_count = 0;
+        entry->refused = false;
+        return 0;
+    }
     char **needs;
     size_t count;
     if (sk_node_needs(b->layout->schema, node, &needs, &count, b->err) != 0)
