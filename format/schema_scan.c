@@ -25,7 +25,6 @@
 #include "hash.h"
 #include "jsonscan.h"
 #include "jsontext.h"
-#include "pages.h"
 #include "schema_json.h"
 #include "strmap.h"
 #include "textwindow.h"
@@ -200,15 +199,13 @@ static int id_table_put(struct id_table *t, long long id, struct memo_record *re
 {
     if (4 * (t->count + 1) > 3 * t->capacity) {
         size_t capacity = t->capacity ? 2 * t->capacity : 1024;
-        /* in 2 MiB pages once large: each lookup lands on a random slot, and
-         * a random 4 KiB page of a 2 MiB table misses the TLB too */
-        struct id_slot *slots = sk_pages_alloc(capacity * sizeof *slots);
+        struct id_slot *slots = calloc(capacity, sizeof *slots);
         if (slots == NULL)
             return -1;
         for (size_t i = 0; i < t->capacity; i++)
             if (t->slots[i].record != NULL)
                 *id_slot_of(slots, capacity, t->slots[i].id) = t->slots[i];
-        sk_pages_free(t->slots, t->capacity * sizeof *t->slots);
+        free(t->slots);
         t->slots = slots;
         t->capacity = capacity;
     }
@@ -1395,7 +1392,7 @@ static int read_all(struct sk_store *store, const struct sk_limits *limits,
     }
     free(r.states);
     free(r.windows);
-    sk_pages_free(r.ids.slots, r.ids.capacity * sizeof *r.ids.slots);
+    free(r.ids.slots);
     free(r.info);
     free(r.main_digests.open);
     free(r.state_digests);
