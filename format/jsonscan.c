@@ -68,7 +68,7 @@ static bool has_byte(uint64_t word, unsigned char c)
 }
 
 /* P moved past the plain string bytes that follow it. */
-static const char *skip_plain(const char *p, const char *end)
+static inline __attribute__((always_inline)) const char *skip_plain(const char *p, const char *end)
 {
 #ifdef __SSE2__
     /* Sixteen at a time: a byte below 0x20 as a signed byte is a control
@@ -334,13 +334,13 @@ static bool spells_mark(const char *p, const char *end)
            memcmp(prefix, BIG_INTEGER_MARK, BIG_INTEGER_MARK_LENGTH) == 0;
 }
 
-/* The string whose opening quote is at P-1, into EVENT. */
-static enum sk_json_token scan_string(struct sk_json_scan *scan, const char *p, bool key,
-                                      struct sk_json_event *event, struct sk_error *err)
+/* The string whose opening quote is at EVENT->start - 1, from P on (the
+ * bytes before P plain), into EVENT: escapes, UTF-8, its end, errors. */
+static __attribute__((noinline)) enum sk_json_token
+scan_string_rest(struct sk_json_scan *scan, const char *p, bool key, struct sk_json_event *event,
+                 struct sk_error *err)
 {
     const char *end = scan->end;
-    event->start = p;
-    event->escaped = false;
     for (;;) {
         p = skip_plain(p, end);
         if (p == end)
@@ -370,6 +370,25 @@ static enum sk_json_token scan_string(struct sk_json_scan *scan, const char *p, 
     if (!key && event->escaped && scan->spelled == NULL && spells_mark(event->start, p))
         scan->spelled = event->start;
     return event->token = key ? SK_JSON_KEY : SK_JSON_STRING;
+}
+
+/* The string whose opening quote is at P-1, into EVENT. Inline, without a
+ * call where the string is plain bytes up to its quote (nearly every key
+ * and value of a schema): a call would have this and every caller save
+ * registers, some 30 instructions a token. */
+static inline enum sk_json_token scan_string(struct sk_json_scan *scan, const char *p, bool key,
+                                             struct sk_json_event *event, struct sk_error *err)
+{
+    const char *end = scan->end;
+    event->start = p;
+    event->escaped = false;
+    const char *q = skip_plain(p, end);
+    if (__builtin_expect(q < end && *q == '"', 1)) {
+        event->length = (size_t)(q - p);
+        scan->at = q + 1;
+        return event->token = key ? SK_JSON_KEY : SK_JSON_STRING;
+    }
+    return scan_string_rest(scan, q, key, event, err);
 }
 
 /* Whether each byte of WORD is an ASCII digit. */
@@ -562,8 +581,11 @@ static void after_value(struct sk_json_scan *scan)
     scan->expect = scan->depth == 0 ? EXPECT_EOF : EXPECT_NEXT;
 }
 
-static enum sk_json_token scan_value(struct sk_json_scan *scan, const char *p,
-                                     struct sk_json_event *event, struct sk_error *err)
+/* The value that starts at P, whatever it is (scan_value's way for all
+ * but a plain string or a container's start). */
+static __attribute__((noinline)) enum sk_json_token
+scan_value_rest(struct sk_json_scan *scan, const char *p, struct sk_json_event *event,
+                struct sk_error *err)
 {
     if (scan->depth + 1 > SK_JSON_MAX_DEPTH)
         return fail(scan, p, err, "maximum parsing depth reached");
@@ -620,10 +642,52 @@ static enum sk_json_token finish(struct sk_json_scan *scan, struct sk_json_event
     return event->token = SK_JSON_END;
 }
 
+/* A plain string's bytes from P (after its opening quote) to its closing
+ * quote, or NULL where the string is not plain to its end. */
+static inline const char *plain_string_end(const char *p, const char *end)
+{
+    const char *q = skip_plain(p, end);
+    return q < end && *q == '"' ? q : NULL;
+}
+
+/* The value that starts at P: a plain string or a container's start with
+ * no call (these make nearly every value of a schema; a call would have
+ * every caller save registers), the rest by scan_value_rest. */
+static inline enum sk_json_token scan_value(struct sk_json_scan *scan, const char *p,
+                                            struct sk_json_event *event, struct sk_error *err)
+{
+    char c = *p;
+    if (scan->depth + 1 > SK_JSON_MAX_DEPTH)
+        return scan_value_rest(scan, p, event, err);
+    if (c == '"') {
+        const char *close = plain_string_end(p + 1, scan->end);
+        if (close == NULL)
+            return scan_value_rest(scan, p, event, err);
+        event->start = p + 1;
+        event->length = (size_t)(close - (p + 1));
+        event->escaped = false;
+        scan->at = close + 1;
+        after_value(scan);
+        return event->token = SK_JSON_STRING;
+    }
+    if (c == '{' || c == '[') {
+        event->escaped = false;
+        set_in_object(scan, c == '{');
+        scan->depth++;
+        scan->expect = c == '{' ? EXPECT_FIRST_KEY : EXPECT_FIRST_VALUE;
+        scan->at = p + 1;
+        event->start = p;
+        event->length = 1;
+        return event->token = c == '{' ? SK_JSON_OBJECT_START : SK_JSON_ARRAY_START;
+    }
+    return scan_value_rest(scan, p, event, err);
+}
+
 /* The key whose opening quote is at P, and the ':' after it where the text
  * so far holds it (else the next call takes it, or says it is missing). */
-static enum sk_json_token scan_key(struct sk_json_scan *scan, const char *p,
-                                   struct sk_json_event *event, struct sk_error *err)
+static __attribute__((noinline)) enum sk_json_token
+scan_key_rest(struct sk_json_scan *scan, const char *p, struct sk_json_event *event,
+              struct sk_error *err)
 {
     if (scan_string(scan, p + 1, true, event, err) == SK_JSON_ERROR)
         return SK_JSON_ERROR;
@@ -636,6 +700,24 @@ static enum sk_json_token scan_key(struct sk_json_scan *scan, const char *p,
         scan->expect = EXPECT_VALUE;
     }
     return SK_JSON_KEY;
+}
+
+/* scan_key_rest's way, with no call for a plain key followed at once by
+ * its ':' (nearly every key of a schema). */
+static inline enum sk_json_token scan_key(struct sk_json_scan *scan, const char *p,
+                                          struct sk_json_event *event, struct sk_error *err)
+{
+    const char *end = scan->end;
+    const char *close = plain_string_end(p + 1, end);
+    if (close == NULL || close + 1 == end || close[1] != ':' ||
+        (scan->nul_key && scan->has_u10ffff))
+        return scan_key_rest(scan, p, event, err);
+    event->start = p + 1;
+    event->length = (size_t)(close - (p + 1));
+    event->escaped = false;
+    scan->at = close + 2;
+    scan->expect = EXPECT_VALUE;
+    return event->token = SK_JSON_KEY;
 }
 
 /* Every step the grammar allows, one at a time. */
@@ -798,13 +880,23 @@ static bool digest_token(struct sk_json_scan *scan, enum sk_json_token token,
     }
 }
 
+static __attribute__((noinline)) enum sk_json_token
+next_digested(struct sk_json_scan *scan, struct sk_json_event *event, struct sk_error *err)
+{
+    enum sk_json_token token = next_token(scan, event, err);
+    if (!digest_token(scan, token, event))
+        return fail_plainly(scan, err, "out of memory");
+    return token;
+}
+
 enum sk_json_token sk_json_next(struct sk_json_scan *scan, struct sk_json_event *event,
                                 struct sk_error *err)
 {
-    enum sk_json_token token = next_token(scan, event, err);
-    if (scan->digests != NULL && !digest_token(scan, token, event))
-        return fail_plainly(scan, err, "out of memory");
-    return token;
+    /* nothing to do after the token where no digests are taken: no
+     * registers kept across a call */
+    if (scan->digests != NULL)
+        return next_digested(scan, event, err);
+    return next_token(scan, event, err);
 }
 
 int sk_json_skip(struct sk_json_scan *scan, const struct sk_json_event *event, const char **start,
