@@ -650,6 +650,34 @@ static inline const char *plain_string_end(const char *p, const char *end)
     return q < end && *q == '"' ? q : NULL;
 }
 
+/* A positive integer of at most 18 digits that starts at P (an __id__
+ * has 15), ended by a byte that makes it neither a real nor its NUL
+ * dropped; anything else by scan_value_rest, from P. */
+static inline enum sk_json_token scan_plain_integer(struct sk_json_scan *scan, const char *p,
+                                                    struct sk_json_event *event,
+                                                    struct sk_error *err)
+{
+    const char *end = scan->end;
+    const char *q = skip_digits(p, end);
+    if (q - p > 18 || q == end || *q == '.' || *q == 'e' || *q == 'E' || *q == '\0')
+        return scan_value_rest(scan, p, event, err);
+    uint64_t magnitude = 0;
+    const char *d = p;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; q - d >= 8; d += 8)
+        magnitude = magnitude * 100000000 + eight_digits(d);
+#endif
+    for (; d < q; d++)
+        magnitude = magnitude * 10 + (uint64_t)(*d - '0');
+    event->start = p;
+    event->length = (size_t)(q - p);
+    event->escaped = false;
+    event->integer = (int64_t)magnitude;
+    scan->at = q;
+    after_value(scan);
+    return event->token = SK_JSON_INTEGER;
+}
+
 /* The value that starts at P: a plain string or a container's start with
  * no call (these make nearly every value of a schema; a call would have
  * every caller save registers), the rest by scan_value_rest. */
@@ -670,6 +698,8 @@ static inline enum sk_json_token scan_value(struct sk_json_scan *scan, const cha
         after_value(scan);
         return event->token = SK_JSON_STRING;
     }
+    if (c >= '1' && c <= '9')
+        return scan_plain_integer(scan, p, event, err);
     if (c == '{' || c == '[') {
         event->escaped = false;
         set_in_object(scan, c == '{');
