@@ -336,9 +336,10 @@ static bool spells_mark(const char *p, const char *end)
 
 /* The string whose opening quote is at EVENT->start - 1, from P on (the
  * bytes before P plain), into EVENT: escapes, UTF-8, its end, errors. */
-static __attribute__((noinline)) enum sk_json_token
-scan_string_rest(struct sk_json_scan *scan, const char *p, bool key, struct sk_json_event *event,
-                 struct sk_error *err)
+static __attribute__((noinline)) enum sk_json_token scan_string_rest(struct sk_json_scan *scan,
+                                                                     const char *p, bool key,
+                                                                     struct sk_json_event *event,
+                                                                     struct sk_error *err)
 {
     const char *end = scan->end;
     for (;;) {
@@ -583,9 +584,10 @@ static void after_value(struct sk_json_scan *scan)
 
 /* The value that starts at P, whatever it is (scan_value's way for all
  * but a plain string or a container's start). */
-static __attribute__((noinline)) enum sk_json_token
-scan_value_rest(struct sk_json_scan *scan, const char *p, struct sk_json_event *event,
-                struct sk_error *err)
+static __attribute__((noinline)) enum sk_json_token scan_value_rest(struct sk_json_scan *scan,
+                                                                    const char *p,
+                                                                    struct sk_json_event *event,
+                                                                    struct sk_error *err)
 {
     if (scan->depth + 1 > SK_JSON_MAX_DEPTH)
         return fail(scan, p, err, "maximum parsing depth reached");
@@ -715,9 +717,10 @@ static inline enum sk_json_token scan_value(struct sk_json_scan *scan, const cha
 
 /* The key whose opening quote is at P, and the ':' after it where the text
  * so far holds it (else the next call takes it, or says it is missing). */
-static __attribute__((noinline)) enum sk_json_token
-scan_key_rest(struct sk_json_scan *scan, const char *p, struct sk_json_event *event,
-              struct sk_error *err)
+static __attribute__((noinline)) enum sk_json_token scan_key_rest(struct sk_json_scan *scan,
+                                                                  const char *p,
+                                                                  struct sk_json_event *event,
+                                                                  struct sk_error *err)
 {
     if (scan_string(scan, p + 1, true, event, err) == SK_JSON_ERROR)
         return SK_JSON_ERROR;
@@ -828,7 +831,8 @@ static enum sk_json_token next_token_slow(struct sk_json_scan *scan, struct sk_j
 }
 
 /* The steps that make most of a document (a ',' and the key or value
- * after it, a key with its ':', a value) are taken here, with one look at
+ * after it, a key with its ':', a value, a container's end, an array's
+ * first value) are taken here, with one look at
  * the state; the rest, and the end of the text so far, go the general way,
  * which gives the same tokens and errors. */
 static enum sk_json_token next_token(struct sk_json_scan *scan, struct sk_json_event *event,
@@ -846,6 +850,10 @@ static enum sk_json_token next_token(struct sk_json_scan *scan, struct sk_json_e
             return scan_value(scan, p, event, err);
         if ((scan->expect == EXPECT_KEY || scan->expect == EXPECT_FIRST_KEY) && *p == '"')
             return scan_key(scan, p, event, err);
+        if (scan->expect == EXPECT_NEXT && *p == (in_object(scan) ? '}' : ']'))
+            return close_container(scan, p, event);
+        if (scan->expect == EXPECT_FIRST_VALUE)
+            return *p == ']' ? close_container(scan, p, event) : scan_value(scan, p, event, err);
     }
     return next_token_slow(scan, event, err);
 }
