@@ -422,6 +422,19 @@ static uint64_t eight_digits(const char *p)
 }
 #endif
 
+/* The value of the digits [D, Q), at most 19 of them. */
+static inline uint64_t digits_value(const char *d, const char *q)
+{
+    uint64_t magnitude = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; q - d >= 8; d += 8)
+        magnitude = magnitude * 100000000 + eight_digits(d);
+#endif
+    for (; d < q; d++)
+        magnitude = magnitude * 10 + (uint64_t)(*d - '0');
+    return magnitude;
+}
+
 /* Whether the real [P, END) may be beyond a double's range, so that it
  * needs strtod to tell: only when its decimal exponent nears 308. */
 static bool may_overflow(const char *p, const char *end)
@@ -527,14 +540,7 @@ static enum sk_json_token scan_number(struct sk_json_scan *scan, const char *p,
     if (beyond_int64(digits, digit_count, negative))
         return event->token = SK_JSON_BIG_INTEGER;
     scan->at = after_nul(q, end);
-    uint64_t magnitude = 0; /* at most 19 digits: no overflow */
-    const char *d = digits;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    for (; q - d >= 8; d += 8)
-        magnitude = magnitude * 100000000 + eight_digits(d);
-#endif
-    for (; d < q; d++)
-        magnitude = magnitude * 10 + (uint64_t)(*d - '0');
+    uint64_t magnitude = digits_value(digits, q); /* at most 19 digits: no overflow */
     event->integer = negative ? (int64_t)(0 - magnitude) : (int64_t)magnitude;
     return event->token = SK_JSON_INTEGER;
 }
@@ -582,6 +588,19 @@ static void after_value(struct sk_json_scan *scan)
     scan->expect = scan->depth == 0 ? EXPECT_EOF : EXPECT_NEXT;
 }
 
+/* The '{' or '[' at P opens a container. */
+static inline enum sk_json_token open_container(struct sk_json_scan *scan, const char *p,
+                                                struct sk_json_event *event)
+{
+    set_in_object(scan, *p == '{');
+    scan->depth++;
+    scan->expect = *p == '{' ? EXPECT_FIRST_KEY : EXPECT_FIRST_VALUE;
+    scan->at = p + 1;
+    event->start = p;
+    event->length = 1;
+    return event->token = *p == '{' ? SK_JSON_OBJECT_START : SK_JSON_ARRAY_START;
+}
+
 /* The value that starts at P, whatever it is (scan_value's way for all
  * but a plain string or a container's start). */
 static __attribute__((noinline)) enum sk_json_token scan_value_rest(struct sk_json_scan *scan,
@@ -593,15 +612,8 @@ static __attribute__((noinline)) enum sk_json_token scan_value_rest(struct sk_js
         return fail(scan, p, err, "maximum parsing depth reached");
     event->escaped = false;
     char c = *p;
-    if (c == '{' || c == '[') {
-        set_in_object(scan, c == '{');
-        scan->depth++;
-        scan->expect = c == '{' ? EXPECT_FIRST_KEY : EXPECT_FIRST_VALUE;
-        scan->at = p + 1;
-        event->start = p;
-        event->length = 1;
-        return event->token = c == '{' ? SK_JSON_OBJECT_START : SK_JSON_ARRAY_START;
-    }
+    if (c == '{' || c == '[')
+        return open_container(scan, p, event);
     enum sk_json_token token;
     if (c == '"')
         token = scan_string(scan, p + 1, false, event, err);
@@ -663,14 +675,7 @@ static inline enum sk_json_token scan_plain_integer(struct sk_json_scan *scan, c
     const char *q = skip_digits(p, end);
     if (q - p > 18 || q == end || *q == '.' || *q == 'e' || *q == 'E' || *q == '\0')
         return scan_value_rest(scan, p, event, err);
-    uint64_t magnitude = 0;
-    const char *d = p;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    for (; q - d >= 8; d += 8)
-        magnitude = magnitude * 100000000 + eight_digits(d);
-#endif
-    for (; d < q; d++)
-        magnitude = magnitude * 10 + (uint64_t)(*d - '0');
+    uint64_t magnitude = digits_value(p, q);
     event->start = p;
     event->length = (size_t)(q - p);
     event->escaped = false;
@@ -704,13 +709,7 @@ static inline enum sk_json_token scan_value(struct sk_json_scan *scan, const cha
         return scan_plain_integer(scan, p, event, err);
     if (c == '{' || c == '[') {
         event->escaped = false;
-        set_in_object(scan, c == '{');
-        scan->depth++;
-        scan->expect = c == '{' ? EXPECT_FIRST_KEY : EXPECT_FIRST_VALUE;
-        scan->at = p + 1;
-        event->start = p;
-        event->length = 1;
-        return event->token = c == '{' ? SK_JSON_OBJECT_START : SK_JSON_ARRAY_START;
+        return open_container(scan, p, event);
     }
     return scan_value_rest(scan, p, event, err);
 }
