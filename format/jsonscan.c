@@ -602,7 +602,7 @@ static inline enum sk_json_token open_container(struct sk_json_scan *scan, const
 }
 
 /* The value that starts at P, whatever it is (scan_value's way for all
- * but a plain string or a container's start). */
+ * but the values it takes inline). */
 static __attribute__((noinline)) enum sk_json_token scan_value_rest(struct sk_json_scan *scan,
                                                                     const char *p,
                                                                     struct sk_json_event *event,
@@ -685,9 +685,10 @@ static inline enum sk_json_token scan_plain_integer(struct sk_json_scan *scan, c
     return event->token = SK_JSON_INTEGER;
 }
 
-/* The value that starts at P: a plain string or a container's start with
- * no call (these make nearly every value of a schema; a call would have
- * every caller save registers), the rest by scan_value_rest. */
+/* The value that starts at P: a plain string, a plain integer or a
+ * container's start with no call (these make nearly every value of a
+ * schema; a call would have every caller save registers), the rest by
+ * scan_value_rest. */
 static inline enum sk_json_token scan_value(struct sk_json_scan *scan, const char *p,
                                             struct sk_json_event *event, struct sk_error *err)
 {
