@@ -334,14 +334,13 @@ static bool spells_mark(const char *p, const char *end)
            memcmp(prefix, BIG_INTEGER_MARK, BIG_INTEGER_MARK_LENGTH) == 0;
 }
 
-/* The string whose opening quote is at EVENT->start - 1, from P on (the
- * bytes before P plain), into EVENT: escapes, UTF-8, its end, errors. */
-static __attribute__((noinline)) enum sk_json_token scan_string_rest(struct sk_json_scan *scan,
-                                                                     const char *p, bool key,
-                                                                     struct sk_json_event *event,
-                                                                     struct sk_error *err)
+/* The string whose opening quote is at P-1, into EVENT. */
+static enum sk_json_token scan_string(struct sk_json_scan *scan, const char *p, bool key,
+                                      struct sk_json_event *event, struct sk_error *err)
 {
     const char *end = scan->end;
+    event->start = p;
+    event->escaped = false;
     for (;;) {
         p = skip_plain(p, end);
         if (p == end)
@@ -371,25 +370,6 @@ static __attribute__((noinline)) enum sk_json_token scan_string_rest(struct sk_j
     if (!key && event->escaped && scan->spelled == NULL && spells_mark(event->start, p))
         scan->spelled = event->start;
     return event->token = key ? SK_JSON_KEY : SK_JSON_STRING;
-}
-
-/* The string whose opening quote is at P-1, into EVENT. Inline, without a
- * call where the string is plain bytes up to its quote (nearly every key
- * and value of a schema): a call would have this and every caller save
- * registers, some 30 instructions a token. */
-static inline enum sk_json_token scan_string(struct sk_json_scan *scan, const char *p, bool key,
-                                             struct sk_json_event *event, struct sk_error *err)
-{
-    const char *end = scan->end;
-    event->start = p;
-    event->escaped = false;
-    const char *q = skip_plain(p, end);
-    if (__builtin_expect(q < end && *q == '"', 1)) {
-        event->length = (size_t)(q - p);
-        scan->at = q + 1;
-        return event->token = key ? SK_JSON_KEY : SK_JSON_STRING;
-    }
-    return scan_string_rest(scan, q, key, event, err);
 }
 
 /* Whether each byte of WORD is an ASCII digit. */
@@ -657,11 +637,22 @@ static enum sk_json_token finish(struct sk_json_scan *scan, struct sk_json_event
 }
 
 /* A plain string's bytes from P (after its opening quote) to its closing
- * quote, or NULL where the string is not plain to its end. */
+ * quote, or NULL where the string is not plain to its end: the strings
+ * scan_value and scan_key take inline, without a call (a call would have
+ * every caller save registers, some 30 instructions a token). */
 static inline const char *plain_string_end(const char *p, const char *end)
 {
     const char *q = skip_plain(p, end);
     return q < end && *q == '"' ? q : NULL;
+}
+
+/* EVENT spans the plain string [START, CLOSE) (plain_string_end's). */
+static inline void plain_string_event(struct sk_json_event *event, const char *start,
+                                      const char *close)
+{
+    event->start = start;
+    event->length = (size_t)(close - start);
+    event->escaped = false;
 }
 
 /* A positive integer of at most 18 digits that starts at P (an __id__
@@ -699,9 +690,7 @@ static inline enum sk_json_token scan_value(struct sk_json_scan *scan, const cha
         const char *close = plain_string_end(p + 1, scan->end);
         if (close == NULL)
             return scan_value_rest(scan, p, event, err);
-        event->start = p + 1;
-        event->length = (size_t)(close - (p + 1));
-        event->escaped = false;
+        plain_string_event(event, p + 1, close);
         scan->at = close + 1;
         after_value(scan);
         return event->token = SK_JSON_STRING;
@@ -745,9 +734,7 @@ static inline enum sk_json_token scan_key(struct sk_json_scan *scan, const char 
     if (close == NULL || close + 1 == end || close[1] != ':' ||
         (scan->nul_key && scan->has_u10ffff))
         return scan_key_rest(scan, p, event, err);
-    event->start = p + 1;
-    event->length = (size_t)(close - (p + 1));
-    event->escaped = false;
+    plain_string_event(event, p + 1, close);
     scan->at = close + 2;
     scan->expect = EXPECT_VALUE;
     return event->token = SK_JSON_KEY;
