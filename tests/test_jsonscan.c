@@ -1,5 +1,7 @@
 /* format/jsonscan.c: its integers are strtoll's at every length (digits
- * are read eight at a time), and its container digests: the same tokens
+ * are read eight at a time), the steps it takes inline (a plain string,
+ * key, integer, a container's start and end) end and refuse documents as
+ * sk_json_parse does, and its container digests: the same tokens
  * give the same digest however they are laid out, any other token
  * another, and the values of keys the caller names (a whole container
  * too) are left out. */
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "jsonscan.h"
+#include "jsontext.h"
 
 static bool id_key(const struct sk_json_event *key)
 {
@@ -127,10 +130,71 @@ static void named_values_left_out(void **state)
     assert_true(digest(a, false) != digest(b, false));
 }
 
+/* TEXT read whole, token by token: NULL where it scans to its end, else
+ * the error message (in a static buffer). */
+static const char *scan_outcome(const char *text)
+{
+    static struct sk_error err;
+    memset(&err, 0, sizeof err);
+    struct sk_json_scan scan;
+    sk_json_scan_init(&scan, text, strlen(text));
+    struct sk_json_event event;
+    enum sk_json_token token;
+    while ((token = sk_json_next(&scan, &event, &err)) != SK_JSON_END && token != SK_JSON_ERROR)
+        ;
+    return token == SK_JSON_END ? NULL : err.message;
+}
+
+/* Each step next_token and scan_value take inline, at its edges: the
+ * document is read or refused as sk_json_parse reads or refuses it, and a
+ * closer of the wrong kind is refused in jansson's words. */
+static void inline_steps_read_as_the_parser(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *refusal; /* a part of the message; NULL: read */
+    } cases[] = {
+        {"{\"a\": 1, \"b\": [1, \"s\", {}], \"c\": {\"d\": \"e\"}}", NULL},
+        {"[[], [1], [[2]], {}, {\"k\": []}]", NULL},
+        {"{\"a\": 1]", "'}' expected"},
+        {"[1}", "']' expected"},
+        {"{\"a\": {\"b\": \"x\"]}", "'}' expected"},
+        {"[{\"a\": 2}}", "']' expected"},
+        {"[[1]}", "']' expected"},
+        {"{\"a\": [1}}", "']' expected"},
+        {"[]]", "end of file expected"},
+        {"{\"a\" : 1, \"b\"\t:2}", NULL},
+        {"{\"a\"1}", "':' expected"},
+        {"{\"a\\u0041\": \"\\n\u00e9\"}", NULL},
+        {"[123456789012345678, 1234567890123456789, 12345678901234567890]", NULL},
+        {"[12.5, 1e3, 7E-2, 0, -4]", NULL},
+        {"[01]", "invalid token"},
+        {"[1x]", "']' expected"},
+        {"[\"a\"", "premature end of input"},
+        {"{\"a\": \"b", "premature end of input"},
+        {"[true, false, null]", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *text = cases[i].text;
+        json_t *root;
+        struct sk_json_arena *arena = NULL;
+        struct sk_error parse_err = {0};
+        bool parsed = sk_json_parse(text, strlen(text), &root, &arena, &parse_err) == 0;
+        sk_json_arena_free(arena);
+        const char *refusal = scan_outcome(text);
+        if (parsed != (refusal == NULL) || (cases[i].refusal == NULL) != (refusal == NULL) ||
+            (refusal != NULL && strstr(refusal, cases[i].refusal) == NULL))
+            fail_msg("%s: scanned: %s; parsed: %s", text, refusal ? refusal : "read",
+                     parsed ? "read" : parse_err.message);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(integers_of_every_length),
+        cmocka_unit_test(inline_steps_read_as_the_parser),
         cmocka_unit_test(layout_does_not_matter),
         cmocka_unit_test(every_token_counts),
         cmocka_unit_test(named_values_left_out),
