@@ -189,12 +189,23 @@ int sk_graph_add_node(struct sk_schema *schema, enum sk_loader loader, int proto
     const char *type_name = node ? type_name_of(schema, module, class_name) : NULL;
     if (type_name == NULL)
         return sk_fail_code(err, ENOMEM, "out of memory");
-    *node = (struct sk_node){.loader = loader,
-                             .protocol_form = (int8_t)protocol_form,
-                             .type_name = type_name,
-                             .module_name = module,
-                             .class_name = class_name,
-                             .index = (uint32_t)schema->node_count};
+    /* field by field: a literal of the whole node is a `rep stos`, slow to
+     * start on some x86, once per node of a forest's hundred thousand */
+    node->loader = loader;
+    node->protocol_form = (int8_t)protocol_form;
+    node->has_member = false;
+    node->slot_count = node->slot_capacity = node->contribution_count = 0;
+    node->index = (uint32_t)schema->node_count;
+    node->type_name = type_name;
+    node->module_name = module;
+    node->class_name = class_name;
+    node->slots = NULL;
+    node->contributions = NULL;
+    node->member = 0;
+    node->json_text = NULL;
+    node->json_length = 0;
+    node->text = NULL;
+    node->text_length = 0;
     schema->nodes[schema->node_count++] = node;
     *out = node;
     return 0;

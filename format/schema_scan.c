@@ -467,7 +467,8 @@ static int rescan(struct reader *r, const struct value *v, struct sk_json_scan *
     sk_json_scan_init(sub, v->start, v->length);
     if (r->digest_all && digests_at_level(r, sub) != 0)
         return DECLINE;
-    struct sk_error err = {0};
+    struct sk_error err; /* not `= {0}`: 516 bytes zeroed for each container */
+    sk_error_clear(&err);
     return sk_json_next(sub, open, &err) == v->first.token ? 0 : DECLINE;
 }
 
@@ -542,7 +543,9 @@ static int seen_before(struct seen_keys *seen, const char *key, size_t length)
 static int entries(struct reader *r, struct sk_node *node, struct sk_json_scan *scan,
                    unsigned inherited)
 {
-    struct seen_keys seen = {.count = 0};
+    struct seen_keys seen; /* the arrays are written before they are read */
+    seen.count = 0;
+    seen.map = NULL;
     struct sk_json_event event;
     int rc = 0;
     while (rc == 0 && sk_json_next(scan, &event, &r->err) == SK_JSON_KEY) {
@@ -663,7 +666,7 @@ static int reduced(struct reader *r, struct sk_node *node, struct state *st, uns
     if (reduce == NULL || reduce->value.first.token != SK_JSON_OBJECT_START ||
         rescan(r, &reduce->value, &sub, &event) != 0)
         return DECLINE;
-    struct member args = {0};
+    struct member args; /* its value set where FOUND is; child_of reads no more */
     bool found = false;
     while (sk_json_next(&sub, &event, &r->err) == SK_JSON_KEY) {
         bool is_args = sk_json_equals(&event, "args", 4);
@@ -672,14 +675,12 @@ static int reduced(struct reader *r, struct sk_node *node, struct state *st, uns
         struct sk_json_event first;
         if (sk_json_next(&sub, &first, &r->err) == SK_JSON_ERROR)
             return DECLINE;
-        args.value.first = is_args ? first : args.value.first;
         const char *start;
         size_t length;
         if (sk_json_skip(&sub, &first, &start, &length, &r->err) != 0)
             return DECLINE;
         if (is_args) {
-            args.value.start = start;
-            args.value.length = length;
+            args.value = (struct value){.first = first, .start = start, .length = length};
             found = true;
         }
     }
@@ -1122,9 +1123,18 @@ static int read_members(struct reader *r, struct state *st, struct sk_json_scan 
             if (st->members[i].kind == kind &&
                 (kind != KEY_OTHER || same_key(r, &st->members[i].key, &key)))
                 return DECLINE;
+        /* field by field: a whole-struct literal is a 128-byte `rep stos`,
+         * slow to start on some x86, once per key of the schema */
         struct member *m = &st->members[st->count++];
-        *m = (struct member){.key = key, .kind = kind};
+        m->key = key;
+        m->kind = kind;
+        m->done = m->pinned = false;
         struct value *v = &m->value;
+        v->first.escaped = false;
+        v->first.integer = 0;
+        v->first.digest = 0;
+        v->start = NULL;
+        v->length = 0;
         if (sk_json_next(scan, &v->first, &r->err) == SK_JSON_ERROR)
             return DECLINE;
         int done = read_in_order(r, st, m, scan, inherited);
