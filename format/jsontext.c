@@ -298,9 +298,20 @@ int sk_json_parse(const char *text, size_t length, json_t **root, struct sk_json
     return 0;
 }
 
+/* memmem's set-up costs more than a short key: this is asked of every
+ * dict key of a schema, nearly all of them ASCII. */
+static bool holds_nul_key_mark(const char *key, size_t length)
+{
+    const char *end = key + length;
+    for (const char *p = key; (p = memchr(p, NUL_KEY_UTF8[0], (size_t)(end - p))) != NULL; p++)
+        if (end - p >= 4 && memcmp(p, NUL_KEY_UTF8, 4) == 0)
+            return true;
+    return false;
+}
+
 char *sk_json_key_decode(const char *key, size_t length, size_t *decoded_length)
 {
-    if (memmem(key, length, NUL_KEY_UTF8, 4) == NULL)
+    if (!holds_nul_key_mark(key, length))
         return NULL;
     char *decoded = malloc(length + 1);
     if (decoded == NULL)
