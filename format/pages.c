@@ -18,6 +18,13 @@
 #define HEAP_PROBE_BYTES (512 << 10)
 /* mallopt takes an int, and the trim threshold is twice the reserve. */
 #define HEAP_RESERVE_MAX ((size_t)1 << 29)
+/* Linux 6.1's synchronous collapse into a huge page; older kernels refuse
+ * it, and nothing else changes. */
+#ifdef MADV_COLLAPSE
+#define MADV_COLLAPSE_VALUE MADV_COLLAPSE
+#else
+#define MADV_COLLAPSE_VALUE 25
+#endif
 
 static size_t mapped_size(size_t size)
 {
@@ -48,6 +55,21 @@ void sk_pages_free(void *block, size_t size)
         munmap(block, mapped_size(size));
 }
 
+/* The heap's start up to the next 2 MiB boundary can only have 4 KiB
+ * pages, and the first allocations (an archive's directory: a megabyte)
+ * would fault there page by page. Moving the break past it leaves it
+ * untouched: address space only. Returns the break. */
+static char *skip_to_huge_page_boundary(void)
+{
+    char *start = sbrk(0);
+    if (start == (char *)-1)
+        return start;
+    uintptr_t boundary = ((uintptr_t)start + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if (boundary > (uintptr_t)start && sbrk((intptr_t)(boundary - (uintptr_t)start)) != (void *)-1)
+        return (char *)boundary;
+    return start;
+}
+
 void sk_pages_for_heap(size_t reserve)
 {
     if (!SK_PAGES_MAPPED || reserve > HEAP_RESERVE_MAX)
@@ -55,7 +77,7 @@ void sk_pages_for_heap(size_t reserve)
     if (mallopt(M_TOP_PAD, (int)reserve) == 0 || mallopt(M_TRIM_THRESHOLD, (int)reserve * 2) == 0 ||
         mallopt(M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD) == 0)
         return;
-    char *start = sbrk(0);
+    char *start = skip_to_huge_page_boundary();
     /* volatile, or the compiler drops a malloc whose block goes unused */
     char *volatile probe = malloc(HEAP_PROBE_BYTES);
     if (probe == NULL)
@@ -69,4 +91,8 @@ void sk_pages_for_heap(size_t reserve)
     uintptr_t first = ((uintptr_t)start + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
     if ((uintptr_t)end > first)
         madvise((void *)first, (uintptr_t)end - first, MADV_HUGEPAGE);
+    /* The probe's own writes came before the advice and put 4 KiB pages in
+     * the first 2 MiB, where the first allocations go. */
+    if ((uintptr_t)end >= first + HUGE_PAGE)
+        madvise((void *)first, HUGE_PAGE, MADV_COLLAPSE_VALUE);
 }
