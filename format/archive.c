@@ -27,6 +27,9 @@
 /* Not yet known: the offset of a member's data before its local header is
  * read; the end of a reader's in-order CRC once reads went out of order. */
 #define SK_UNKNOWN UINT64_MAX
+/* Local headers read ahead a window at a time: a tree's three small
+ * members and their headers fit in one. */
+#define HEADER_WINDOW_BYTES 1024u
 
 enum member_state { MEMBER_UNKNOWN, MEMBER_GOOD, MEMBER_BAD };
 
@@ -840,6 +843,53 @@ static int store_verify(struct sk_store *store, uint64_t index, struct sk_error 
     return sk_archive_verify((struct sk_archive *)store, index, err);
 }
 
+/* Every local header, in directory order (the file's, as skops and zipfile
+ * write it), read a window at a time: a tree's small members lie together,
+ * and a forest's 8,000 headers took 3,200 reads. A header that fails, or
+ * does not fit a window, stays unknown: its open reads it alone and says
+ * why, as before. */
+struct header_window {
+    unsigned char bytes[HEADER_WINDOW_BYTES];
+    uint64_t start;
+    size_t length;
+};
+
+/* 0 and *OFFSET where E's local header, read from WINDOW, is good; 1 where
+ * the window does not hold it; -1 where it is bad. */
+static int header_in_window(struct header_window *window, const struct sk_zip_entry *e,
+                            uint64_t *offset)
+{
+    uint64_t at = e->header_offset;
+    if (at < window->start || at - window->start >= window->length)
+        return 1;
+    struct sk_error ignored;
+    sk_error_clear(&ignored);
+    return sk_zipdir_local_header_in(e, window->bytes + (at - window->start),
+                                     window->length - (at - window->start), offset, &ignored);
+}
+
+static void store_prepare_opens(struct sk_store *store)
+{
+    struct sk_archive *archive = (struct sk_archive *)store;
+    struct header_window window = {.length = 0};
+    for (uint64_t i = 0; i < archive->member_count; i++) {
+        struct member *m = &archive->members[i];
+        if (atomic_load(&m->data_offset) != SK_UNKNOWN)
+            continue;
+        uint64_t offset, expected = SK_UNKNOWN;
+        int rc = header_in_window(&window, m->entry, &offset);
+        if (rc == 1) {
+            ssize_t got = pread(archive->fd, window.bytes, sizeof window.bytes,
+                                (off_t)m->entry->header_offset);
+            window.start = m->entry->header_offset;
+            window.length = got > 0 ? (size_t)got : 0;
+            rc = header_in_window(&window, m->entry, &offset);
+        }
+        if (rc == 0)
+            atomic_compare_exchange_strong(&m->data_offset, &expected, offset);
+    }
+}
+
 static int store_check_unchanged(const struct sk_store *store, struct sk_error *err)
 {
     return sk_archive_check_unchanged(archive_of(store), err);
@@ -867,6 +917,7 @@ static const struct sk_store_ops zip_store_ops = {
     .check_member = store_check_member,
     .open = store_open,
     .verify = store_verify,
+    .prepare_opens = store_prepare_opens,
     .check_unchanged = store_check_unchanged,
     .mtime = store_mtime,
     .file_size = store_file_size,

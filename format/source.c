@@ -191,6 +191,12 @@ int sk_store_open(struct sk_store *store, uint64_t index, bool verified, struct 
     return store->ops->open(store, index, verified, out, err);
 }
 
+void sk_store_prepare_opens(struct sk_store *store)
+{
+    if (store->ops->prepare_opens != NULL)
+        store->ops->prepare_opens(store);
+}
+
 int sk_store_verify(struct sk_store *store, uint64_t index, struct sk_error *err)
 {
     if (store->ops->verify != NULL)

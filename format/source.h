@@ -117,6 +117,11 @@ struct sk_store_ops {
                 struct sk_error *err);
     /* Reads and checks the whole member; the verdict is kept. Optional. */
     int (*verify)(struct sk_store *store, uint64_t index, struct sk_error *err);
+    /* Does ahead what opening each member needs (a zip's local headers) and
+     * keeps it, so that the opens that follow read nothing more. Errors are
+     * left for those opens to report, in their order. Safe beside any other
+     * call on the store. Optional. */
+    void (*prepare_opens)(struct sk_store *store);
     /* Fails if the file behind the store changed since it was opened. */
     int (*check_unchanged)(const struct sk_store *store, struct sk_error *err);
     struct timespec (*mtime)(const struct sk_store *store);
@@ -137,6 +142,7 @@ int sk_store_check_member(const struct sk_store *store, uint64_t index, struct s
 int sk_store_open(struct sk_store *store, uint64_t index, bool verified, struct sk_source **out,
                   struct sk_error *err);
 int sk_store_verify(struct sk_store *store, uint64_t index, struct sk_error *err);
+void sk_store_prepare_opens(struct sk_store *store);
 int sk_store_check_unchanged(const struct sk_store *store, struct sk_error *err);
 struct timespec sk_store_mtime(const struct sk_store *store);
 uint64_t sk_store_file_size(const struct sk_store *store);

@@ -647,6 +647,14 @@ static int check_local_header(int fd, const struct sk_zip_entry *e, unsigned cha
     return 0;
 }
 
+int sk_zipdir_local_header_in(const struct sk_zip_entry *e, unsigned char *bytes, size_t length,
+                              uint64_t *data_offset, struct sk_error *err)
+{
+    if (length < LOCAL_BYTES + e->name_length)
+        return 1;
+    return check_local_header(-1, e, bytes, true, data_offset, err);
+}
+
 int sk_zipdir_local_header(int fd, const struct sk_zip_entry *e, uint64_t *data_offset,
                            struct sk_error *err)
 {

@@ -62,4 +62,10 @@ int sk_zipdir_find(const struct sk_zip_directory *dir, const char *name, size_t 
 int sk_zipdir_local_header(int fd, const struct sk_zip_entry *entry, uint64_t *data_offset,
                            struct sk_error *err);
 
+/* The same check on the LENGTH bytes of the file from ENTRY's header on,
+ * read already (the headers of small members lie together and are read
+ * several at once). 1 where BYTES hold less than the header needs. */
+int sk_zipdir_local_header_in(const struct sk_zip_entry *entry, unsigned char *bytes, size_t length,
+                              uint64_t *data_offset, struct sk_error *err);
+
 #endif
