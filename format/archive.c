@@ -843,11 +843,7 @@ static int store_verify(struct sk_store *store, uint64_t index, struct sk_error 
     return sk_archive_verify((struct sk_archive *)store, index, err);
 }
 
-/* Every local header, in directory order (the file's, as skops and zipfile
- * write it), read a window at a time: a tree's small members lie together,
- * and a forest's 8,000 headers took 3,200 reads. A header that fails, or
- * does not fit a window, stays unknown: its open reads it alone and says
- * why, as before. */
+/* Bytes of the file from START on, read to check the local headers there. */
 struct header_window {
     unsigned char bytes[HEADER_WINDOW_BYTES];
     uint64_t start;
@@ -868,6 +864,11 @@ static int header_in_window(struct header_window *window, const struct sk_zip_en
                                      window->length - (at - window->start), offset, &ignored);
 }
 
+/* Every local header, in directory order (the file's, as skops and zipfile
+ * write it), read a window at a time: a tree's small members lie together,
+ * and a forest's 8,000 headers took 3,200 reads. A header that fails, or
+ * does not fit a window, stays unknown: its open reads it alone and says
+ * why, as before. */
 static void store_prepare_opens(struct sk_store *store)
 {
     struct sk_archive *archive = (struct sk_archive *)store;
