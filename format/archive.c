@@ -257,10 +257,17 @@ int sk_archive_check_unchanged(const struct sk_archive *archive, struct sk_error
     return 0;
 }
 
-/* Reads the member's local header to learn where its data starts. Threads
- * that meet an unknown offset at once each read the header, without a lock
- * (a lock made the content checks' threads queue on every member): the
- * first offset stored stands, as the first verdict on a member's bytes does. */
+/* Threads that meet an unknown offset at once each read the header,
+ * without a lock (a lock made the content checks' threads queue on every
+ * member): the first offset stored stands, as the first verdict on a
+ * member's bytes does. */
+static void keep_data_offset(struct member *m, uint64_t offset)
+{
+    uint64_t expected = SK_UNKNOWN;
+    atomic_compare_exchange_strong(&m->data_offset, &expected, offset);
+}
+
+/* Reads the member's local header to learn where its data starts. */
 static int probe_data_offset(struct sk_archive *archive, struct member *m, struct sk_error *err)
 {
     if (atomic_load(&m->data_offset) != SK_UNKNOWN)
@@ -268,8 +275,7 @@ static int probe_data_offset(struct sk_archive *archive, struct member *m, struc
     uint64_t offset;
     if (sk_zipdir_local_header(archive->fd, m->entry, &offset, err) != 0)
         return -1;
-    uint64_t expected = SK_UNKNOWN;
-    atomic_compare_exchange_strong(&m->data_offset, &expected, offset);
+    keep_data_offset(m, offset);
     return 0;
 }
 
@@ -877,7 +883,7 @@ static void store_prepare_opens(struct sk_store *store)
         struct member *m = &archive->members[i];
         if (atomic_load(&m->data_offset) != SK_UNKNOWN)
             continue;
-        uint64_t offset, expected = SK_UNKNOWN;
+        uint64_t offset;
         int rc = header_in_window(&window, m->entry, &offset);
         if (rc == 1) {
             ssize_t got = pread(archive->fd, window.bytes, sizeof window.bytes,
@@ -887,7 +893,7 @@ static void store_prepare_opens(struct sk_store *store)
             rc = header_in_window(&window, m->entry, &offset);
         }
         if (rc == 0)
-            atomic_compare_exchange_strong(&m->data_offset, &expected, offset);
+            keep_data_offset(m, offset);
     }
 }
 

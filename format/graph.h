@@ -90,6 +90,8 @@ struct sk_slot {
     bool owns_key; /* the key is the graph's to free (the reader has no storage for it) */
 };
 
+/* sk_graph_add_node sets each field by name (a whole-node literal was a
+ * slow `rep stos`): a new field is set there too. */
 struct sk_node {
     enum sk_loader loader;
     int8_t protocol_form; /* 0 or 1 for the old Function/RandomGenerator forms, else 2 */
