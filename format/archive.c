@@ -30,6 +30,12 @@
 /* Local headers read ahead a window at a time: a tree's three small
  * members and their headers fit in one. */
 #define HEADER_WINDOW_BYTES 1024u
+/* Read past a local header's name with the header, for its extra field:
+ * zipfile writes none, or a zip64 one of 20 bytes. */
+#define LOCAL_EXTRA_ROOM 64u
+/* A member's first bytes read with its header where the open will not
+ * hold it whole: room for a .npy header, what such opens read first. */
+#define LEAD_BYTES 1024u
 
 enum member_state { MEMBER_UNKNOWN, MEMBER_GOOD, MEMBER_BAD };
 
@@ -98,7 +104,15 @@ struct sk_reader {
     /* A small member's bytes, read whole and checked at open, from which
      * every read is then served: the bytes handed out are the bytes whose
      * CRC-32 matched, whatever happens to the file later. */
-    unsigned char *held;
+    const unsigned char *held;
+    /* A stored member's first bytes, read in the same system call as its
+     * local header where its data offset was not known yet (the content
+     * checks open thousands of small members, and a call costs about as
+     * much as copying 10 KB here): reads that lie wholly inside them are
+     * served from them. */
+    const unsigned char *lead;
+    size_t lead_length;
+    unsigned char *block; /* what HELD or LEAD point into, to free */
 };
 
 /* Bytes held by all readers at once (SK_MAX_HELD_BYTES). */
@@ -327,24 +341,65 @@ static int settle(struct member *m, bool good, struct sk_error *err)
     return atomic_load(&m->state) == MEMBER_GOOD ? 0 : fail_bad(m, err);
 }
 
-static int open_reader(struct sk_archive *archive, uint64_t index, struct sk_reader **out,
-                       struct sk_error *err)
+/* Reads M's local header and up to WANTED of its first bytes at once, and
+ * keeps those bytes as READER's lead. Best effort: where the header fails
+ * its check, is longer than the room read for it, or the read falls short,
+ * nothing is kept, and the open reads the header alone and says why. */
+static void read_lead(struct sk_archive *archive, struct member *m, struct sk_reader *reader,
+                      uint64_t wanted)
+{
+    const struct sk_zip_entry *e = m->entry;
+    if (wanted == 0 || m->method != SK_ZIP_STORED || atomic_load(&m->data_offset) != SK_UNKNOWN)
+        return;
+    if (wanted > m->size)
+        wanted = m->size;
+    size_t length = SK_ZIP_LOCAL_HEADER_BYTES + e->name_length + LOCAL_EXTRA_ROOM + (size_t)wanted;
+    unsigned char *block = malloc(length);
+    if (block == NULL)
+        return;
+    ssize_t got = pread(archive->fd, block, length, (off_t)e->header_offset);
+    uint64_t offset;
+    struct sk_error ignored;
+    sk_error_clear(&ignored);
+    if (got <= 0 || sk_zipdir_local_header_in(e, block, (size_t)got, &offset, &ignored) != 0) {
+        free(block);
+        return;
+    }
+    keep_data_offset(m, offset);
+    uint64_t skip = offset - e->header_offset;
+    if (atomic_load(&m->data_offset) != offset || skip >= (uint64_t)got) {
+        free(block);
+        return;
+    }
+    size_t after_header = (size_t)got - (size_t)skip;
+    reader->block = block;
+    reader->lead = block + skip;
+    reader->lead_length = after_header < wanted ? after_header : (size_t)wanted;
+}
+
+/* LEAD_WANTED: how many of the member's first bytes to read with its local
+ * header, if that is still to be read. */
+static int open_reader(struct sk_archive *archive, uint64_t index, uint64_t lead_wanted,
+                       struct sk_reader **out, struct sk_error *err)
 {
     *out = NULL;
     if (index >= archive->member_count)
         return sk_fail(err, "no member %llu", (unsigned long long)index);
     struct member *m = &archive->members[index];
-    if (sk_archive_check_member(archive, index, err) != 0 ||
-        probe_data_offset(archive, m, err) != 0)
+    if (sk_archive_check_member(archive, index, err) != 0)
         return -1;
-    if (atomic_load(&m->state) == MEMBER_BAD)
-        return fail_bad(m, err);
     struct sk_reader *reader = calloc(1, sizeof *reader);
     if (reader == NULL)
         return sk_fail_code(err, ENOMEM, "out of memory");
     reader->source = (struct sk_source){.ops = &zip_source_ops, .size = m->size};
     reader->archive = archive;
     reader->member = m;
+    read_lead(archive, m, reader, lead_wanted);
+    if (probe_data_offset(archive, m, err) != 0 ||
+        (atomic_load(&m->state) == MEMBER_BAD && fail_bad(m, err) != 0)) {
+        sk_reader_close(reader);
+        return -1;
+    }
     *out = reader;
     return 0;
 }
@@ -352,7 +407,7 @@ static int open_reader(struct sk_archive *archive, uint64_t index, struct sk_rea
 int sk_reader_open_unverified(struct sk_archive *archive, uint64_t index, struct sk_reader **out,
                               struct sk_error *err)
 {
-    return open_reader(archive, index, out, err);
+    return open_reader(archive, index, LEAD_BYTES, out, err);
 }
 
 static bool reserve_held(uint64_t size)
@@ -381,21 +436,46 @@ static bool held_bytes_match(const struct sk_reader *reader, const unsigned char
     return sk_crc32(0, bytes, (size_t)m->size) == m->entry->crc;
 }
 
+static int check_stored_in_order(struct sk_reader *reader, const void *bytes, size_t length,
+                                 uint64_t offset, struct sk_error *err);
+
+static void drop_lead(struct sk_reader *reader)
+{
+    free(reader->block);
+    reader->block = NULL;
+    reader->lead = NULL;
+    reader->lead_length = 0;
+}
+
 /* Reads a small member whole into READER and checks those very bytes;
- * sets *HELD when they are kept for every later read. */
+ * sets *HELD when they are kept for every later read. Where its lead is
+ * the whole member, those bytes are taken, fed to the in-order CRC as a
+ * read's would be. */
 static int hold_member(struct sk_reader *reader, bool *held, struct sk_error *err)
 {
     struct member *m = reader->member;
     uint64_t index = (uint64_t)(m - reader->archive->members);
     *held = false;
-    if (m->size == 0 || m->size > SK_HOLD_MEMBER_BYTES || !reserve_held(m->size))
+    if (m->size == 0 || m->size > SK_HOLD_MEMBER_BYTES || !reserve_held(m->size)) {
+        drop_lead(reader); /* not checked, so never served */
         return 0;
-    unsigned char *bytes = malloc((size_t)m->size);
-    if (bytes == NULL) {
+    }
+    bool from_lead = reader->lead_length == m->size;
+    unsigned char *block = from_lead ? reader->block : malloc((size_t)m->size);
+    if (block == NULL) {
         atomic_fetch_sub(&held_total, m->size);
+        drop_lead(reader);
         return 0; /* read from the file instead */
     }
-    int result = sk_reader_pread(reader, bytes, (size_t)m->size, 0, err) < 0 ? -1 : 0;
+    const unsigned char *bytes = from_lead ? reader->lead : block;
+    int result;
+    if (from_lead) {
+        reader->block = NULL, reader->lead = NULL, reader->lead_length = 0;
+        result = check_stored_in_order(reader, bytes, (size_t)m->size, 0, err);
+    } else {
+        result = sk_reader_pread(reader, block, (size_t)m->size, 0, err) < 0 ? -1 : 0;
+        drop_lead(reader); /* shorter than the member */
+    }
     if (result == 0 && atomic_load(&m->state) == MEMBER_UNKNOWN)
         result = sk_archive_verify(reader->archive, index, err);
     if (result == 0 && !held_bytes_match(reader, bytes))
@@ -404,19 +484,32 @@ static int hold_member(struct sk_reader *reader, bool *held, struct sk_error *er
                               "after it was checked?): its bytes are not served",
                               m->name);
     if (result != 0) {
-        free(bytes);
+        free(block);
         atomic_fetch_sub(&held_total, m->size);
         return -1;
     }
+    reader->block = block;
     reader->held = bytes;
     *held = true;
     return 0;
 }
 
+/* Whether an open may hold the member whole: then its header is read with
+ * all of it. */
+static bool may_hold(const struct member *m)
+{
+    return m->size > 0 && m->size <= SK_HOLD_MEMBER_BYTES;
+}
+
 int sk_reader_open(struct sk_archive *archive, uint64_t index, struct sk_reader **out,
                    struct sk_error *err)
 {
-    if (open_reader(archive, index, out, err) != 0)
+    /* The lead of a member held is checked with it; no other lead is
+     * kept, as it would be served unchecked. */
+    uint64_t lead = index < archive->member_count && may_hold(&archive->members[index])
+                        ? archive->members[index].size
+                        : 0;
+    if (open_reader(archive, index, lead, out, err) != 0)
         return -1;
     struct member *m = (*out)->member;
     bool held;
@@ -462,10 +555,9 @@ void sk_reader_close(struct sk_reader *reader)
         free(reader->cursors[i].input);
         free(reader->cursors[i].window);
     }
-    if (reader->held != NULL) {
-        free(reader->held);
+    if (reader->held != NULL)
         atomic_fetch_sub(&held_total, reader->member->size);
-    }
+    free(reader->block);
     free(reader);
 }
 
@@ -495,6 +587,10 @@ static ssize_t read_stored(struct sk_reader *reader, void *buffer, size_t length
     if (length > m->size - offset)
         length = (size_t)(m->size - offset);
     size_t done = 0;
+    if (length <= reader->lead_length && offset <= reader->lead_length - length) {
+        memcpy(buffer, reader->lead + offset, length);
+        done = length;
+    }
     while (done < length) {
         ssize_t got = pread(reader->archive->fd, (char *)buffer + done, length - done,
                             (off_t)((uint64_t)m->data_offset + offset + done));
@@ -777,7 +873,7 @@ static int verify_empty(struct sk_reader *reader, struct sk_error *err)
 int sk_archive_verify(struct sk_archive *archive, uint64_t index, struct sk_error *err)
 {
     struct sk_reader *reader;
-    if (open_reader(archive, index, &reader, err) != 0)
+    if (open_reader(archive, index, 0, &reader, err) != 0)
         return -1;
     struct member *m = reader->member;
     char *buffer = NULL;

@@ -15,7 +15,7 @@
 #define END64_BYTES 56u
 #define LOCATOR_BYTES 20u
 #define CENTRAL_BYTES 46u
-#define LOCAL_BYTES 30u
+#define LOCAL_BYTES SK_ZIP_LOCAL_HEADER_BYTES
 /* The comment is at most this long, so zipfile searches the last
  * END_BYTES + MAX_COMMENT bytes for the end record. */
 #define MAX_COMMENT 65535u

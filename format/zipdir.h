@@ -17,6 +17,9 @@
 #define SK_ZIP_STORED 0u
 #define SK_ZIP_DEFLATED 8u
 
+/* A local header's fixed part; the member's name and an extra field follow. */
+#define SK_ZIP_LOCAL_HEADER_BYTES 30u
+
 /* General purpose flag bits (APPNOTE 4.4.4). */
 #define SK_ZIP_FLAG_ENCRYPTED 0x0001u
 #define SK_ZIP_FLAG_DATA_DESCRIPTOR 0x0008u

@@ -167,6 +167,7 @@ struct raw_member {
     size_t extra_length;
     int64_t offset_shift; /* added to the central header offset */
     uint8_t extract_version;
+    size_t local_extra_length; /* a local extra field of this many bytes (an unknown tag's) */
 };
 
 struct raw_options {
@@ -212,8 +213,8 @@ static char *write_raw_zip(const struct raw_member *members, size_t count,
 {
     size_t capacity = o->prepend + 4096;
     for (size_t i = 0; i < count; i++)
-        capacity +=
-            2 * (100 + strlen(members[i].name) + members[i].data_length + members[i].extra_length);
+        capacity += 2 * (100 + strlen(members[i].name) + members[i].data_length +
+                         members[i].extra_length + members[i].local_extra_length);
     unsigned char *start = calloc(1, capacity), *p = start;
     assert_non_null(start);
     memset(p, 'J', o->prepend);
@@ -234,8 +235,14 @@ static char *write_raw_zip(const struct raw_member *members, size_t count,
         put32(&p, (uint32_t)m->data_length);
         put32(&p, (uint32_t)m->size);
         put16(&p, (uint16_t)local_length);
-        put16(&p, 0);
+        put16(&p, (uint16_t)m->local_extra_length);
         put(&p, local, local_length);
+        if (m->local_extra_length >= 4) {
+            put16(&p, 0xCAFE);
+            put16(&p, (uint16_t)(m->local_extra_length - 4));
+            memset(p, 'x', m->local_extra_length - 4);
+            p += m->local_extra_length - 4;
+        }
         put(&p, m->data, m->data_length);
     }
     uint64_t directory = (uint64_t)(p - start - (ptrdiff_t)o->prepend);
@@ -534,6 +541,68 @@ static void headers_read_ahead_answer_as_each_open_does(void **state)
     free(path);
 }
 
+/* A member opened before its local header was read has the header and its
+ * first bytes read at once. Every read must give the member's own bytes:
+ * after a short local extra field or one longer than what is read with
+ * the header, from the bytes read with it and from the file past them, and
+ * a member whose bytes are bad still fails as it did. */
+static void reads_a_header_and_first_bytes_at_once(void **state)
+{
+    (void)state;
+    enum { SMALL = 3000, EXTRAS = 3 };
+    unsigned char *text = pattern(SMALL);
+    const size_t extras[EXTRAS] = {0, 40, 300};
+    struct raw_member m[EXTRAS + 1];
+    char names[EXTRAS][16];
+    for (size_t i = 0; i < EXTRAS; i++) {
+        snprintf(names[i], sizeof names[i], "%zu.npy", i);
+        m[i] = (struct raw_member){.name = names[i],
+                                   .data = text,
+                                   .data_length = SMALL,
+                                   .size = SMALL,
+                                   .crc = (uint32_t)crc32(0L, text, SMALL),
+                                   .local_extra_length = extras[i]};
+    }
+    m[EXTRAS] = stored("bad.npy", "hello");
+    m[EXTRAS].crc ^= 1;
+    m[EXTRAS].local_extra_length = 20;
+    char *path = write_raw_zip(m, EXTRAS + 1, &(struct raw_options){0});
+    const uint64_t spans[][2] = {{0, 512}, {100, 900}, {1000, 100}, {2990, 10}, {0, SMALL}};
+    for (int verified = 0; verified < 2; verified++) {
+        struct sk_archive *archive = expect_opens(path);
+        struct sk_error err = {0};
+        for (uint64_t i = 0; i < EXTRAS; i++) {
+            struct sk_reader *reader;
+            int rc = verified ? sk_reader_open(archive, i, &reader, &err)
+                              : sk_reader_open_unverified(archive, i, &reader, &err);
+            assert_int_equal(rc, 0);
+            unsigned char bytes[SMALL];
+            for (size_t s = 0; s < sizeof spans / sizeof *spans; s++) {
+                uint64_t at = spans[s][0], length = spans[s][1];
+                assert_int_equal(sk_reader_pread(reader, bytes, length, at, &err), (ssize_t)length);
+                assert_memory_equal(bytes, text + at, length);
+            }
+            assert_int_equal(sk_archive_verify(archive, i, &err), 0);
+            sk_reader_close(reader);
+        }
+        struct sk_reader *reader;
+        if (verified) {
+            assert_int_equal(sk_reader_open(archive, EXTRAS, &reader, &err), -1);
+            assert_non_null(strstr(err.message, "integrity"));
+        } else {
+            assert_int_equal(sk_reader_open_unverified(archive, EXTRAS, &reader, &err), 0);
+            char bytes[8];
+            assert_int_equal(sk_reader_pread(reader, bytes, 5, 0, &err), -1);
+            assert_non_null(strstr(err.message, "integrity"));
+            sk_reader_close(reader);
+        }
+        sk_archive_close(archive);
+    }
+    unlink(path);
+    free(path);
+    free(text);
+}
+
 static void refuses_unsupported_members(void **state)
 {
     (void)state;
@@ -737,6 +806,7 @@ int main(void)
         cmocka_unit_test(refuses_overlapping_members),
         cmocka_unit_test(refuses_a_local_header_that_disagrees),
         cmocka_unit_test(headers_read_ahead_answer_as_each_open_does),
+        cmocka_unit_test(reads_a_header_and_first_bytes_at_once),
         cmocka_unit_test(refuses_unsupported_members),
         cmocka_unit_test(never_serves_a_member_with_bad_bytes),
         cmocka_unit_test(finds_a_large_bad_member_by_reading_it),
