@@ -1,5 +1,6 @@
 /* libFuzzer target: a whole archive (zip structure, schema, layout, reads),
  * and the content checks with the trees judged during the read or after. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,9 +41,36 @@ static void read_every_member(const char *path)
     sk_archive_close(archive);
 }
 
-/* Each member's open, after the local headers were read ahead a window at
- * a time, gives what it gives alone: the same refusal, or the same bytes. */
-static void compare_headers_read_ahead(const char *path)
+/* An open with its member's offset unknown reads the local header and the
+ * first bytes at once (a held member whole); after the headers were read
+ * ahead a window at a time, it reads the header alone or not at all. Both
+ * give the same refusal, or the same bytes, verified or not. */
+static int open_member(struct sk_archive *archive, uint64_t index, bool verified,
+                       struct sk_reader **reader, struct sk_error *err)
+{
+    return verified ? sk_reader_open(archive, index, reader, err)
+                    : sk_reader_open_unverified(archive, index, reader, err);
+}
+
+/* The bytes at each of a few offsets (across the first KiB's end too). */
+static void compare_reads(struct sk_reader *a, struct sk_reader *b, uint64_t index)
+{
+    static const uint64_t offsets[] = {0, 1000, 4096};
+    for (size_t k = 0; k < sizeof offsets / sizeof *offsets; k++) {
+        char bytes_a[256], bytes_b[256];
+        struct sk_error err_a = {0}, err_b = {0};
+        ssize_t got_a = sk_reader_pread(a, bytes_a, sizeof bytes_a, offsets[k], &err_a);
+        ssize_t got_b = sk_reader_pread(b, bytes_b, sizeof bytes_b, offsets[k], &err_b);
+        if (got_a != got_b || (got_a > 0 && memcmp(bytes_a, bytes_b, (size_t)got_a) != 0) ||
+            strcmp(err_a.message, err_b.message) != 0) {
+            fprintf(stderr, "member %llu at %llu: other bytes after the headers were read ahead\n",
+                    (unsigned long long)index, (unsigned long long)offsets[k]);
+            abort();
+        }
+    }
+}
+
+static void compare_headers_read_ahead(const char *path, bool verified)
 {
     struct sk_error err = {0};
     struct sk_archive *alone, *ahead;
@@ -56,8 +84,8 @@ static void compare_headers_read_ahead(const char *path)
     for (uint64_t i = 0; i < sk_archive_member_count(alone); i++) {
         struct sk_error err_alone = {0}, err_ahead = {0};
         struct sk_reader *reader_alone, *reader_ahead;
-        int rc_alone = sk_reader_open_unverified(alone, i, &reader_alone, &err_alone);
-        int rc_ahead = sk_reader_open_unverified(ahead, i, &reader_ahead, &err_ahead);
+        int rc_alone = open_member(alone, i, verified, &reader_alone, &err_alone);
+        int rc_ahead = open_member(ahead, i, verified, &reader_ahead, &err_ahead);
         if (rc_alone != rc_ahead || strcmp(err_alone.message, err_ahead.message) != 0) {
             fprintf(stderr, "member %llu alone: %d %s\nread ahead: %d %s\n", (unsigned long long)i,
                     rc_alone, err_alone.message, rc_ahead, err_ahead.message);
@@ -65,15 +93,7 @@ static void compare_headers_read_ahead(const char *path)
         }
         if (rc_alone != 0)
             continue;
-        char bytes_alone[64], bytes_ahead[64];
-        ssize_t got_alone = sk_reader_pread(reader_alone, bytes_alone, sizeof bytes_alone, 0, &err);
-        ssize_t got_ahead = sk_reader_pread(reader_ahead, bytes_ahead, sizeof bytes_ahead, 0, &err);
-        if (got_alone != got_ahead ||
-            (got_alone > 0 && memcmp(bytes_alone, bytes_ahead, (size_t)got_alone) != 0)) {
-            fprintf(stderr, "member %llu: other bytes after the headers were read ahead\n",
-                    (unsigned long long)i);
-            abort();
-        }
+        compare_reads(reader_alone, reader_ahead, i);
         sk_reader_close(reader_alone);
         sk_reader_close(reader_ahead);
     }
@@ -105,7 +125,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     read_every_member(path);
-    compare_headers_read_ahead(path);
+    compare_headers_read_ahead(path, false);
+    compare_headers_read_ahead(path, true);
     struct sk_error err = {0};
     struct sk_model *model;
     /* every other input opens every member as the daemon does, its headers
