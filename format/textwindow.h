@@ -29,6 +29,10 @@ struct sk_text_window_options {
     /* Tests: give back single bytes, poisoned for AddressSanitizer and
      * overwritten, instead of whole pages, and read STEP bytes at a time. */
     bool byte_release;
+    /* Every step read when it is asked for. Else, where the text takes
+     * more than one step, a thread reads the next step while the text
+     * before it is tokenized (one 2 MiB step more in memory). */
+    bool read_alone;
 };
 
 /* Reads SOURCE (borrowed; read from offset 0 on, in order, never twice).

@@ -163,7 +163,12 @@ static int scan_streamed(const char *text, size_t length, struct sk_store *store
         struct sk_error err = {0};
         if (sk_source_memory(text, length, false, &source, &err) != 0)
             return -1;
-        struct sk_text_window_options options = {.step = step, .byte_release = true};
+        /* A thread reads the next step ahead on one input in eight, in
+         * longer steps: each step waits for the thread's wake-up (some
+         * 100 us here), which at a few bytes a step slowed fuzzing 4x. */
+        bool ahead = length % 8 == 5;
+        struct sk_text_window_options options = {
+            .step = ahead ? 512 + step : step, .byte_release = true, .read_alone = !ahead};
         rc = sk_schema_scan_source(source, &options, digest_all || pass == 1, store, NULL, NULL,
                                    out);
         sk_source_close(source);
