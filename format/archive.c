@@ -439,6 +439,13 @@ static bool held_bytes_match(const struct sk_reader *reader, const unsigned char
 static int check_stored_in_order(struct sk_reader *reader, const void *bytes, size_t length,
                                  uint64_t offset, struct sk_error *err);
 
+/* Whether an open may hold the member whole: then its header is read with
+ * all of it. */
+static bool may_hold(const struct member *m)
+{
+    return m->size > 0 && m->size <= SK_HOLD_MEMBER_BYTES;
+}
+
 static void drop_lead(struct sk_reader *reader)
 {
     free(reader->block);
@@ -456,7 +463,7 @@ static int hold_member(struct sk_reader *reader, bool *held, struct sk_error *er
     struct member *m = reader->member;
     uint64_t index = (uint64_t)(m - reader->archive->members);
     *held = false;
-    if (m->size == 0 || m->size > SK_HOLD_MEMBER_BYTES || !reserve_held(m->size)) {
+    if (!may_hold(m) || !reserve_held(m->size)) {
         drop_lead(reader); /* not checked, so never served */
         return 0;
     }
@@ -492,13 +499,6 @@ static int hold_member(struct sk_reader *reader, bool *held, struct sk_error *er
     reader->held = bytes;
     *held = true;
     return 0;
-}
-
-/* Whether an open may hold the member whole: then its header is read with
- * all of it. */
-static bool may_hold(const struct member *m)
-{
-    return m->size > 0 && m->size <= SK_HOLD_MEMBER_BYTES;
 }
 
 int sk_reader_open(struct sk_archive *archive, uint64_t index, struct sk_reader **out,

@@ -205,7 +205,7 @@ static size_t step_length(const struct sk_text_window *w)
     return want > w->size - w->read ? w->size - w->read : want;
 }
 
-/* Has the thread read the step at the read head, if there is one. */
+/* Asks the thread for the step at the read head, where one is left. */
 static void ask_ahead(struct sk_text_window *w)
 {
     struct read_ahead *a = &w->ahead;
