@@ -281,6 +281,17 @@ static void keep_data_offset(struct member *m, uint64_t offset)
     atomic_compare_exchange_strong(&m->data_offset, &expected, offset);
 }
 
+/* E's local header checked in LENGTH bytes read from it on: 0 and *OFFSET
+ * where good, 1 where the bytes are too few, -1 where bad. Its message is
+ * dropped: the open that reads the header alone gives it. */
+static int header_read_ahead(const struct sk_zip_entry *e, unsigned char *bytes, size_t length,
+                             uint64_t *offset)
+{
+    struct sk_error ignored;
+    sk_error_clear(&ignored);
+    return sk_zipdir_local_header_in(e, bytes, length, offset, &ignored);
+}
+
 /* Reads the member's local header to learn where its data starts. */
 static int probe_data_offset(struct sk_archive *archive, struct member *m, struct sk_error *err)
 {
@@ -341,6 +352,16 @@ static int settle(struct member *m, bool good, struct sk_error *err)
     return atomic_load(&m->state) == MEMBER_GOOD ? 0 : fail_bad(m, err);
 }
 
+/* What an open reads of its member with the local header, where that is
+ * still to be read. */
+enum lead_wanted {
+    NO_LEAD,
+    PEEK_LEAD,  /* LEAD_BYTES: a look at the first bytes, unverified */
+    WHOLE_LEAD, /* the whole member where the open may hold it (its lead is
+                 * checked with it); none otherwise, as it would be served
+                 * unchecked */
+};
+
 /* Reads M's local header and up to WANTED of its first bytes at once, and
  * keeps those bytes as READER's lead. Best effort: where the header fails
  * its check, is longer than the room read for it, or the read falls short,
@@ -359,9 +380,7 @@ static void read_lead(struct sk_archive *archive, struct member *m, struct sk_re
         return;
     ssize_t got = pread(archive->fd, block, length, (off_t)e->header_offset);
     uint64_t offset;
-    struct sk_error ignored;
-    sk_error_clear(&ignored);
-    if (got <= 0 || sk_zipdir_local_header_in(e, block, (size_t)got, &offset, &ignored) != 0) {
+    if (got <= 0 || header_read_ahead(e, block, (size_t)got, &offset) != 0) {
         free(block);
         return;
     }
@@ -377,9 +396,21 @@ static void read_lead(struct sk_archive *archive, struct member *m, struct sk_re
     reader->lead_length = after_header < wanted ? after_header : (size_t)wanted;
 }
 
-/* LEAD_WANTED: how many of the member's first bytes to read with its local
- * header, if that is still to be read. */
-static int open_reader(struct sk_archive *archive, uint64_t index, uint64_t lead_wanted,
+/* Whether an open may hold the member whole: then its header is read with
+ * all of it. */
+static bool may_hold(const struct member *m)
+{
+    return m->size > 0 && m->size <= SK_HOLD_MEMBER_BYTES;
+}
+
+static uint64_t lead_bytes(const struct member *m, enum lead_wanted wanted)
+{
+    if (wanted == PEEK_LEAD)
+        return LEAD_BYTES;
+    return wanted == WHOLE_LEAD && may_hold(m) ? m->size : 0;
+}
+
+static int open_reader(struct sk_archive *archive, uint64_t index, enum lead_wanted lead,
                        struct sk_reader **out, struct sk_error *err)
 {
     *out = NULL;
@@ -394,7 +425,7 @@ static int open_reader(struct sk_archive *archive, uint64_t index, uint64_t lead
     reader->source = (struct sk_source){.ops = &zip_source_ops, .size = m->size};
     reader->archive = archive;
     reader->member = m;
-    read_lead(archive, m, reader, lead_wanted);
+    read_lead(archive, m, reader, lead_bytes(m, lead));
     if (probe_data_offset(archive, m, err) != 0 ||
         (atomic_load(&m->state) == MEMBER_BAD && fail_bad(m, err) != 0)) {
         sk_reader_close(reader);
@@ -407,7 +438,7 @@ static int open_reader(struct sk_archive *archive, uint64_t index, uint64_t lead
 int sk_reader_open_unverified(struct sk_archive *archive, uint64_t index, struct sk_reader **out,
                               struct sk_error *err)
 {
-    return open_reader(archive, index, LEAD_BYTES, out, err);
+    return open_reader(archive, index, PEEK_LEAD, out, err);
 }
 
 static bool reserve_held(uint64_t size)
@@ -439,14 +470,8 @@ static bool held_bytes_match(const struct sk_reader *reader, const unsigned char
 static int check_stored_in_order(struct sk_reader *reader, const void *bytes, size_t length,
                                  uint64_t offset, struct sk_error *err);
 
-/* Whether an open may hold the member whole: then its header is read with
- * all of it. */
-static bool may_hold(const struct member *m)
-{
-    return m->size > 0 && m->size <= SK_HOLD_MEMBER_BYTES;
-}
-
-static void drop_lead(struct sk_reader *reader)
+/* Frees what the lead, or the bytes being held, lie in. */
+static void drop_block(struct sk_reader *reader)
 {
     free(reader->block);
     reader->block = NULL;
@@ -464,24 +489,25 @@ static int hold_member(struct sk_reader *reader, bool *held, struct sk_error *er
     uint64_t index = (uint64_t)(m - reader->archive->members);
     *held = false;
     if (!may_hold(m) || !reserve_held(m->size)) {
-        drop_lead(reader); /* not checked, so never served */
+        drop_block(reader); /* not checked, so never served */
         return 0;
     }
-    bool from_lead = reader->lead_length == m->size;
-    unsigned char *block = from_lead ? reader->block : malloc((size_t)m->size);
-    if (block == NULL) {
-        atomic_fetch_sub(&held_total, m->size);
-        drop_lead(reader);
-        return 0; /* read from the file instead */
-    }
-    const unsigned char *bytes = from_lead ? reader->lead : block;
+    const unsigned char *bytes;
     int result;
-    if (from_lead) {
-        reader->block = NULL, reader->lead = NULL, reader->lead_length = 0;
+    if (reader->lead_length == m->size) {
+        bytes = reader->lead; /* stays in reader->block */
+        reader->lead = NULL;
+        reader->lead_length = 0;
         result = check_stored_in_order(reader, bytes, (size_t)m->size, 0, err);
     } else {
-        result = sk_reader_pread(reader, block, (size_t)m->size, 0, err) < 0 ? -1 : 0;
-        drop_lead(reader); /* shorter than the member */
+        drop_block(reader); /* shorter than the member */
+        reader->block = malloc((size_t)m->size);
+        if (reader->block == NULL) {
+            atomic_fetch_sub(&held_total, m->size);
+            return 0; /* read from the file instead */
+        }
+        bytes = reader->block;
+        result = sk_reader_pread(reader, reader->block, (size_t)m->size, 0, err) < 0 ? -1 : 0;
     }
     if (result == 0 && atomic_load(&m->state) == MEMBER_UNKNOWN)
         result = sk_archive_verify(reader->archive, index, err);
@@ -491,11 +517,10 @@ static int hold_member(struct sk_reader *reader, bool *held, struct sk_error *er
                               "after it was checked?): its bytes are not served",
                               m->name);
     if (result != 0) {
-        free(block);
+        drop_block(reader);
         atomic_fetch_sub(&held_total, m->size);
         return -1;
     }
-    reader->block = block;
     reader->held = bytes;
     *held = true;
     return 0;
@@ -504,12 +529,7 @@ static int hold_member(struct sk_reader *reader, bool *held, struct sk_error *er
 int sk_reader_open(struct sk_archive *archive, uint64_t index, struct sk_reader **out,
                    struct sk_error *err)
 {
-    /* The lead of a member held is checked with it; no other lead is
-     * kept, as it would be served unchecked. */
-    uint64_t lead = index < archive->member_count && may_hold(&archive->members[index])
-                        ? archive->members[index].size
-                        : 0;
-    if (open_reader(archive, index, lead, out, err) != 0)
+    if (open_reader(archive, index, WHOLE_LEAD, out, err) != 0)
         return -1;
     struct member *m = (*out)->member;
     bool held;
@@ -873,7 +893,7 @@ static int verify_empty(struct sk_reader *reader, struct sk_error *err)
 int sk_archive_verify(struct sk_archive *archive, uint64_t index, struct sk_error *err)
 {
     struct sk_reader *reader;
-    if (open_reader(archive, index, 0, &reader, err) != 0)
+    if (open_reader(archive, index, NO_LEAD, &reader, err) != 0)
         return -1;
     struct member *m = reader->member;
     char *buffer = NULL;
@@ -960,10 +980,8 @@ static int header_in_window(struct header_window *window, const struct sk_zip_en
     uint64_t at = e->header_offset;
     if (at < window->start || at - window->start >= window->length)
         return 1;
-    struct sk_error ignored;
-    sk_error_clear(&ignored);
-    return sk_zipdir_local_header_in(e, window->bytes + (at - window->start),
-                                     window->length - (at - window->start), offset, &ignored);
+    return header_read_ahead(e, window->bytes + (at - window->start),
+                             window->length - (at - window->start), offset);
 }
 
 /* Every local header, in directory order (the file's, as skops and zipfile

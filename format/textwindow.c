@@ -34,8 +34,8 @@ struct read_ahead {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    bool running; /* the thread is to be joined */
-    bool asked;   /* a read was asked for and not taken yet */
+    bool running; /* the thread is to be joined: steps are read ahead */
+    bool asked;   /* a read was asked for and not taken yet (set by the owner alone) */
     bool done;    /* its result is in GOT and ERR */
     bool stop;
     char *into;
@@ -58,8 +58,6 @@ struct sk_text_window {
     size_t released; /* bytes before this were given back */
     char *spare[SPARE_UNITS];
     size_t spare_count;
-    bool reads_ahead;
-    bool ahead_pending; /* the owner's own note: a read was asked of AHEAD */
     struct read_ahead ahead;
 };
 
@@ -101,9 +99,7 @@ static void start_reading_ahead(struct sk_text_window *w)
     if (!a->running) {
         pthread_cond_destroy(&a->changed);
         pthread_mutex_destroy(&a->lock);
-        return;
     }
-    w->reads_ahead = true;
 }
 
 static void stop_reading_ahead(struct sk_text_window *w)
@@ -209,7 +205,7 @@ static size_t step_length(const struct sk_text_window *w)
 static void ask_ahead(struct sk_text_window *w)
 {
     struct read_ahead *a = &w->ahead;
-    if (!w->reads_ahead || w->read == w->size)
+    if (!a->running || w->read == w->size)
         return;
     size_t want = step_length(w);
     reuse_spare(w);
@@ -221,7 +217,6 @@ static void ask_ahead(struct sk_text_window *w)
     a->done = false;
     pthread_cond_broadcast(&a->changed);
     pthread_mutex_unlock(&a->lock);
-    w->ahead_pending = true;
 }
 
 /* What the read asked for returned, once it is done; ERR set where it failed. */
@@ -236,14 +231,13 @@ static ssize_t take_ahead(struct sk_text_window *w, struct sk_error *err)
     if (got < 0)
         *err = a->err;
     pthread_mutex_unlock(&a->lock);
-    w->ahead_pending = false;
     return got;
 }
 
 static int read_step(struct sk_text_window *w, struct sk_error *err)
 {
     ssize_t got;
-    if (w->ahead_pending) {
+    if (w->ahead.asked) { /* only this thread writes it */
         got = take_ahead(w, err);
     } else {
         size_t want = step_length(w);

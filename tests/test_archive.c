@@ -167,7 +167,8 @@ struct raw_member {
     size_t extra_length;
     int64_t offset_shift; /* added to the central header offset */
     uint8_t extract_version;
-    size_t local_extra_length; /* a local extra field of this many bytes (an unknown tag's) */
+    /* 0, or a local extra field of this many bytes (4 or more: an unknown tag) */
+    size_t local_extra_length;
 };
 
 struct raw_options {
