@@ -648,6 +648,99 @@ static bool judge_values(struct sk_store *store, const struct tree_inputs *in, u
     return ok;
 }
 
+/* ---- the common tree, in one pass ---- */
+
+/* A node's depth in forward_tree, or one of these. */
+#define NO_PARENT UINT32_MAX       /* no edge into it met yet */
+#define UNREACHED (UINT32_MAX - 1) /* its parent is not reached from the root */
+
+static bool native_int64(const struct sk_npy_field *f)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return f->kind == 'i' && f->size == 8 && !f->big_endian;
+#else
+    (void)f;
+    return false;
+#endif
+}
+
+static int64_t load_int64(const unsigned char *p)
+{
+    int64_t value;
+    memcpy(&value, p, sizeof value);
+    return value;
+}
+
+/* One chunk of forward_tree's records; false at the first that is not a
+ * leaf or an internal node with two children of one parent each after it
+ * and a feature in range. */
+static bool forward_chunk(const struct tree_check *t, const struct record_chunks *chunk, uint64_t n,
+                          uint32_t *depth, uint64_t *max_depth)
+{
+    size_t left = t->fields[TREE_LEFT]->offset, right = t->fields[TREE_RIGHT]->offset,
+           feature = t->fields[TREE_FEATURE]->offset, itemsize = chunk->array->fields.itemsize;
+    const unsigned char *records = chunk->records;
+    uint64_t first = chunk->first, count = chunk->count;
+    for (uint64_t k = 0; k < count; k++, records += itemsize) {
+        uint64_t i = first + k;
+        uint32_t d = depth[i];
+        if (d < UNREACHED && d > *max_depth)
+            *max_depth = d;
+        uint64_t l = (uint64_t)load_int64(records + left),
+                 r = (uint64_t)load_int64(records + right);
+        if (l == UINT64_MAX && r == UINT64_MAX)
+            continue; /* a leaf: both -1 */
+        /* -1 beside a child, or any child out of range, is past n */
+        if (l <= i || l >= n || r <= i || r >= n || l == r || depth[l] != NO_PARENT ||
+            depth[r] != NO_PARENT)
+            return false;
+        int64_t f = load_int64(records + feature);
+        if (!t->n_features_known || f < 0 || f >= t->n_features)
+            return false;
+        depth[l] = depth[r] = d < UNREACHED ? d + 1 : UNREACHED;
+    }
+    return true;
+}
+
+/* The trees scikit-learn writes (intp fields native, every child after its
+ * parent, no child shared, every feature in range), judged in one pass
+ * over the records with no graph kept: *CLEAN where NODES is such a tree,
+ * with J's depth as graph_walk finds it; tree_record and graph_walk would
+ * find no problem there. Anything else leaves *CLEAN false, for the
+ * general way to judge from the start. A forest has a million records. */
+static int forward_tree(struct checker *c, const struct tree_check *t, struct array *nodes,
+                        struct tree_judgment *j, bool *clean)
+{
+    *clean = false;
+    uint64_t n = nodes->records;
+    if (n == 0 || !native_int64(t->fields[TREE_LEFT]) || !native_int64(t->fields[TREE_RIGHT]) ||
+        !native_int64(t->fields[TREE_FEATURE]))
+        return 0;
+    uint32_t *depth = malloc(n * sizeof *depth);
+    if (depth == NULL)
+        return sk_fail(c->err, "out of memory");
+    depth[0] = 0;
+    for (uint64_t i = 1; i < n; i++)
+        depth[i] = NO_PARENT;
+    struct record_chunks chunks;
+    if (chunks_start(c, nodes, &chunks) != 0) {
+        free(depth);
+        return -1;
+    }
+    uint64_t max_depth = 0;
+    bool forward = true;
+    while (forward && chunks_next(&chunks))
+        forward = forward_chunk(t, &chunks, n, depth, &max_depth);
+    *clean = forward && !chunks.unreadable;
+    chunks_end(&chunks);
+    free(depth);
+    if (*clean) {
+        j->walked = true;
+        j->depth = max_depth;
+    }
+    return 0;
+}
+
 /* Reads the records into T's graph and walks it; J gets the depth. */
 static int judge_graph(struct checker *c, struct tree_check *t, struct array *nodes,
                        struct tree_judgment *j)
@@ -703,6 +796,7 @@ static void judge_tree(struct sk_store *store, struct tree_judgment *j)
     struct tree_check t = {
         .c = &c, .n_features = j->in.n_features, .n_features_known = j->in.n_features_known};
     struct array nodes;
+    bool clean;
     j->opened = j->in.has_nodes && array_open_member(store, j->in.nodes, true, &nodes);
     if (!j->opened)
         return;
@@ -713,6 +807,10 @@ static void judge_tree(struct sk_store *store, struct tree_judgment *j)
         j->rc = problem(&c, NULL, "tree.nodes_dtype_mismatch");
     else if (j->records > SK_MAX_CHECKED_TREE_NODES)
         j->rc = problem(&c, NULL, "tree.too_large");
+    else if (forward_tree(&c, &t, &nodes, j, &clean) != 0)
+        j->rc = -1;
+    else if (clean)
+        j->rc = 0;
     else if (!graph_init(&t.graph, j->records))
         j->rc = sk_fail(c.err, "out of memory");
     else
