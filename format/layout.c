@@ -465,14 +465,18 @@ static int add_slots(struct build *b, struct sk_entry *directory, const struct s
     return 0;
 }
 
-/* /.skops/problems: every content problem, one a line, as the CLI prints them. */
+/* /.skops/problems: filled in by add_problems, when the problems are known. */
 static int add_problems_file(struct build *b, struct sk_entry *meta)
 {
-    struct sk_entry *file =
+    b->layout->problems_file =
         new_entry(b, meta, own_name(b, "problems"), SK_ENTRY_FILE, SK_ROLE_META);
-    if (file == NULL)
-        return -1;
-    const struct sk_content_report *content = b->options->content;
+    return b->layout->problems_file != NULL ? 0 : -1;
+}
+
+/* Every content problem, one a line as the CLI prints them, in
+ * /.skops/problems; each also marks its node's entry (user.skops.problems). */
+static int add_problems(struct build *b, const struct sk_content_report *content)
+{
     char *list = NULL;
     size_t list_length = 0;
     FILE *out = open_memstream(&list, &list_length);
@@ -484,13 +488,8 @@ static int add_problems_file(struct build *b, struct sk_entry *meta)
         free(line);
     }
     fclose(out);
-    return set_stream_text(b, file, list, list_length);
-}
-
-/* Each problem also marks its node's entry (user.skops.problems). */
-static int mark_problems(struct build *b)
-{
-    const struct sk_content_report *content = b->options->content;
+    if (set_stream_text(b, b->layout->problems_file, list, list_length) != 0)
+        return -1;
     for (size_t i = 0; content != NULL && i < content->count; i++) {
         const struct sk_content_problem *p = &content->problems[i];
         struct sk_entry *entry = b->first_entry[p->object->index];
@@ -728,8 +727,12 @@ int sk_layout_build(struct sk_store *store, struct sk_schema *schema,
         goto fail;
     free(b.refused_by);
     b.refused_by = NULL;
-    if (mark_problems(&b) != 0)
+    if (options->problems_later) {
+        layout->first_entry = b.first_entry; /* until sk_layout_add_problems */
+        b.first_entry = NULL;
+    } else if (add_problems(&b, options->content) != 0) {
         goto fail;
+    }
     free(b.first_entry);
     count_links(layout);
     *out = layout;
@@ -741,10 +744,21 @@ fail:
     return -1;
 }
 
+int sk_layout_add_problems(struct sk_layout *layout, const struct sk_content_report *content,
+                           struct sk_error *err)
+{
+    struct build b = {.layout = layout, .err = err, .first_entry = layout->first_entry};
+    int rc = add_problems(&b, content);
+    free(layout->first_entry);
+    layout->first_entry = NULL;
+    return rc;
+}
+
 void sk_layout_free(struct sk_layout *layout)
 {
     if (layout == NULL)
         return;
+    free(layout->first_entry);
     for (size_t i = 0; i < layout->entry_count; i++) {
         struct sk_entry *e = layout->entries[i];
         sk_string_list_free(e->needs, e->need_count);

@@ -34,6 +34,9 @@ struct sk_layout_options {
     unsigned long long max_entries; /* 0: SK_MAX_ENTRIES */
     /* NULL: contents not checked */
     const struct sk_content_report *content;
+    /* CONTENT is not known yet: sk_layout_add_problems gives it, before
+     * the layout is used (so the checks can run while it is built) */
+    bool problems_later;
 };
 
 struct sk_arena;
@@ -48,11 +51,19 @@ struct sk_layout {
     char **untrusted; /* still untrusted under the allowlist, sorted */
     size_t untrusted_count;
     pthread_mutex_t npy_lock; /* .npy headers read when first asked */
+    /* Until the problems are added (problems_later): /.skops/problems,
+     * and by node index the entry that shows the node first. */
+    struct sk_entry *problems_file;
+    struct sk_entry **first_entry;
 };
 
 int sk_layout_build(struct sk_store *store, struct sk_schema *schema,
                     const struct sk_layout_options *options, struct sk_layout **out,
                     struct sk_error *err);
+/* The content problems of a layout built with problems_later: the text of
+ * /.skops/problems and each bad node's user.skops.problems. */
+int sk_layout_add_problems(struct sk_layout *layout, const struct sk_content_report *content,
+                           struct sk_error *err);
 void sk_layout_free(struct sk_layout *layout);
 
 /* ENTRY's xattrs (sk_entry_xattrs), its .npy header read first where the

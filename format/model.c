@@ -83,6 +83,43 @@ static void end_opens_ahead(struct opens_ahead *ahead)
     ahead->running = false;
 }
 
+/* A mount's contents checked on a thread of their own while its layout is
+ * built (the layout needs the problems only at its end): the rest of the
+ * trees' judgments, the walk and the checks of each object. */
+struct checks_beside {
+    struct sk_store *store;
+    const struct sk_schema *schema;
+    struct sk_content_prefetch *prefetch;
+    pthread_t thread;
+    bool running;
+    struct sk_content_report *report;
+    struct sk_error err;
+    int rc;
+};
+
+static void *check_beside(void *arg)
+{
+    struct checks_beside *c = arg;
+    c->rc = sk_content_check_prefetched(c->store, c->schema, c->prefetch, &c->report, &c->err);
+    return NULL;
+}
+
+/* The checks joined and their problems put in the layout, if it was built
+ * (LAYOUT_RC 0). Where both failed, the checks' error is the one told:
+ * they ran first when they ran alone. */
+static int end_checks_beside(struct checks_beside *c, struct sk_model *model, int layout_rc,
+                             struct sk_error *err)
+{
+    pthread_join(c->thread, NULL);
+    c->running = false;
+    model->content = c->report;
+    if (c->rc != 0) {
+        *err = c->err;
+        return -1;
+    }
+    return layout_rc == 0 ? sk_layout_add_problems(model->layout, model->content, err) : 0;
+}
+
 /* A pickle's schema is the state its mapping made, never text to parse. */
 static int load_pickled_schema(struct sk_model *model, const struct sk_model_options *options,
                                struct sk_error *err)
@@ -135,19 +172,30 @@ int sk_model_open(const char *path, const struct sk_model_options *options, stru
         goto fail_prefixed;
 schema_read:
     start_opens_ahead(&ahead, model->store, options);
-    if (options->check_content && sk_content_check_prefetched(model->store, model->schema, prefetch,
-                                                              &model->content, err) != 0)
+    struct checks_beside beside = {
+        .store = model->store, .schema = model->schema, .prefetch = prefetch};
+    beside.running = options->build_layout && prefetch != NULL &&
+                     pthread_create(&beside.thread, NULL, check_beside, &beside) == 0;
+    if (options->check_content && !beside.running &&
+        sk_content_check_prefetched(model->store, model->schema, prefetch, &model->content, err) !=
+            0)
+        goto fail_prefixed;
+    int layout_rc = 0;
+    if (options->build_layout)
+        layout_rc = sk_layout_build(
+            model->store, model->schema,
+            &(struct sk_layout_options){.allowlist = options->allowlist,
+                                        .read_npy_headers = options->read_npy_headers,
+                                        .open_members = options->open_members,
+                                        .max_entries = options->limits.entries,
+                                        .content = model->content,
+                                        .problems_later = beside.running},
+            &model->layout, err);
+    if (beside.running && end_checks_beside(&beside, model, layout_rc, err) != 0)
         goto fail_prefixed;
     sk_content_prefetch_free(prefetch);
     prefetch = NULL;
-    if (options->build_layout &&
-        sk_layout_build(model->store, model->schema,
-                        &(struct sk_layout_options){.allowlist = options->allowlist,
-                                                    .read_npy_headers = options->read_npy_headers,
-                                                    .open_members = options->open_members,
-                                                    .max_entries = options->limits.entries,
-                                                    .content = model->content},
-                        &model->layout, err) != 0)
+    if (layout_rc != 0)
         goto fail_prefixed;
     end_opens_ahead(&ahead);
     *out = model;
