@@ -1452,8 +1452,6 @@ int sk_content_check_prefetched(struct sk_store *store, const struct sk_schema *
                                 struct sk_content_report **out, struct sk_error *err)
 {
     *out = NULL;
-    if (prefetch != NULL && prefetch->running)
-        prefetch_finish(prefetch);
     struct sk_error walk_error = {0};
     struct walker w = {.own = {.store = store, .err = &walk_error, .prefetch = prefetch}};
     w.own.report = calloc(1, sizeof *w.own.report);
@@ -1467,6 +1465,10 @@ int sk_content_check_prefetched(struct sk_store *store, const struct sk_schema *
         walked = schema->root != NULL ? visit(&w, schema->root, schema->root, 0) : 0;
     free(w.seen);
     free(w.path);
+    /* the jobs look their trees' judgments up; the walk went on beside the
+     * prefetch thread's last ones */
+    if (prefetch != NULL && prefetch->running)
+        prefetch_finish(prefetch);
     /* Where the walk failed, the jobs it recorded came before its failure:
      * the first of theirs that fails is the one a sequential run met. */
     int rc = sk_parallel_run(w.job_count, check_threads(w.job_count), run_job, &w, err);
