@@ -657,6 +657,12 @@ static int content_child(struct reader *r, struct sk_node *node, struct state *s
     return child_of(r, node, kind, content, key, inherited);
 }
 
+/* What a TreeNode or a LossNode passes on to what it holds. */
+static unsigned reduced_inherits(const struct sk_node *node)
+{
+    return node->loader == SK_LOADER_TREE ? SK_INHERIT_TREE : SK_INHERIT_LOSS;
+}
+
 /* TreeNode and LossNode: .state, then __reduce__'s args as .args. */
 static int reduced(struct reader *r, struct sk_node *node, struct state *st, unsigned passed)
 {
@@ -670,6 +676,9 @@ static int reduced(struct reader *r, struct sk_node *node, struct state *st, uns
         return DECLINE;
     struct member args; /* its value set where FOUND is; child_of reads no more */
     bool found = false;
+    /* args is read where it stands, but by its own scan where every
+     * container's digest is taken (each scan's digests start at its top) */
+    bool in_place = !r->digest_all && r->max_key_bytes >= 5;
     while (sk_json_next(&sub, &event, &r->err) == SK_JSON_KEY) {
         bool is_args = sk_json_equals(&event, "args", 4);
         if (is_args && found)
@@ -677,6 +686,12 @@ static int reduced(struct reader *r, struct sk_node *node, struct state *st, uns
         struct sk_json_event first;
         if (sk_json_next(&sub, &first, &r->err) == SK_JSON_ERROR)
             return DECLINE;
+        if (is_args && in_place) {
+            if (child_here(r, node, SK_SLOT_ENTRY, &sub, &first, ".args", 5, true, passed) != 0)
+                return DECLINE;
+            found = true;
+            continue;
+        }
         const char *start;
         size_t length;
         if (sk_json_skip(&sub, &first, &start, &length, &r->err) != 0)
@@ -686,6 +701,8 @@ static int reduced(struct reader *r, struct sk_node *node, struct state *st, uns
             found = true;
         }
     }
+    if (found && in_place)
+        return 0;
     return child_of(r, node, SK_SLOT_ENTRY, found ? &args : NULL, ".args", passed);
 }
 
@@ -754,9 +771,8 @@ static int read_rest(struct reader *r, struct sk_node *node, struct state *st, u
     case SK_LOADER_RANDOM_STATE:
         return content_child(r, node, st, SK_SLOT_FLATTEN, ".state", inherited);
     case SK_LOADER_TREE:
-        return reduced(r, node, st, inherited | SK_INHERIT_TREE);
     case SK_LOADER_LOSS:
-        return reduced(r, node, st, inherited | SK_INHERIT_LOSS);
+        return reduced(r, node, st, inherited | reduced_inherits(node));
     case SK_LOADER_DICT: {
         struct member *key_types = find(st, KEY_KEY_TYPES);
         if (!(key_types && key_types->done) && key_types_of(r, node, st, key_types, inherited) != 0)
@@ -816,6 +832,15 @@ static int read_in_order(struct reader *r, struct state *st, struct member *m,
         rc = content && token == SK_JSON_OBJECT_START && r->max_key_bytes >= 6
                  ? child_here(r, node, SK_SLOT_FLATTEN, scan, &m->value.first, ".state", 6, true,
                               inherited)
+                 : 1;
+        break;
+    case SK_LOADER_TREE:
+    case SK_LOADER_LOSS:
+        /* skops reads the content, then __reduce__ (passed over where it
+         * came first, as skops writes it) */
+        rc = content && token == SK_JSON_OBJECT_START && r->max_key_bytes >= 6
+                 ? child_here(r, node, SK_SLOT_FLATTEN, scan, &m->value.first, ".state", 6, true,
+                              inherited | reduced_inherits(node))
                  : 1;
         break;
     case SK_LOADER_LIST:
