@@ -373,15 +373,44 @@ char *sk_json_dump_python(const json_t *value, size_t *length)
     return out;
 }
 
+static bool is_json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Whether JSON from START (a '"') is a string of printable ASCII with no
+ * escape, and nothing but whitespace after it, as skops writes a str's
+ * JsonNode (a forest has four a tree): *INNER is then what jansson would
+ * decode, found without a parse. */
+static bool plain_json_string(const char *json, size_t length, size_t start, const char **inner,
+                              size_t *inner_length)
+{
+    size_t i = start + 1;
+    while (i < length && (unsigned char)json[i] >= 0x20 && (unsigned char)json[i] < 0x7f &&
+           json[i] != '"' && json[i] != '\\')
+        i++;
+    if (i == length || json[i] != '"')
+        return false;
+    size_t close = i++;
+    while (i < length && is_json_space(json[i]))
+        i++;
+    if (i != length)
+        return false;
+    *inner = json + start + 1;
+    *inner_length = close - start - 1;
+    return true;
+}
+
 int sk_json_node_text(const char *json, size_t json_length, char **text, size_t *length)
 {
     size_t start = 0;
-    while (start < json_length && strchr(" \t\r\n", json[start]) && json[start] != '\0')
+    while (start < json_length && is_json_space(json[start]))
         start++;
     const char *source = json;
     size_t source_length = json_length;
     json_t *decoded = NULL;
-    if (start < json_length && json[start] == '"') {
+    if (start < json_length && json[start] == '"' &&
+        !plain_json_string(json, json_length, start, &source, &source_length)) {
         decoded = json_loadb(json, json_length, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
         if (json_is_string(decoded)) {
             source = json_string_value(decoded);

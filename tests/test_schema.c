@@ -296,6 +296,66 @@ static void json_text_keeps_what_jansson_cannot(void **state)
     free(node_text);
 }
 
+/* A JsonNode's file as jansson decodes it: a string's text, else the JSON
+ * as written; then a newline. sk_json_node_text skips jansson for plain
+ * strings, and must give the same bytes for anything. */
+static void node_text_as_jansson(const char *json, size_t length, char **text, size_t *text_length)
+{
+    size_t start = 0;
+    while (start < length && strchr(" \t\r\n", json[start]) && json[start] != '\0')
+        start++;
+    json_t *decoded = start < length && json[start] == '"'
+                          ? json_loadb(json, length, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)
+                          : NULL;
+    const char *source = json_is_string(decoded) ? json_string_value(decoded) : json;
+    size_t source_length = json_is_string(decoded) ? json_string_length(decoded) : length;
+    *text = malloc(source_length + 1);
+    assert_non_null(*text);
+    memcpy(*text, source, source_length);
+    (*text)[source_length] = '\n';
+    *text_length = source_length + 1;
+    json_decref(decoded);
+}
+
+static void node_text_of_plain_strings_is_jansson_s(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        size_t length;
+    } cases[] = {
+        {"\"gini\"", 6},
+        {"  \"best\" \r\n\t", 12},
+        {"\"\"", 2},
+        {"\"a\" x", 5},
+        {"\"a\"\"", 4},
+        {"\"a", 2},
+        {"\"", 1},
+        {"\"a\\\"b\"", 6},
+        {"\"tab\there\"", 10},
+        {"\"del\x7f\"", 6},
+        {"\"caf\xc3\xa9\"", 7},
+        {"\"bad\xff\"", 6},
+        {"\"nul\0\"", 6},
+        {"\"x\"\0", 4},
+        {"\"x\"\v", 4},
+        {"\v\"x\"", 4},
+        {"1.5", 3},
+        {"[\"a\"]", 5},
+        {"\"a/b~c{}[]:,\"", 13},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *got, *want;
+        size_t got_length, want_length;
+        assert_int_equal(sk_json_node_text(cases[i].json, cases[i].length, &got, &got_length), 0);
+        node_text_as_jansson(cases[i].json, cases[i].length, &want, &want_length);
+        if (got_length != want_length || memcmp(got, want, got_length) != 0)
+            fail_msg("case %zu: %zu bytes, jansson's %zu", i, got_length, want_length);
+        free(got);
+        free(want);
+    }
+}
+
 static void strmap_stores_and_replaces_in(struct sk_strmap *map)
 {
     int values[1000];
@@ -575,6 +635,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(shared_ids_are_one_node_and_later_states_are_ignored),
         cmocka_unit_test(unknown_loader_error_names_its_path),
+        cmocka_unit_test(node_text_of_plain_strings_is_jansson_s),
         cmocka_unit_test(trust_follows_each_loader),
         cmocka_unit_test(tree_and_loss_nodes_hand_trust_down),
         cmocka_unit_test(protocol_0_functions_use_their_content),
