@@ -20,6 +20,11 @@ static void matches_cpython_with_a_zero_key(void **state)
         uint64_t hash;
     } cases[] = {
         {"a", 4644417185603328019ull},
+        {"ab", 6148830537548944441ull},
+        {"abc", 13851880170939887858ull},
+        {"abcd", 16416137402921954953ull},
+        {"abcde", 2674923165546153122ull},
+        {"abcdef", 7070790388344807208ull},
         {"abcdefg", 7904145750247929094ull},
         {"abcdefgh", 4574395652268504554ull},
         {"abcdefghijklmnopq", 7044894726457044172ull},
