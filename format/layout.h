@@ -50,10 +50,10 @@ struct sk_layout {
     size_t entry_count;
     char **untrusted; /* still untrusted under the allowlist, sorted */
     size_t untrusted_count;
-    pthread_mutex_t npy_lock; /* .npy headers read when first asked */
-    /* Until the problems are added (problems_later): /.skops/problems,
-     * and by node index the entry that shows the node first. */
-    struct sk_entry *problems_file;
+    pthread_mutex_t npy_lock;       /* .npy headers read when first asked */
+    struct sk_entry *problems_file; /* /.skops/problems */
+    /* With problems_later, until they are added: by node index, the entry
+     * that shows the node first (NULL otherwise) */
     struct sk_entry **first_entry;
 };
 
