@@ -289,6 +289,18 @@ int sk_node_add_contribution(struct sk_node *node, const char *name, struct sk_e
     return 0;
 }
 
+unsigned sk_loader_hands_down(enum sk_loader loader)
+{
+    switch (loader) {
+    case SK_LOADER_TREE:
+        return SK_INHERIT_TREE;
+    case SK_LOADER_LOSS:
+        return SK_INHERIT_LOSS;
+    default:
+        return 0;
+    }
+}
+
 void sk_node_set_text(struct sk_node *node, char *text, size_t length)
 {
     free(node->text);

@@ -198,6 +198,9 @@ enum sk_inherited_trust {
     SK_INHERIT_TREE = 1, /* below a TreeNode: sklearn.tree._tree.Tree is trusted */
     SK_INHERIT_LOSS = 2, /* below a LossNode: the SGD losses are trusted */
 };
+/* What a node of LOADER hands down (a TreeNode's or a LossNode's flag; 0
+ * for the rest), to its .state and its .args alike. */
+unsigned sk_loader_hands_down(enum sk_loader loader);
 
 /* Adds what NODE needs trusted, by skops's rules for its loader: its
  * loader's default lists, INHERITED (enum sk_inherited_trust) and, for an

@@ -462,8 +462,7 @@ static int read_random_state(struct builder *b, struct sk_node *node, json_t *st
 static int read_reduced(struct builder *b, struct sk_node *node, json_t *state, json_t *content,
                         unsigned inherited)
 {
-    unsigned passed =
-        inherited | (node->loader == SK_LOADER_TREE ? SK_INHERIT_TREE : SK_INHERIT_LOSS);
+    unsigned passed = inherited | sk_loader_hands_down(node->loader);
     if (content == NULL)
         return node_fail(b, "missing 'content'");
     if (child(b, node, SK_SLOT_FLATTEN, content, ".state", 6, true, passed) != 0)

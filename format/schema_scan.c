@@ -657,12 +657,6 @@ static int content_child(struct reader *r, struct sk_node *node, struct state *s
     return child_of(r, node, kind, content, key, inherited);
 }
 
-/* What a TreeNode or a LossNode passes on to what it holds. */
-static unsigned reduced_inherits(const struct sk_node *node)
-{
-    return node->loader == SK_LOADER_TREE ? SK_INHERIT_TREE : SK_INHERIT_LOSS;
-}
-
 /* TreeNode and LossNode: .state, then __reduce__'s args as .args. */
 static int reduced(struct reader *r, struct sk_node *node, struct state *st, unsigned passed)
 {
@@ -674,7 +668,7 @@ static int reduced(struct reader *r, struct sk_node *node, struct state *st, uns
     if (reduce == NULL || reduce->value.first.token != SK_JSON_OBJECT_START ||
         rescan(r, &reduce->value, &sub, &event) != 0)
         return DECLINE;
-    struct member args; /* its value set where FOUND is; child_of reads no more */
+    struct member args; /* its value set where FOUND is and it was passed over */
     bool found = false;
     /* args is read where it stands, but by its own scan where every
      * container's digest is taken (each scan's digests start at its top) */
@@ -772,7 +766,7 @@ static int read_rest(struct reader *r, struct sk_node *node, struct state *st, u
         return content_child(r, node, st, SK_SLOT_FLATTEN, ".state", inherited);
     case SK_LOADER_TREE:
     case SK_LOADER_LOSS:
-        return reduced(r, node, st, inherited | reduced_inherits(node));
+        return reduced(r, node, st, inherited | sk_loader_hands_down(node->loader));
     case SK_LOADER_DICT: {
         struct member *key_types = find(st, KEY_KEY_TYPES);
         if (!(key_types && key_types->done) && key_types_of(r, node, st, key_types, inherited) != 0)
@@ -829,18 +823,11 @@ static int read_in_order(struct reader *r, struct state *st, struct member *m,
     switch (node->loader) {
     case SK_LOADER_OBJECT:
     case SK_LOADER_RANDOM_STATE:
+    case SK_LOADER_TREE: /* skops reads a TreeNode's and a LossNode's content */
+    case SK_LOADER_LOSS: /* before __reduce__, passed over where it came first */
         rc = content && token == SK_JSON_OBJECT_START && r->max_key_bytes >= 6
                  ? child_here(r, node, SK_SLOT_FLATTEN, scan, &m->value.first, ".state", 6, true,
-                              inherited)
-                 : 1;
-        break;
-    case SK_LOADER_TREE:
-    case SK_LOADER_LOSS:
-        /* skops reads the content, then __reduce__ (passed over where it
-         * came first, as skops writes it) */
-        rc = content && token == SK_JSON_OBJECT_START && r->max_key_bytes >= 6
-                 ? child_here(r, node, SK_SLOT_FLATTEN, scan, &m->value.first, ".state", 6, true,
-                              inherited | reduced_inherits(node))
+                              inherited | sk_loader_hands_down(node->loader))
                  : 1;
         break;
     case SK_LOADER_LIST:
