@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "hash.h"
 #include "sk_limits.h"
 #include "source.h"
 
@@ -388,18 +389,6 @@ static int parse_entry(const unsigned char *p, size_t available, struct sk_zip_e
     return 0;
 }
 
-static int by_name(const void *a, const void *b, void *context)
-{
-    const struct sk_zip_entry *entries = context;
-    const struct sk_zip_entry *x = &entries[*(const uint64_t *)a];
-    const struct sk_zip_entry *y = &entries[*(const uint64_t *)b];
-    size_t common = x->name_length < y->name_length ? x->name_length : y->name_length;
-    int order = memcmp(x->name, y->name, common);
-    if (order != 0)
-        return order;
-    return (x->name_length > y->name_length) - (x->name_length < y->name_length);
-}
-
 static int by_offset(const void *a, const void *b, void *context)
 {
     const struct sk_zip_entry *entries = context;
@@ -408,23 +397,56 @@ static int by_offset(const void *a, const void *b, void *context)
     return (x->header_offset > y->header_offset) - (x->header_offset < y->header_offset);
 }
 
+/* Entry indices in ORDER: a directory written front to back (every writer
+ * does) is in offset order already, and a check costs a pass where a sort
+ * costs n log n calls of ORDER. */
 static void sort_indices(uint64_t *indices, const struct sk_zip_directory *dir,
                          int (*order)(const void *, const void *, void *))
 {
-    for (uint64_t i = 0; i < dir->count; i++)
+    bool sorted = true;
+    for (uint64_t i = 0; i < dir->count; i++) {
         indices[i] = i;
-    qsort_r(indices, (size_t)dir->count, sizeof *indices, order, dir->entries);
+        if (i > 0 && sorted && order(&indices[i - 1], &indices[i], dir->entries) > 0)
+            sorted = false;
+    }
+    if (!sorted)
+        qsort_r(indices, (size_t)dir->count, sizeof *indices, order, dir->entries);
 }
 
-/* zipfile keeps the last of two equal names; libzip the first or neither. */
-static int check_duplicates(const struct sk_zip_directory *dir, struct sk_error *err)
+static bool named(const struct sk_zip_entry *e, const char *name, size_t length)
 {
-    for (uint64_t i = 1; i < dir->count; i++) {
-        const struct sk_zip_entry *a = &dir->entries[dir->by_name[i - 1]];
-        const struct sk_zip_entry *b = &dir->entries[dir->by_name[i]];
-        if (a->name_length == b->name_length && memcmp(a->name, b->name, a->name_length) == 0)
+    return e->name_length == length && memcmp(e->name, name, length) == 0;
+}
+
+/* The slot of DIR's name index where NAME is, or the empty one where it
+ * would go. The hash is keyed (hash.h): no archive can aim its names at one
+ * run of slots, and the table is at most half full. */
+static uint64_t name_slot(const struct sk_zip_directory *dir, const char *name, size_t length)
+{
+    uint64_t slot = sk_hash_bytes(name, length) & dir->name_mask;
+    while (dir->by_name[slot] != 0 && !named(&dir->entries[dir->by_name[slot] - 1], name, length))
+        slot = (slot + 1) & dir->name_mask;
+    return slot;
+}
+
+/* Indexes every entry by name, refusing two of one name: zipfile keeps the
+ * last of two equal names; libzip the first or neither. */
+static int index_names(struct sk_zip_directory *dir, struct sk_error *err)
+{
+    uint64_t slots = 2;
+    while (slots < 2 * dir->count)
+        slots *= 2;
+    dir->by_name = calloc((size_t)slots, sizeof *dir->by_name);
+    if (dir->by_name == NULL)
+        return sk_fail(err, "out of memory");
+    dir->name_mask = slots - 1;
+    for (uint64_t i = 0; i < dir->count; i++) {
+        const struct sk_zip_entry *e = &dir->entries[i];
+        uint64_t slot = name_slot(dir, e->name, e->name_length);
+        if (dir->by_name[slot] != 0)
             return sk_fail(err, "two members are named '%s': which one is meant is ambiguous",
-                           a->name);
+                           e->name);
+        dir->by_name[slot] = i + 1;
     }
     return 0;
 }
@@ -507,16 +529,14 @@ static int read_directory(int fd, const struct end_record *end, struct sk_zip_di
     dir->start = end->directory_offset;
     size_t slots = (size_t)(end->entries ? end->entries : 1);
     dir->entries = calloc(slots, sizeof *dir->entries);
-    dir->by_name = malloc(slots * sizeof *dir->by_name);
     unsigned char *data = malloc((size_t)(end->directory_size ? end->directory_size : 1));
     int result = -1;
-    if (dir->entries == NULL || dir->by_name == NULL || data == NULL)
+    if (dir->entries == NULL || data == NULL)
         sk_fail(err, "out of memory");
     else if (sk_pread_exact(fd, data, (size_t)end->directory_size, end->directory_offset, err) ==
                  0 &&
              parse_directory(data, end->directory_size, dir, end->entries, err) == 0) {
-        sort_indices(dir->by_name, dir, by_name);
-        if (check_duplicates(dir, err) == 0 && check_extents(dir, err) == 0)
+        if (index_names(dir, err) == 0 && check_extents(dir, err) == 0)
             result = 0;
     }
     free(data);
@@ -551,24 +571,13 @@ void sk_zipdir_free(struct sk_zip_directory *dir)
 int sk_zipdir_find(const struct sk_zip_directory *dir, const char *name, size_t length,
                    uint64_t *index)
 {
-    uint64_t lo = 0, hi = dir->count;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        const struct sk_zip_entry *e = &dir->entries[dir->by_name[mid]];
-        size_t common = e->name_length < length ? e->name_length : length;
-        int order = memcmp(e->name, name, common);
-        if (order == 0)
-            order = (e->name_length > length) - (e->name_length < length);
-        if (order == 0) {
-            *index = dir->by_name[mid];
-            return 0;
-        }
-        if (order < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
+    if (dir->by_name == NULL)
+        return -1;
+    uint64_t held = dir->by_name[name_slot(dir, name, length)];
+    if (held == 0)
+        return -1;
+    *index = held - 1;
+    return 0;
 }
 
 /* A local size or CRC must equal the directory's unless a data descriptor

@@ -45,8 +45,12 @@ struct sk_zip_entry {
 struct sk_zip_directory {
     struct sk_zip_entry *entries; /* in central directory order */
     uint64_t count;
-    uint64_t *by_name; /* entry indices sorted by name, for lookup */
-    uint64_t start;    /* offset of the central directory */
+    /* entry index + 1 by a keyed hash of its name, 0 for none: open
+     * addressing, name_mask + 1 slots (a power of two, at least twice the
+     * entries) */
+    uint64_t *by_name;
+    uint64_t name_mask;
+    uint64_t start; /* offset of the central directory */
 };
 
 /* Reads the directory of the FILE_SIZE-byte archive open on FD. The error
