@@ -224,9 +224,11 @@ int sk_node_add_slot(struct sk_schema *schema, struct sk_node *node, enum sk_slo
     }
     if (key_length > UINT32_MAX)
         return sk_fail(err, "a key of %zu bytes, more than 4 GiB", key_length);
-    /* doubling: a dict of a million keys must not cost a million copies */
+    /* doubling: a dict of a million keys must not cost a million copies;
+     * from four: grown from one, a 1600-tree forest's containers took
+     * 37,000 reallocs, 1% of its audit's instructions (+0.2 MB) */
     size_t capacity = node->slot_capacity;
-    if (sk_grow(&node->slots, &capacity, (size_t)node->slot_count + 1, sizeof *node->slots, 1) !=
+    if (sk_grow(&node->slots, &capacity, (size_t)node->slot_count + 1, sizeof *node->slots, 4) !=
             0 ||
         capacity > UINT32_MAX)
         return sk_fail(err, "out of memory");
