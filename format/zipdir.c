@@ -397,20 +397,19 @@ static int by_offset(const void *a, const void *b, void *context)
     return (x->header_offset > y->header_offset) - (x->header_offset < y->header_offset);
 }
 
-/* Entry indices in ORDER: a directory written front to back (every writer
- * does) is in offset order already, and a check costs a pass where a sort
- * costs n log n calls of ORDER. */
-static void sort_indices(uint64_t *indices, const struct sk_zip_directory *dir,
-                         int (*order)(const void *, const void *, void *))
+/* Entry indices by offset: a directory written front to back (every
+ * writer does) is in that order already, and a check costs a pass where a
+ * sort costs n log n calls of by_offset. */
+static void sort_by_offset(uint64_t *indices, const struct sk_zip_directory *dir)
 {
     bool sorted = true;
     for (uint64_t i = 0; i < dir->count; i++) {
         indices[i] = i;
-        if (i > 0 && sorted && order(&indices[i - 1], &indices[i], dir->entries) > 0)
+        if (i > 0 && sorted && by_offset(&indices[i - 1], &indices[i], dir->entries) > 0)
             sorted = false;
     }
     if (!sorted)
-        qsort_r(indices, (size_t)dir->count, sizeof *indices, order, dir->entries);
+        qsort_r(indices, (size_t)dir->count, sizeof *indices, by_offset, dir->entries);
 }
 
 static bool named(const struct sk_zip_entry *e, const char *name, size_t length)
@@ -460,7 +459,7 @@ static int check_extents(struct sk_zip_directory *dir, struct sk_error *err)
     uint64_t *order = malloc((size_t)(dir->count ? dir->count : 1) * sizeof *order);
     if (order == NULL)
         return sk_fail(err, "out of memory");
-    sort_indices(order, dir, by_offset);
+    sort_by_offset(order, dir);
     int result = 0;
     for (uint64_t i = 0; i < dir->count && result == 0; i++) {
         struct sk_zip_entry *e = &dir->entries[order[i]];

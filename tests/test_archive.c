@@ -180,6 +180,7 @@ struct raw_options {
     bool plain_count_in_zip64; /* plain count is real (not 0xFFFF) but wrong */
     int64_t count_shift;       /* added to the end record's counts */
     uint16_t disk;             /* end record's disk number */
+    bool reversed_directory;   /* the directory lists the last member first */
 };
 
 static void put16(unsigned char **p, uint16_t v)
@@ -247,7 +248,8 @@ static char *write_raw_zip(const struct raw_member *members, size_t count,
         put(&p, m->data, m->data_length);
     }
     uint64_t directory = (uint64_t)(p - start - (ptrdiff_t)o->prepend);
-    for (size_t i = 0; i < count; i++) {
+    for (size_t listed = 0; listed < count; listed++) {
+        size_t i = o->reversed_directory ? count - 1 - listed : listed;
         const struct raw_member *m = &members[i];
         size_t name_length = m->name_length ? m->name_length : strlen(m->name);
         put(&p, "PK\1\2", 4);
@@ -476,10 +478,23 @@ static void refuses_overlapping_members(void **state)
     struct raw_member two[] = {stored("a.npy", "hello"), stored("b.npy", "world")};
     two[1].offset_shift = -40; /* b's header "inside" a's */
     expect_refused(write_raw_zip(two, 2, &o), "overlap");
+    /* a directory out of the members' order is taken in their order */
+    const struct raw_options reversed = {.reversed_directory = true};
+    expect_refused(write_raw_zip(two, 2, &reversed), "overlap");
+    struct raw_member three[] = {stored("a.npy", "hello"), stored("b.npy", "world"),
+                                 stored("c.npy", "again")};
+    char *path = write_raw_zip(three, 3, &reversed);
+    struct sk_archive *archive = expect_opens(path);
+    uint64_t index;
+    assert_int_equal(sk_archive_find(archive, "a.npy", &index), 0);
+    assert_int_equal(index, 2);
+    sk_archive_close(archive);
+    unlink(path);
+    free(path);
     struct raw_member one[] = {stored("a.npy", "hello")};
     one[0].data_length = 3; /* declared 3 bytes, 2 more lie before the directory */
     one[0].size = 3;
-    char *path = write_raw_zip(one, 1, &o);
+    path = write_raw_zip(one, 1, &o);
     sk_archive_close(expect_opens(path)); /* a gap: zipfile reads it too */
     unlink(path);
     free(path);
