@@ -40,6 +40,8 @@ enum { DECLINE = -1 };
 /* Names met lately, a cache in front of the interned names: a model has a
  * few dozen module, class and loader names, met again in every state. */
 #define SCAN_RECENT_NAMES 64
+/* Classes remembered with the reducing loader they were written with. */
+#define SCAN_REDUCED_CLASSES 8
 
 /* Copies of names, keys and texts, kept with the graph. */
 struct chunk {
@@ -136,6 +138,7 @@ struct state {
     struct copy *copies;
     struct member members[SCAN_MAX_STATE_KEYS];
     struct sk_node *node; /* made once its names are known */
+    bool guessed;         /* made before its __loader__, on a class's last one */
     size_t mark;          /* node count when the state opened */
     size_t content_mark;  /* node count when a DictNode's content was read ahead */
 };
@@ -217,6 +220,11 @@ static int id_table_put(struct id_table *t, long long id, struct memo_record *re
     return 0;
 }
 
+struct reduced_class {
+    const char *module, *class_name; /* interned */
+    enum sk_loader loader;
+};
+
 struct reader {
     struct sk_store *store;
     struct sk_schema *schema;
@@ -245,6 +253,11 @@ struct reader {
         bool known;
     } loaders[SCAN_LOADER_NAMES];
     size_t loader_count;
+    /* Where skops writes __loader__ last (reduced states: a tree, a loss),
+     * the loader a class was last written with, by interned names: its
+     * content is read where it stands on that guess, checked at its end. */
+    struct reduced_class reduced_classes[SCAN_REDUCED_CLASSES];
+    size_t reduced_class_count;
     struct {
         const char *name; /* interned; NULL: empty */
         size_t length;
@@ -385,17 +398,40 @@ static bool loader_named(struct reader *r, const char *name, enum sk_loader *loa
     return known;
 }
 
-/* The state's node, made once its names are known and valid. */
-static int make_node(struct reader *r, struct state *st)
+static bool reduces(enum sk_loader loader)
 {
-    if (st->node != NULL)
-        return 0;
-    const char *loader_name = name_of(r, find(st, KEY_LOADER));
-    const char *module = loader_name ? name_of(r, find(st, KEY_MODULE)) : NULL;
-    const char *class_name = module ? name_of(r, find(st, KEY_CLASS)) : NULL;
-    enum sk_loader loader;
-    if (class_name == NULL || !loader_named(r, loader_name, &loader) ||
-        loader == SK_LOADER_UNREPRESENTABLE || r->depth >= SK_MAX_NODE_DEPTH)
+    return loader == SK_LOADER_TREE || loader == SK_LOADER_LOSS;
+}
+
+/* The reducing loader MODULE.CLASS_NAME was last written with: false if
+ * none was. */
+static bool reduced_class(const struct reader *r, const char *module, const char *class_name,
+                          enum sk_loader *loader)
+{
+    for (size_t i = 0; i < r->reduced_class_count && i < SCAN_REDUCED_CLASSES; i++)
+        if (r->reduced_classes[i].module == module &&
+            r->reduced_classes[i].class_name == class_name) {
+            *loader = r->reduced_classes[i].loader;
+            return true;
+        }
+    return false;
+}
+
+static void remember_reduced_class(struct reader *r, const char *module, const char *class_name,
+                                   enum sk_loader loader)
+{
+    enum sk_loader known;
+    if (!reduces(loader) || (reduced_class(r, module, class_name, &known) && known == loader))
+        return;
+    /* the oldest is forgotten: a guess missed only costs the rescan */
+    r->reduced_classes[r->reduced_class_count++ % SCAN_REDUCED_CLASSES] =
+        (struct reduced_class){module, class_name, loader};
+}
+
+static int add_node(struct reader *r, struct state *st, enum sk_loader loader, const char *module,
+                    const char *class_name)
+{
+    if (loader == SK_LOADER_UNREPRESENTABLE || r->depth >= SK_MAX_NODE_DEPTH)
         return DECLINE;
     if (loader == SK_LOADER_FUNCTION || loader == SK_LOADER_RANDOM_GENERATOR)
         r->form_dependent = true;
@@ -406,6 +442,49 @@ static int make_node(struct reader *r, struct state *st)
         return DECLINE;
     r->info[st->node->index] = (struct node_info){0};
     return 0;
+}
+
+/* The state's node, made once its names are known and valid. */
+static int make_node(struct reader *r, struct state *st)
+{
+    if (st->node != NULL)
+        return 0;
+    const char *loader_name = name_of(r, find(st, KEY_LOADER));
+    const char *module = loader_name ? name_of(r, find(st, KEY_MODULE)) : NULL;
+    const char *class_name = module ? name_of(r, find(st, KEY_CLASS)) : NULL;
+    enum sk_loader loader;
+    if (class_name == NULL || !loader_named(r, loader_name, &loader) ||
+        add_node(r, st, loader, module, class_name) != 0)
+        return DECLINE;
+    remember_reduced_class(r, module, class_name, loader);
+    return 0;
+}
+
+/* The state's node made where its __loader__ is not known yet, as a
+ * reduced state of its class was last made (skops writes __loader__ after
+ * __reduce__ and content there): 0 if it was. */
+static int guess_node(struct reader *r, struct state *st)
+{
+    if (st->node != NULL || find(st, KEY_LOADER) != NULL)
+        return DECLINE;
+    const char *module = name_of(r, find(st, KEY_MODULE));
+    const char *class_name = module ? name_of(r, find(st, KEY_CLASS)) : NULL;
+    enum sk_loader loader;
+    if (class_name == NULL || !reduced_class(r, module, class_name, &loader) ||
+        add_node(r, st, loader, module, class_name) != 0)
+        return DECLINE;
+    st->guessed = true;
+    return 0;
+}
+
+/* Whether a guessed node's loader is the one the state names at its end
+ * (else the state is declined: its content was read as another's). */
+static bool guess_held(struct reader *r, struct state *st)
+{
+    const char *loader_name = name_of(r, find(st, KEY_LOADER));
+    enum sk_loader loader;
+    return loader_name != NULL && loader_named(r, loader_name, &loader) &&
+           loader == st->node->loader;
 }
 
 static int read_state(struct reader *r, struct sk_json_scan *scan, const struct sk_json_event *open,
@@ -657,47 +736,84 @@ static int content_child(struct reader *r, struct sk_node *node, struct state *s
     return child_of(r, node, kind, content, key, inherited);
 }
 
+/* The members of a __reduce__ object (SUB just past its '{'): "args" read
+ * as .args where it stands where IN_PLACE, else kept in ARGS; *FOUND if
+ * it was there. */
+static int reduce_members(struct reader *r, struct sk_node *node, struct sk_json_scan *sub,
+                          bool in_place, unsigned passed, struct member *args, bool *found)
+{
+    struct sk_json_event event;
+    enum sk_json_token token;
+    *found = false;
+    while ((token = sk_json_next(sub, &event, &r->err)) == SK_JSON_KEY) {
+        bool is_args = sk_json_equals(&event, "args", 4);
+        if (is_args && *found)
+            return DECLINE; /* a repeat: jansson keeps the last value */
+        struct sk_json_event first;
+        if (sk_json_next(sub, &first, &r->err) == SK_JSON_ERROR)
+            return DECLINE;
+        if (is_args && in_place) {
+            if (child_here(r, node, SK_SLOT_ENTRY, sub, &first, ".args", 5, true, passed) != 0)
+                return DECLINE;
+            *found = true;
+            continue;
+        }
+        const char *start;
+        size_t length;
+        if (sk_json_skip(sub, &first, &start, &length, &r->err) != 0)
+            return DECLINE;
+        if (is_args) {
+            args->value = (struct value){.first = first, .start = start, .length = length};
+            *found = true;
+        }
+    }
+    return token == SK_JSON_OBJECT_END ? 0 : DECLINE;
+}
+
+/* args is read where it stands, but by its own scan where every
+ * container's digest is taken (each scan's digests start at its top) */
+static bool args_in_place(const struct reader *r)
+{
+    return !r->digest_all && r->max_key_bytes >= 5;
+}
+
 /* TreeNode and LossNode: .state, then __reduce__'s args as .args. */
 static int reduced(struct reader *r, struct sk_node *node, struct state *st, unsigned passed)
 {
     if (content_child(r, node, st, SK_SLOT_FLATTEN, ".state", passed) != 0)
         return DECLINE;
     struct member *reduce = find(st, KEY_REDUCE);
+    if (reduce != NULL && reduce->done)
+        return 0;
     struct sk_json_scan sub;
     struct sk_json_event event;
     if (reduce == NULL || reduce->value.first.token != SK_JSON_OBJECT_START ||
         rescan(r, &reduce->value, &sub, &event) != 0)
         return DECLINE;
     struct member args; /* its value set where FOUND is and it was passed over */
-    bool found = false;
-    /* args is read where it stands, but by its own scan where every
-     * container's digest is taken (each scan's digests start at its top) */
-    bool in_place = !r->digest_all && r->max_key_bytes >= 5;
-    while (sk_json_next(&sub, &event, &r->err) == SK_JSON_KEY) {
-        bool is_args = sk_json_equals(&event, "args", 4);
-        if (is_args && found)
-            return DECLINE; /* a repeat: jansson keeps the last value */
-        struct sk_json_event first;
-        if (sk_json_next(&sub, &first, &r->err) == SK_JSON_ERROR)
-            return DECLINE;
-        if (is_args && in_place) {
-            if (child_here(r, node, SK_SLOT_ENTRY, &sub, &first, ".args", 5, true, passed) != 0)
-                return DECLINE;
-            found = true;
-            continue;
-        }
-        const char *start;
-        size_t length;
-        if (sk_json_skip(&sub, &first, &start, &length, &r->err) != 0)
-            return DECLINE;
-        if (is_args) {
-            args.value = (struct value){.first = first, .start = start, .length = length};
-            found = true;
-        }
-    }
+    bool found;
+    bool in_place = args_in_place(r);
+    if (reduce_members(r, node, &sub, in_place, passed, &args, &found) != 0)
+        return DECLINE;
     if (found && in_place)
         return 0;
     return child_of(r, node, SK_SLOT_ENTRY, found ? &args : NULL, ".args", passed);
+}
+
+/* A TreeNode's or LossNode's __reduce__ (OPEN its '{' in SCAN), read where
+ * it stands once its content is: 1 where it cannot be. */
+static int reduce_here(struct reader *r, struct sk_node *node, struct state *st,
+                       const struct sk_json_event *open, struct sk_json_scan *scan, unsigned passed)
+{
+    const struct member *content = find(st, KEY_CONTENT);
+    if (open->token != SK_JSON_OBJECT_START || content == NULL || !content->done ||
+        !args_in_place(r))
+        return 1;
+    struct member unused;
+    bool found;
+    if (reduce_members(r, node, scan, true, passed, &unused, &found) != 0 || !found)
+        return DECLINE;
+    return 0;
 }
 
 /* A DictNode's key_types (OPEN its '{' in SCAN). skops reads it before the
@@ -813,21 +929,28 @@ static int read_in_order(struct reader *r, struct state *st, struct member *m,
                          struct sk_json_scan *scan, unsigned inherited)
 {
     enum sk_json_token token = m->value.first.token;
-    bool content = sk_json_equals(&m->key, "content", 7);
+    bool content = m->kind == KEY_CONTENT, reduce = m->kind == KEY_REDUCE;
     if ((token != SK_JSON_OBJECT_START && token != SK_JSON_ARRAY_START) ||
-        !(content || sk_json_equals(&m->key, "key_types", 9)) || make_node(r, st) != 0)
+        !(content || reduce || m->kind == KEY_KEY_TYPES) ||
+        (make_node(r, st) != 0 && guess_node(r, st) != 0))
         return 0;
     struct sk_node *node = st->node;
+    unsigned passed = inherited | sk_loader_hands_down(node->loader);
     int rc;
     r->depth++;
     switch (node->loader) {
-    case SK_LOADER_OBJECT:
-    case SK_LOADER_RANDOM_STATE:
     case SK_LOADER_TREE: /* skops reads a TreeNode's and a LossNode's content */
     case SK_LOADER_LOSS: /* before __reduce__, passed over where it came first */
+        if (reduce) {
+            rc = reduce_here(r, node, st, &m->value.first, scan, passed);
+            break;
+        }
+        /* fall through */
+    case SK_LOADER_OBJECT:
+    case SK_LOADER_RANDOM_STATE:
         rc = content && token == SK_JSON_OBJECT_START && r->max_key_bytes >= 6
                  ? child_here(r, node, SK_SLOT_FLATTEN, scan, &m->value.first, ".state", 6, true,
-                              inherited | sk_loader_hands_down(node->loader))
+                              passed)
                  : 1;
         break;
     case SK_LOADER_LIST:
@@ -840,7 +963,7 @@ static int read_in_order(struct reader *r, struct state *st, struct member *m,
             st->content_mark = r->schema->node_count;
             rc = entries(r, node, scan, inherited);
         } else {
-            rc = !content && token == SK_JSON_OBJECT_START
+            rc = m->kind == KEY_KEY_TYPES && token == SK_JSON_OBJECT_START
                      ? key_types_at(r, node, st, scan, &m->value.first, inherited)
                      : 1;
         }
@@ -1173,11 +1296,12 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
     st->count = 0;
     free_copies(st);
     st->node = NULL;
+    st->guessed = false;
     st->mark = r->schema->node_count;
     r->level++;
     int rc = read_members(r, st, scan, inherited);
     r->level--;
-    if (rc != 0)
+    if (rc != 0 || (st->guessed && !guess_held(r, st)))
         return DECLINE;
     size_t state_length = (size_t)(st->end - st->start);
     char *key;

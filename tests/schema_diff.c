@@ -2,7 +2,10 @@
  * every .skops under the given folders against its own members, and every
  * other file there (fuzz seeds: schema text) against a small archive of
  * members named like the fuzz target's. Prints a count per outcome; fails
- * on any difference, or when no file is read in one pass. */
+ * on any difference, or when no file is read in one pass. A case named
+ * *.one-pass.json must be read in one pass, *.declined.json declined
+ * (tests/fixtures/schema-cases). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +16,7 @@
 
 static unsigned long counts[SCHEMA_DIFF_OUTCOMES];
 static unsigned long unopened;
+static unsigned long unexpected; /* cases whose name says otherwise */
 static struct sk_store *seed_store;
 
 static void check_text(const char *name, const char *text, size_t length, struct sk_store *store)
@@ -24,6 +28,12 @@ static void check_text(const char *name, const char *text, size_t length, struct
         fprintf(stderr, "%s: %s\n", name, why);
     if (getenv("SCHEMA_DIFF_VERBOSE") && outcome != SCHEMA_DIFF_SAME)
         printf("%s: %s\n", name, schema_diff_outcome_names[outcome]);
+    bool declined = outcome == SCHEMA_DIFF_DECLINED_READ || outcome == SCHEMA_DIFF_DECLINED_REFUSED;
+    if ((diff_ends_with(name, ".one-pass.json") && outcome != SCHEMA_DIFF_SAME) ||
+        (diff_ends_with(name, ".declined.json") && !declined)) {
+        fprintf(stderr, "%s: %s\n", name, schema_diff_outcome_names[outcome]);
+        unexpected++;
+    }
 }
 
 static void check_archive(const char *path)
@@ -77,6 +87,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < SCHEMA_DIFF_OUTCOMES; i++)
         printf("%8lu  %s\n", counts[i], schema_diff_outcome_names[i]);
     printf("%8lu  archives that do not open as stores\n", unopened);
+    printf("%8lu  cases read otherwise than their names say\n", unexpected);
     sk_store_close(seed_store);
-    return counts[SCHEMA_DIFF_DIFFERENT] == 0 && counts[SCHEMA_DIFF_SAME] > 0 ? 0 : 1;
+    return counts[SCHEMA_DIFF_DIFFERENT] == 0 && counts[SCHEMA_DIFF_SAME] > 0 && unexpected == 0
+               ? 0
+               : 1;
 }
