@@ -131,6 +131,14 @@ struct copy {
     char bytes[];
 };
 
+/* Nodes read ahead of a part skops reads before them (a DictNode's content,
+ * read before its key_types): while that part is read, meeting one of them
+ * through its id, or making a node whose id they looked up in vain, would
+ * depart from skops's order, and is declined. */
+struct ahead_window {
+    size_t first, end; /* node indices [first, end) */
+};
+
 struct state {
     const char *start, *end;
     uint64_t digest; /* where every container's is taken */
@@ -141,14 +149,9 @@ struct state {
     bool guessed;         /* made before its __loader__, on a class's last one */
     size_t mark;          /* node count when the state opened */
     size_t content_mark;  /* node count when a DictNode's content was read ahead */
-};
-
-/* Nodes read ahead of a part skops reads before them (a DictNode's content,
- * read before its key_types): while that part is read, meeting one of them
- * through its id, or making a node whose id they looked up in vain, would
- * depart from skops's order, and is declined. */
-struct ahead_window {
-    size_t first, end; /* node indices [first, end) */
+    /* A reduced state's __reduce__ args, read ahead of its content: their nodes */
+    bool args_first;
+    struct ahead_window args_ahead;
 };
 
 /* What a node made here needs later: its state's text, its memo record. */
@@ -777,16 +780,45 @@ static bool args_in_place(const struct reader *r)
     return !r->digest_all && r->max_key_bytes >= 5;
 }
 
+/* A reduced state's content (OPEN its '{' in SCAN) as .state: where its
+ * args were read ahead, their nodes are a window it must not meet, and its
+ * slot then goes before theirs, in skops's order. */
+static int reduced_state(struct reader *r, struct sk_node *node, struct state *st,
+                         struct sk_json_scan *scan, const struct sk_json_event *open,
+                         unsigned passed)
+{
+    bool ahead = st->args_first;
+    if (r->max_key_bytes < 6 || (ahead && sk_grow(&r->windows, &r->window_capacity,
+                                                  r->window_count + 1, sizeof *r->windows, 8) != 0))
+        return DECLINE;
+    if (ahead)
+        r->windows[r->window_count++] = st->args_ahead;
+    int rc = child_here(r, node, SK_SLOT_FLATTEN, scan, open, ".state", 6, true, passed);
+    if (ahead)
+        r->window_count--;
+    if (rc != 0 || !ahead)
+        return rc;
+    if (node->slot_count != 2)
+        return DECLINE;
+    struct sk_slot args = node->slots[0];
+    node->slots[0] = node->slots[1];
+    node->slots[1] = args;
+    return 0;
+}
+
 /* TreeNode and LossNode: .state, then __reduce__'s args as .args. */
 static int reduced(struct reader *r, struct sk_node *node, struct state *st, unsigned passed)
 {
-    if (content_child(r, node, st, SK_SLOT_FLATTEN, ".state", passed) != 0)
+    struct member *content = find(st, KEY_CONTENT);
+    struct sk_json_scan sub;
+    struct sk_json_event event;
+    if (!(content != NULL && content->done) &&
+        (content == NULL || rescan(r, &content->value, &sub, &event) != 0 ||
+         reduced_state(r, node, st, &sub, &event, passed) != 0))
         return DECLINE;
     struct member *reduce = find(st, KEY_REDUCE);
     if (reduce != NULL && reduce->done)
         return 0;
-    struct sk_json_scan sub;
-    struct sk_json_event event;
     if (reduce == NULL || reduce->value.first.token != SK_JSON_OBJECT_START ||
         rescan(r, &reduce->value, &sub, &event) != 0)
         return DECLINE;
@@ -800,19 +832,24 @@ static int reduced(struct reader *r, struct sk_node *node, struct state *st, uns
     return child_of(r, node, SK_SLOT_ENTRY, found ? &args : NULL, ".args", passed);
 }
 
-/* A TreeNode's or LossNode's __reduce__ (OPEN its '{' in SCAN), read where
- * it stands once its content is: 1 where it cannot be. */
+/* A TreeNode's or LossNode's __reduce__ (OPEN its '{' in SCAN), its args
+ * read where they stand: after the content, as skops reads them; before
+ * it (as skops writes them), ahead, their nodes a window the content must
+ * not meet (reduced_state). 1 where they cannot be read here. */
 static int reduce_here(struct reader *r, struct sk_node *node, struct state *st,
                        const struct sk_json_event *open, struct sk_json_scan *scan, unsigned passed)
 {
     const struct member *content = find(st, KEY_CONTENT);
-    if (open->token != SK_JSON_OBJECT_START || content == NULL || !content->done ||
-        !args_in_place(r))
+    if (open->token != SK_JSON_OBJECT_START || !args_in_place(r))
         return 1;
+    bool ahead = content == NULL || !content->done;
+    size_t first = r->schema->node_count;
     struct member unused;
     bool found;
     if (reduce_members(r, node, scan, true, passed, &unused, &found) != 0 || !found)
         return DECLINE;
+    st->args_first = ahead;
+    st->args_ahead = (struct ahead_window){.first = first, .end = r->schema->node_count};
     return 0;
 }
 
@@ -940,12 +977,14 @@ static int read_in_order(struct reader *r, struct state *st, struct member *m,
     r->depth++;
     switch (node->loader) {
     case SK_LOADER_TREE: /* skops reads a TreeNode's and a LossNode's content */
-    case SK_LOADER_LOSS: /* before __reduce__, passed over where it came first */
-        if (reduce) {
+    case SK_LOADER_LOSS: /* before __reduce__ */
+        if (reduce)
             rc = reduce_here(r, node, st, &m->value.first, scan, passed);
-            break;
-        }
-        /* fall through */
+        else
+            rc = content && token == SK_JSON_OBJECT_START
+                     ? reduced_state(r, node, st, scan, &m->value.first, passed)
+                     : 1;
+        break;
     case SK_LOADER_OBJECT:
     case SK_LOADER_RANDOM_STATE:
         rc = content && token == SK_JSON_OBJECT_START && r->max_key_bytes >= 6
@@ -1297,6 +1336,7 @@ static int read_state(struct reader *r, struct sk_json_scan *scan, const struct 
     free_copies(st);
     st->node = NULL;
     st->guessed = false;
+    st->args_first = false;
     st->mark = r->schema->node_count;
     r->level++;
     int rc = read_members(r, st, scan, inherited);

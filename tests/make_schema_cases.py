@@ -77,6 +77,14 @@ CASES = {
                                  "b": reduced(200, order="loader-first")},
     "reduce-before-content.one-pass": {"a": reduced(100, order="reduce-first"),
                                        "b": reduced(200, order="reduce-first")},
+    # skops's order: args read ahead of the content; an id both hold is
+    # met in the content, where skops meets it first
+    "reduce-ahead-shared.one-pass": {
+        "a": reduced(100), "b": reduced(200, reduce={"args": tup([js(7, 202), js(1, 206)], 207)})},
+    "reduce-ahead-shared-differs.declined": {
+        "a": reduced(100), "b": reduced(200, reduce={"args": tup([js(8, 202), js(1, 206)], 207)})},
+    "reduce-ahead-shared-tuple.declined": {
+        "a": reduced(100), "b": reduced(200, reduce={"args": dct({"x": js(7, 202)}, 203)})},
     "reduce-in-place-no-args.declined": {"a": reduced(100, order="loader-first"),
                                          "b": reduced(200, order="loader-first",
                                                       reduce={"kwargs": js(1, 250)})},
