@@ -927,9 +927,7 @@ enum sk_json_token sk_json_next(struct sk_json_scan *scan, struct sk_json_event 
 int sk_json_skip(struct sk_json_scan *scan, const struct sk_json_event *event, const char **start,
                  size_t *length, struct sk_error *err)
 {
-    bool string = event->token == SK_JSON_STRING || event->token == SK_JSON_KEY;
-    *start = event->start - string;
-    *length = event->length + 2 * string;
+    sk_json_scalar_text(event, start, length);
     if (event->token != SK_JSON_OBJECT_START && event->token != SK_JSON_ARRAY_START)
         return 0;
     unsigned outer = scan->depth - 1;

@@ -124,6 +124,16 @@ enum sk_json_token sk_json_next(struct sk_json_scan *scan, struct sk_json_event 
 int sk_json_skip(struct sk_json_scan *scan, const struct sk_json_event *event, const char **start,
                  size_t *length, struct sk_error *err);
 
+/* sk_json_skip of a scalar, inline: a state's scalars are most of what a
+ * schema's reader passes over (430,000 in a forest of 1,600 trees). */
+static inline void sk_json_scalar_text(const struct sk_json_event *event, const char **start,
+                                       size_t *length)
+{
+    bool string = event->token == SK_JSON_STRING || event->token == SK_JSON_KEY;
+    *start = event->start - string;
+    *length = event->length + 2 * string;
+}
+
 /* A key's or string's decoded bytes into OUT, which holds at least
  * EVENT->length bytes (decoding never lengthens). Returns their count. */
 size_t sk_json_decode(const struct sk_json_event *event, char *out);

@@ -1320,7 +1320,9 @@ static int read_members(struct reader *r, struct state *st, struct sk_json_scan 
         if (done)
             continue;
         m->pinned = is_container(v->first.token);
-        if (sk_json_skip(scan, &v->first, &v->start, &v->length, &r->err) != 0)
+        if (!m->pinned)
+            sk_json_scalar_text(&v->first, &v->start, &v->length);
+        else if (sk_json_skip(scan, &v->first, &v->start, &v->length, &r->err) != 0)
             return DECLINE;
     }
 }
