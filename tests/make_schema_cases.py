@@ -22,6 +22,12 @@ def tup(items, ident):
             "content": items, "__id__": ident}
 
 
+def bytes_node(member, ident):
+    """a member of tests/fixtures/bytes_values.skops, which schema_diff reads cases against"""
+    return {"__class__": "bytes", "__module__": "builtins", "__loader__": "BytesNode",
+            "file": member, "__id__": ident}
+
+
 def dct(members, ident):
     str_type = {"__class__": "str", "__module__": "builtins", "__loader__": "TypeNode", "__id__": 77}
     key_types = {"__class__": "list", "__module__": "builtins", "__loader__": "ListNode",
@@ -85,6 +91,12 @@ CASES = {
         "a": reduced(100), "b": reduced(200, reduce={"args": tup([js(8, 202), js(1, 206)], 207)})},
     "reduce-ahead-shared-tuple.declined": {
         "a": reduced(100), "b": reduced(200, reduce={"args": dct({"x": js(7, 202)}, 203)})},
+    # an alias deeper than its original: its indent differs, its tokens not
+    "alias-indent.one-pass": {"x": js(1, 500), "t": tup([js(1, 500), tup([js(1, 500)], 502)], 501)},
+    "alias-indent-differs.one-pass": {"x": js(1, 500), "t": tup([js(2, 500)], 501)},
+    "alias-indent-file-differs.one-pass": {
+        "x": bytes_node("80aeb214-f7cd-435f-9afa-013cd5020dc2.bin", 600),
+        "t": tup([bytes_node("5676a978-9394-4c92-88e1-d408faee9394.bin", 600)], 601)},
     "reduce-in-place-no-args.declined": {"a": reduced(100, order="loader-first"),
                                          "b": reduced(200, order="loader-first",
                                                       reduce={"kwargs": js(1, 250)})},
