@@ -780,30 +780,40 @@ static bool args_in_place(const struct reader *r)
     return !r->digest_all && r->max_key_bytes >= 5;
 }
 
-/* A reduced state's content (OPEN its '{' in SCAN) as .state: where its
- * args were read ahead, their nodes are a window it must not meet, and its
- * slot then goes before theirs, in skops's order. */
+/* A child state (OPEN its '{' in SCAN) that skops reads before the nodes
+ * AHEAD, which were read ahead of it: meeting one of them while it is read
+ * departs from skops's order (a window, see in_window), and its slot then
+ * goes first. */
+static int child_before(struct reader *r, struct sk_node *node, struct ahead_window ahead,
+                        enum sk_slot_kind kind, struct sk_json_scan *scan,
+                        const struct sk_json_event *open, const char *key, size_t key_length,
+                        bool fixed_name, unsigned inherited)
+{
+    if (sk_grow(&r->windows, &r->window_capacity, r->window_count + 1, sizeof *r->windows, 8) != 0)
+        return DECLINE;
+    r->windows[r->window_count++] = ahead;
+    int rc = child_here(r, node, kind, scan, open, key, key_length, fixed_name, inherited);
+    r->window_count--;
+    if (rc != 0)
+        return DECLINE;
+    struct sk_slot moved = node->slots[node->slot_count - 1];
+    memmove(node->slots + 1, node->slots, (node->slot_count - 1) * sizeof *node->slots);
+    node->slots[0] = moved;
+    return 0;
+}
+
+/* A reduced state's content (OPEN its '{' in SCAN) as .state, before the
+ * args where they were read ahead. */
 static int reduced_state(struct reader *r, struct sk_node *node, struct state *st,
                          struct sk_json_scan *scan, const struct sk_json_event *open,
                          unsigned passed)
 {
-    bool ahead = st->args_first;
-    if (r->max_key_bytes < 6 || (ahead && sk_grow(&r->windows, &r->window_capacity,
-                                                  r->window_count + 1, sizeof *r->windows, 8) != 0))
+    if (r->max_key_bytes < 6)
         return DECLINE;
-    if (ahead)
-        r->windows[r->window_count++] = st->args_ahead;
-    int rc = child_here(r, node, SK_SLOT_FLATTEN, scan, open, ".state", 6, true, passed);
-    if (ahead)
-        r->window_count--;
-    if (rc != 0 || !ahead)
-        return rc;
-    if (node->slot_count != 2)
-        return DECLINE;
-    struct sk_slot args = node->slots[0];
-    node->slots[0] = node->slots[1];
-    node->slots[1] = args;
-    return 0;
+    if (st->args_first)
+        return child_before(r, node, st->args_ahead, SK_SLOT_FLATTEN, scan, open, ".state", 6, true,
+                            passed);
+    return child_here(r, node, SK_SLOT_FLATTEN, scan, open, ".state", 6, true, passed);
 }
 
 /* TreeNode and LossNode: .state, then __reduce__'s args as .args. */
@@ -861,27 +871,13 @@ static int key_types_at(struct reader *r, struct sk_node *node, struct state *st
                         unsigned inherited)
 {
     const struct member *content = find(st, KEY_CONTENT);
-    bool after = content != NULL && content->done;
     if (r->max_key_bytes < 9)
         return DECLINE;
-    if (after) {
-        if (sk_grow(&r->windows, &r->window_capacity, r->window_count + 1, sizeof *r->windows, 8) !=
-            0)
-            return DECLINE;
-        r->windows[r->window_count++] =
-            (struct ahead_window){.first = st->content_mark, .end = r->schema->node_count};
-    }
-    int rc = child_here(r, node, SK_SLOT_HIDDEN, scan, open, "key_types", 9, false, inherited);
-    if (after)
-        r->window_count--;
-    if (rc != 0)
-        return DECLINE;
-    if (after) {
-        struct sk_slot moved = node->slots[node->slot_count - 1];
-        memmove(node->slots + 1, node->slots, (node->slot_count - 1) * sizeof *node->slots);
-        node->slots[0] = moved;
-    }
-    return 0;
+    if (content != NULL && content->done)
+        return child_before(
+            r, node, (struct ahead_window){.first = st->content_mark, .end = r->schema->node_count},
+            SK_SLOT_HIDDEN, scan, open, "key_types", 9, false, inherited);
+    return child_here(r, node, SK_SLOT_HIDDEN, scan, open, "key_types", 9, false, inherited);
 }
 
 static int key_types_of(struct reader *r, struct sk_node *node, struct state *st,
@@ -1252,20 +1248,19 @@ static int compare_gone(struct reader *r, const struct state *st, size_t origina
     const struct node_info *info = &r->info[original];
     if (info->start == NULL)
         return -1;
+    /* Written at its original's depth, an alias is the same bytes;
+     * elsewhere its indent differs, and a fingerprint is a tenth of
+     * comparing the two texts token by token (a forest's key_types repeat
+     * one str type 37,000 times). */
+    bool both_live = live(r, info->start) && live(r, st->start);
+    size_t length = (size_t)(st->end - st->start);
+    if (both_live && length == info->length && memcmp(st->start, info->start, length) == 0)
+        return 1;
     uint64_t print;
-    if (live(r, info->start) && live(r, st->start)) {
-        /* Written at its original's depth, an alias is the same bytes;
-         * elsewhere its indent differs, and a fingerprint is a tenth of
-         * comparing the two texts token by token (a forest's key_types
-         * repeat one str type 37,000 times). */
-        size_t length = (size_t)(st->end - st->start);
-        if ((length == info->length && memcmp(st->start, info->start, length) == 0) ||
-            (info->fingerprinted && fingerprint(st, &print) && print == info->fingerprint))
-            return 1;
-        return 0;
-    }
     if (info->fingerprinted && fingerprint(st, &print) && print == info->fingerprint)
         return 1;
+    if (both_live)
+        return 0;
     if (!with_ids && r->digest_all && st->digest == r->state_digests[original])
         return 1;
     r->met_gone_alias = true; /* the whole text might have settled it */
