@@ -247,12 +247,9 @@ static int file_content(struct build *b, struct sk_entry *entry, const struct sk
         entry->in_store = true;
         entry->member = node->member;
         entry->size = info.size;
-        if (b->options->open_members) {
-            struct sk_source *source;
-            if (sk_store_open(b->layout->store, node->member, false, &source, b->err) != 0)
-                return -1;
-            sk_source_close(source);
-        }
+        if (b->options->open_members &&
+            sk_store_check_open(b->layout->store, node->member, b->err) != 0)
+            return -1;
         if (node->loader == SK_LOADER_NDARRAY && b->options->read_npy_headers)
             read_npy_header(b->layout->store, node->member, &entry->npy, &entry->npy_error);
         return 0;

@@ -197,6 +197,17 @@ void sk_store_prepare_opens(struct sk_store *store)
         store->ops->prepare_opens(store);
 }
 
+int sk_store_check_open(struct sk_store *store, uint64_t index, struct sk_error *err)
+{
+    if (store->ops->check_open != NULL)
+        return store->ops->check_open(store, index, err);
+    struct sk_source *source;
+    if (store->ops->open(store, index, false, &source, err) != 0)
+        return -1;
+    sk_source_close(source);
+    return 0;
+}
+
 int sk_store_verify(struct sk_store *store, uint64_t index, struct sk_error *err)
 {
     if (store->ops->verify != NULL)

@@ -115,6 +115,10 @@ struct sk_store_ops {
      * false only to peek at a few header bytes while building a layout. */
     int (*open)(struct sk_store *store, uint64_t index, bool verified, struct sk_source **out,
                 struct sk_error *err);
+    /* Whether an open (unverified) would succeed now, found as cheaply as
+     * the store can: a zip's local header read if not known yet, no source
+     * made. Optional (NULL: an open, closed at once). */
+    int (*check_open)(struct sk_store *store, uint64_t index, struct sk_error *err);
     /* Reads and checks the whole member; the verdict is kept. Optional. */
     int (*verify)(struct sk_store *store, uint64_t index, struct sk_error *err);
     /* Does ahead what opening each member needs (a zip's local headers) and
@@ -143,6 +147,9 @@ int sk_store_open(struct sk_store *store, uint64_t index, bool verified, struct 
                   struct sk_error *err);
 int sk_store_verify(struct sk_store *store, uint64_t index, struct sk_error *err);
 void sk_store_prepare_opens(struct sk_store *store);
+/* 0 where sk_store_open (unverified) would succeed now, or -1 with its
+ * error: for a mount that fails at once on a member it could not serve. */
+int sk_store_check_open(struct sk_store *store, uint64_t index, struct sk_error *err);
 int sk_store_check_unchanged(const struct sk_store *store, struct sk_error *err);
 struct timespec sk_store_mtime(const struct sk_store *store);
 uint64_t sk_store_file_size(const struct sk_store *store);
