@@ -36,6 +36,12 @@
 /* A member's first bytes read with its header where the open will not
  * hold it whole: room for a .npy header, what such opens read first. */
 #define LEAD_BYTES 1024u
+/* How far a read of a member's last bytes reaches past them: the next
+ * member's header and first bytes (a .npy header, or a small member
+ * whole), and the headers of the small ones after it. The content checks
+ * read a tree's members one after another, and each call costs about as
+ * much as copying 10 KB here. */
+#define NEIGHBOUR_BYTES 2048u
 
 enum member_state { MEMBER_UNKNOWN, MEMBER_GOOD, MEMBER_BAD };
 
@@ -44,6 +50,12 @@ struct seek_point {
     uint64_t in;  /* compressed offset of the first byte not yet consumed */
     int bits;     /* bits of the byte before IN still to be consumed */
     unsigned char window[SK_INFLATE_WINDOW];
+};
+
+/* The first LENGTH bytes of a member's data, read ahead of its open. */
+struct stash {
+    size_t length;
+    unsigned char bytes[];
 };
 
 struct member {
@@ -56,6 +68,9 @@ struct member {
     /* Whether the bytes match the CRC-32 and the declared lengths, shared
      * by all readers: once bad, never served again. */
     _Atomic int state;
+    /* Its first bytes, read with the member before it (take_neighbours):
+     * the next open takes them as its lead. Owned by the member until then. */
+    _Atomic(struct stash *) stash;
     /* Seek points of a DEFLATE member, shared by all its readers. */
     pthread_mutex_t points_lock;
     struct seek_point **points;
@@ -117,6 +132,8 @@ struct sk_reader {
 
 /* Bytes held by all readers at once (SK_MAX_HELD_BYTES). */
 static _Atomic uint64_t held_total;
+/* Bytes in all members' stashes (SK_MAX_STASHED_BYTES). */
+static _Atomic uint64_t stashed_total;
 
 static const struct sk_store_ops zip_store_ops;
 static const struct sk_source_ops zip_source_ops;
@@ -128,6 +145,11 @@ static void free_members(struct sk_archive *archive)
         for (size_t p = 0; p < m->point_count; p++)
             free(m->points[p]);
         free(m->points);
+        struct stash *stash = atomic_load(&m->stash);
+        if (stash != NULL) {
+            atomic_fetch_sub(&stashed_total, stash->length);
+            free(stash);
+        }
         pthread_mutex_destroy(&m->points_lock);
     }
     free(archive->members);
@@ -164,6 +186,7 @@ static int load_members(struct sk_archive *archive, struct sk_error *err)
         m->method = e->method;
         atomic_init(&m->data_offset, SK_UNKNOWN);
         atomic_init(&m->state, MEMBER_UNKNOWN);
+        atomic_init(&m->stash, NULL);
     }
     return 0;
 }
@@ -352,6 +375,84 @@ static int settle(struct member *m, bool good, struct sk_error *err)
     return atomic_load(&m->state) == MEMBER_GOOD ? 0 : fail_bad(m, err);
 }
 
+/* How many bytes past READ_END a read of M's last bytes should take along
+ * (NEIGHBOUR_BYTES, up to the central directory), or 0 where no member
+ * follows it. */
+static size_t neighbour_room(const struct sk_archive *archive, const struct member *m,
+                             uint64_t read_end)
+{
+    uint64_t directory = archive->directory.start;
+    if (m->entry->next_in_file == SK_ZIP_NO_ENTRY || read_end >= directory)
+        return 0;
+    return directory - read_end < NEIGHBOUR_BYTES ? (size_t)(directory - read_end)
+                                                  : NEIGHBOUR_BYTES;
+}
+
+/* Keeps the first bytes of M's data, found at DATA in LENGTH bytes read,
+ * for its next open: as many as a lead takes (LEAD_BYTES, or the whole of
+ * a smaller member). Best effort, within SK_MAX_STASHED_BYTES. */
+static void stash_lead(struct member *m, const unsigned char *data, size_t length)
+{
+    size_t wanted = m->size < LEAD_BYTES ? (size_t)m->size : LEAD_BYTES;
+    if (m->method != SK_ZIP_STORED || wanted == 0 || length < wanted ||
+        atomic_load(&m->stash) != NULL)
+        return;
+    if (atomic_fetch_add(&stashed_total, wanted) + wanted > SK_MAX_STASHED_BYTES) {
+        atomic_fetch_sub(&stashed_total, wanted);
+        return;
+    }
+    struct stash *stash = malloc(sizeof *stash + wanted);
+    struct stash *none = NULL;
+    if (stash != NULL) {
+        stash->length = wanted;
+        memcpy(stash->bytes, data, wanted);
+        if (atomic_compare_exchange_strong(&m->stash, &none, stash))
+            return;
+    }
+    free(stash); /* another read kept them first, or no memory */
+    atomic_fetch_sub(&stashed_total, wanted);
+}
+
+/* BYTES, LENGTH of them read from the file at START, lie just past the data
+ * of M: learns the data offsets of the members whose local headers they
+ * hold whole (as prepare_opens would, so it reads nothing for them), and
+ * stashes the next member's first bytes. */
+static void take_neighbours(struct sk_archive *archive, const struct member *m,
+                            unsigned char *bytes, uint64_t start, size_t length)
+{
+    bool next = true;
+    for (uint64_t i = m->entry->next_in_file; i != SK_ZIP_NO_ENTRY;) {
+        struct member *n = &archive->members[i];
+        uint64_t at = n->entry->header_offset, offset;
+        if (at < start || at - start >= length ||
+            header_read_ahead(n->entry, bytes + (at - start), length - (size_t)(at - start),
+                              &offset) != 0)
+            return;
+        keep_data_offset(n, offset);
+        if (next && atomic_load(&n->data_offset) == offset && offset - start < length)
+            stash_lead(n, bytes + (offset - start), length - (size_t)(offset - start));
+        next = false;
+        i = n->entry->next_in_file;
+    }
+}
+
+/* Gives READER the stash of its member as its lead, up to WANTED bytes;
+ * false where there is none. */
+static bool take_stash(struct sk_reader *reader, uint64_t wanted)
+{
+    struct member *m = reader->member;
+    if (atomic_load(&m->stash) == NULL)
+        return false;
+    struct stash *stash = atomic_exchange(&m->stash, NULL);
+    if (stash == NULL)
+        return false;
+    atomic_fetch_sub(&stashed_total, stash->length);
+    reader->block = (unsigned char *)stash;
+    reader->lead = stash->bytes;
+    reader->lead_length = stash->length < wanted ? stash->length : (size_t)wanted;
+    return true;
+}
+
 /* What an open reads of its member with the local header, where that is
  * still to be read. */
 enum lead_wanted {
@@ -370,11 +471,16 @@ static void read_lead(struct sk_archive *archive, struct member *m, struct sk_re
                       uint64_t wanted)
 {
     const struct sk_zip_entry *e = m->entry;
-    if (wanted == 0 || m->method != SK_ZIP_STORED || atomic_load(&m->data_offset) != SK_UNKNOWN)
+    if (wanted == 0 || m->method != SK_ZIP_STORED)
         return;
     if (wanted > m->size)
         wanted = m->size;
+    if (take_stash(reader, wanted) || atomic_load(&m->data_offset) != SK_UNKNOWN)
+        return;
     size_t length = SK_ZIP_LOCAL_HEADER_BYTES + e->name_length + LOCAL_EXTRA_ROOM + (size_t)wanted;
+    /* A member read whole: past its end lie its neighbours' headers. */
+    if (wanted == m->size)
+        length += neighbour_room(archive, m, e->header_offset + length);
     unsigned char *block = malloc(length);
     if (block == NULL)
         return;
@@ -391,6 +497,9 @@ static void read_lead(struct sk_archive *archive, struct member *m, struct sk_re
         return;
     }
     size_t after_header = (size_t)got - (size_t)skip;
+    if (wanted == m->size && after_header > wanted)
+        take_neighbours(archive, m, block + skip + wanted, offset + wanted,
+                        after_header - (size_t)wanted);
     reader->block = block;
     reader->lead = block + skip;
     reader->lead_length = after_header < wanted ? after_header : (size_t)wanted;
@@ -487,6 +596,27 @@ static void drop_block(struct sk_reader *reader)
     reader->lead_length = 0;
 }
 
+/* Reads READER's member whole into BLOCK and, where it is stored, ROOM
+ * bytes past it in the same call for take_neighbours. Where that one call
+ * falls short of the member, it is read again as any read is, which says
+ * why. */
+static int read_whole_with_neighbours(struct sk_reader *reader, unsigned char *block, size_t room,
+                                      struct sk_error *err)
+{
+    struct member *m = reader->member;
+    uint64_t data_offset = atomic_load(&m->data_offset);
+    ssize_t got =
+        room > 0 ? pread(reader->archive->fd, block, (size_t)m->size + room, (off_t)data_offset)
+                 : -1;
+    if (got < 0 || (uint64_t)got < m->size)
+        return sk_reader_pread(reader, block, (size_t)m->size, 0, err) < 0 ? -1 : 0;
+    if (check_stored_in_order(reader, block, (size_t)m->size, 0, err) != 0)
+        return -1;
+    take_neighbours(reader->archive, m, block + m->size, data_offset + m->size,
+                    (size_t)got - (size_t)m->size);
+    return 0;
+}
+
 /* Reads a small member whole into READER and checks those very bytes;
  * sets *HELD when they are kept for every later read. Where its lead is
  * the whole member, those bytes are taken, fed to the in-order CRC as a
@@ -509,13 +639,17 @@ static int hold_member(struct sk_reader *reader, bool *held, struct sk_error *er
         result = check_stored_in_order(reader, bytes, (size_t)m->size, 0, err);
     } else {
         drop_block(reader); /* shorter than the member */
-        reader->block = malloc((size_t)m->size);
+        size_t room =
+            m->method == SK_ZIP_STORED
+                ? neighbour_room(reader->archive, m, atomic_load(&m->data_offset) + m->size)
+                : 0;
+        reader->block = malloc((size_t)m->size + room);
         if (reader->block == NULL) {
             atomic_fetch_sub(&held_total, m->size);
             return 0; /* read from the file instead */
         }
         bytes = reader->block;
-        result = sk_reader_pread(reader, reader->block, (size_t)m->size, 0, err) < 0 ? -1 : 0;
+        result = read_whole_with_neighbours(reader, reader->block, room, err);
     }
     if (result == 0 && atomic_load(&m->state) == MEMBER_UNKNOWN)
         result = sk_archive_verify(reader->archive, index, err);
@@ -968,6 +1102,29 @@ static int store_open(struct sk_store *store, uint64_t index, bool verified, str
     return rc;
 }
 
+/* Reads M's local header, where not known yet, with the bytes after it:
+ * a small member's neighbours' headers lie there too. Best effort: where
+ * the header fails its check, data_reachable reads it alone and says why. */
+static void read_header_ahead(struct sk_archive *archive, struct member *m)
+{
+    const struct sk_zip_entry *e = m->entry;
+    if (atomic_load(&m->data_offset) != SK_UNKNOWN)
+        return;
+    size_t length = SK_ZIP_LOCAL_HEADER_BYTES + e->name_length + LOCAL_EXTRA_ROOM;
+    length += neighbour_room(archive, m, e->header_offset + length);
+    unsigned char *block = malloc(length);
+    ssize_t got = block != NULL ? pread(archive->fd, block, length, (off_t)e->header_offset) : -1;
+    uint64_t offset;
+    if (got > 0 && header_read_ahead(e, block, (size_t)got, &offset) == 0) {
+        keep_data_offset(m, offset);
+        uint64_t data_end = offset + m->comp_size, read_end = e->header_offset + (uint64_t)got;
+        if (data_end < read_end)
+            take_neighbours(archive, m, block + (data_end - e->header_offset), data_end,
+                            (size_t)(read_end - data_end));
+    }
+    free(block);
+}
+
 /* What an unverified open checks, without making a reader (a mount checks
  * all its members so, 8,000 calloc'd readers in a forest). */
 static int store_check_open(struct sk_store *store, uint64_t index, struct sk_error *err)
@@ -977,6 +1134,7 @@ static int store_check_open(struct sk_store *store, uint64_t index, struct sk_er
         return sk_fail(err, "no member %llu", (unsigned long long)index);
     if (sk_archive_check_member(archive, index, err) != 0)
         return -1;
+    read_header_ahead(archive, &archive->members[index]);
     return data_reachable(archive, &archive->members[index], err);
 }
 

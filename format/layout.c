@@ -247,7 +247,7 @@ static int file_content(struct build *b, struct sk_entry *entry, const struct sk
         entry->in_store = true;
         entry->member = node->member;
         entry->size = info.size;
-        if (b->options->open_members &&
+        if (b->options->open_members && !b->options->members_later &&
             sk_store_check_open(b->layout->store, node->member, b->err) != 0)
             return -1;
         if (node->loader == SK_LOADER_NDARRAY && b->options->read_npy_headers)
@@ -735,10 +735,27 @@ int sk_layout_build(struct sk_store *store, struct sk_schema *schema,
     *out = layout;
     return 0;
 fail:
+    if (options->open_members && options->members_later) {
+        struct sk_error member_err = {0};
+        if (sk_layout_check_members(layout, &member_err) != 0)
+            *err = member_err; /* met before what failed the build */
+    }
     free(b.refused_by);
     free(b.first_entry);
     sk_layout_free(layout);
     return -1;
+}
+
+int sk_layout_check_members(const struct sk_layout *layout, struct sk_error *err)
+{
+    for (size_t i = 0; i < layout->entry_count; i++) {
+        const struct sk_entry *entry = layout->entries[i];
+        /* a node's array or bytes: not /.skops/schema.json, read only when asked */
+        if (entry->role == SK_ROLE_NODE && entry->in_store &&
+            sk_store_check_open(layout->store, entry->member, err) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 int sk_layout_add_problems(struct sk_layout *layout, const struct sk_content_report *content,

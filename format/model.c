@@ -187,6 +187,7 @@ schema_read:
             &(struct sk_layout_options){.allowlist = options->allowlist,
                                         .read_npy_headers = options->read_npy_headers,
                                         .open_members = options->open_members,
+                                        .members_later = true,
                                         .max_entries = options->limits.entries,
                                         .content = model->content,
                                         .problems_later = beside.running},
@@ -198,6 +199,10 @@ schema_read:
     if (layout_rc != 0)
         goto fail_prefixed;
     end_opens_ahead(&ahead);
+    /* Once the checks and the opens ahead have read what they read. */
+    if (options->build_layout && options->open_members &&
+        sk_layout_check_members(model->layout, err) != 0)
+        goto fail_prefixed;
     *out = model;
     return 0;
 fail_prefixed:

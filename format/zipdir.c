@@ -465,6 +465,7 @@ static int check_extents(struct sk_zip_directory *dir, struct sk_error *err)
         struct sk_zip_entry *e = &dir->entries[order[i]];
         const struct sk_zip_entry *next = i + 1 < dir->count ? &dir->entries[order[i + 1]] : NULL;
         e->end_bound = next != NULL ? next->header_offset : dir->start;
+        e->next_in_file = next != NULL ? order[i + 1] : SK_ZIP_NO_ENTRY;
         uint64_t room = e->end_bound >= e->header_offset ? e->end_bound - e->header_offset : 0;
         uint64_t fixed = LOCAL_BYTES + e->name_length;
         if (room < fixed || room - fixed < e->comp_size)

@@ -40,7 +40,12 @@ struct sk_zip_entry {
     /* The next member's local header or the central directory: the member's
      * header and data must end at or before it (zipfile's _end_offset). */
     uint64_t end_bound;
+    /* The entry whose local header is at end_bound (the next member in the
+     * file), or SK_ZIP_NO_ENTRY: a read past this member's bytes meets it. */
+    uint64_t next_in_file;
 };
+
+#define SK_ZIP_NO_ENTRY UINT64_MAX
 
 struct sk_zip_directory {
     struct sk_zip_entry *entries; /* in central directory order */

@@ -772,6 +772,87 @@ static void notices_the_archive_rewritten_in_place(void **state)
  * those bytes even after the file changes in place (and never splices the
  * file; it lends them to be read in place), and a reader opened after the
  * change refuses the new bytes. */
+/* A member read whole takes along the bytes after it: its neighbours'
+ * local headers (their data offsets kept) and the next one's first bytes
+ * (kept for its open). Whatever the order of opens, each must give its own
+ * bytes: next to a member of 1,500 bytes (a lead of 1,024 kept), a tiny
+ * one, one whose local header disagrees, one with a long local extra
+ * field, one with a bad CRC, a DEFLATE one and the last before the central
+ * directory. A header that disagrees or bad bytes still fail as alone. */
+static void reads_along_give_each_member_its_own_bytes(void **state)
+{
+    (void)state;
+    enum { COUNT = 8, BAD_HEADER = 3, BAD_CRC = 5, DEFLATED = 6 };
+    const size_t sizes[COUNT] = {3000, 1500, 5, 7, 900, 4, 2000, 10};
+    unsigned char *text = pattern(9000);
+    struct raw_member m[COUNT];
+    char names[COUNT][16];
+    unsigned char *packed = NULL;
+    size_t starts[COUNT], at = 0;
+    for (size_t i = 0; i < COUNT; at += sizes[i], i++) {
+        starts[i] = at;
+        snprintf(names[i], sizeof names[i], "%zu.npy", i);
+        m[i] = (struct raw_member){.name = names[i],
+                                   .data = text + at,
+                                   .data_length = sizes[i],
+                                   .size = sizes[i],
+                                   .crc = (uint32_t)crc32(0L, text + at, (uInt)sizes[i])};
+    }
+    m[BAD_HEADER].local_name = "x.npy";
+    m[4].local_extra_length = 300;
+    m[BAD_CRC].crc ^= 1;
+    size_t packed_length;
+    packed = deflate_raw(m[DEFLATED].data, sizes[DEFLATED], &packed_length);
+    m[DEFLATED].method = 8; /* DEFLATE */
+    m[DEFLATED].data = packed;
+    m[DEFLATED].data_length = packed_length;
+    char *path = write_raw_zip(m, COUNT, &(struct raw_options){0});
+    const uint64_t forward[COUNT] = {0, 1, 2, 3, 4, 5, 6, 7},
+                   backward[COUNT] = {7, 6, 5, 4, 3, 2, 1, 0},
+                   skipping[COUNT] = {0, 2, 4, 6, 1, 3, 5, 7};
+    const uint64_t *orders[] = {forward, backward, skipping};
+    for (int verified = 0; verified < 2; verified++) {
+        for (size_t o = 0; o < sizeof orders / sizeof *orders; o++) {
+            struct sk_archive *archive = expect_opens(path);
+            for (size_t k = 0; k < COUNT; k++) {
+                uint64_t i = orders[o][k];
+                struct sk_reader *reader;
+                struct sk_error err = {0};
+                int rc = verified ? sk_reader_open(archive, i, &reader, &err)
+                                  : sk_reader_open_unverified(archive, i, &reader, &err);
+                if (i == BAD_HEADER) {
+                    assert_int_equal(rc, -1);
+                    assert_non_null(strstr(err.message, "local header differs"));
+                    assert_int_equal(sk_store_check_open(sk_archive_store(archive), i, &err), -1);
+                    continue;
+                }
+                if (i == BAD_CRC && verified) {
+                    assert_int_equal(rc, -1);
+                    assert_non_null(strstr(err.message, "integrity"));
+                    continue;
+                }
+                assert_int_equal(rc, 0);
+                assert_int_equal(sk_store_check_open(sk_archive_store(archive), i, &err), 0);
+                unsigned char bytes[3000];
+                ssize_t got = sk_reader_pread(reader, bytes, sizes[i], 0, &err);
+                if (i == BAD_CRC) {
+                    assert_int_equal(got, -1);
+                    assert_non_null(strstr(err.message, "integrity"));
+                } else {
+                    assert_int_equal(got, (ssize_t)sizes[i]);
+                    assert_memory_equal(bytes, text + starts[i], sizes[i]);
+                }
+                sk_reader_close(reader);
+            }
+            sk_archive_close(archive);
+        }
+    }
+    unlink(path);
+    free(path);
+    free(packed);
+    free(text);
+}
+
 static void serves_a_small_member_from_the_bytes_it_checked(void **state)
 {
     (void)state;
@@ -823,6 +904,7 @@ int main(void)
         cmocka_unit_test(refuses_a_local_header_that_disagrees),
         cmocka_unit_test(headers_read_ahead_answer_as_each_open_does),
         cmocka_unit_test(reads_a_header_and_first_bytes_at_once),
+        cmocka_unit_test(reads_along_give_each_member_its_own_bytes),
         cmocka_unit_test(refuses_unsupported_members),
         cmocka_unit_test(never_serves_a_member_with_bad_bytes),
         cmocka_unit_test(finds_a_large_bad_member_by_reading_it),
