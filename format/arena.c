@@ -26,9 +26,14 @@ struct sk_arena {
 
 struct sk_arena *sk_arena_new(void)
 {
+    return sk_arena_new_starting(FIRST_BLOCK_BYTES);
+}
+
+struct sk_arena *sk_arena_new_starting(size_t first_block)
+{
     struct sk_arena *arena = calloc(1, sizeof *arena);
     if (arena != NULL)
-        arena->next_size = FIRST_BLOCK_BYTES;
+        arena->next_size = first_block > 0 ? first_block : FIRST_BLOCK_BYTES;
     return arena;
 }
 

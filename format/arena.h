@@ -11,6 +11,9 @@
 struct sk_arena;
 
 struct sk_arena *sk_arena_new(void);
+/* One whose first block holds FIRST_BLOCK bytes (the default: 16 KiB), for
+ * an owner that may stay small: blocks double from there. */
+struct sk_arena *sk_arena_new_starting(size_t first_block);
 /* Frees every object carved from ARENA, and ARENA. */
 void sk_arena_free(struct sk_arena *arena);
 /* SIZE zeroed bytes aligned for any object, or NULL when out of memory. */

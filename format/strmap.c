@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "hash.h"
 #include "pages.h"
 
@@ -21,10 +22,17 @@ struct slot {
  * make every lookup miss it, which costs only the keyed path below. */
 enum { RECENT = 64 };
 
+#define KEYS_FIRST_BLOCK 512u
+
 struct sk_strmap {
     struct slot *slots;
     size_t capacity; /* a power of two */
     size_t count;
+    /* The keys' copies, side by side: a schema's memo copies tens of
+     * thousands of ids, and a malloc each cost more than the copy. Made
+     * with the first key; its blocks double from KEYS_FIRST_BLOCK, as a
+     * mount makes a map for every directory of more than a few entries. */
+    struct sk_arena *keys;
     /* NULL unless asked for; slot index + 1, 0 for none; atomic so that
      * lookups may run in several threads at once */
     _Atomic size_t *recent;
@@ -67,7 +75,7 @@ struct sk_strmap *sk_strmap_new_remembering(void)
 {
     struct sk_strmap *map = sk_strmap_new();
     if (map != NULL && (map->recent = calloc(RECENT, sizeof *map->recent)) == NULL) {
-        free(map);
+        sk_strmap_free(map);
         return NULL;
     }
     return map;
@@ -77,8 +85,7 @@ void sk_strmap_free(struct sk_strmap *map)
 {
     if (map == NULL)
         return;
-    for (size_t i = 0; i < map->capacity; i++)
-        free(map->slots[i].key);
+    sk_arena_free(map->keys);
     sk_pages_free(map->slots, map->capacity * sizeof *map->slots);
     free((void *)map->recent);
     free(map);
@@ -141,11 +148,11 @@ int sk_strmap_put(struct sk_strmap *map, const char *key, size_t key_length, voi
     uint64_t hash = hash_bytes(key, key_length);
     struct slot *s = find_slot(map->slots, map->capacity, key, key_length, hash);
     if (s->key == NULL) {
-        s->key = malloc(key_length + 1);
+        if (map->keys == NULL && (map->keys = sk_arena_new_starting(KEYS_FIRST_BLOCK)) == NULL)
+            return -1;
+        s->key = sk_arena_copy(map->keys, key, key_length, 1);
         if (s->key == NULL)
             return -1;
-        memcpy(s->key, key, key_length);
-        s->key[key_length] = '\0';
         s->key_length = key_length;
         s->hash = hash;
         map->count++;
