@@ -42,9 +42,10 @@ static void read_every_member(const char *path)
 }
 
 /* An open with its member's offset unknown reads the local header and the
- * first bytes at once (a held member whole); after the headers were read
- * ahead a window at a time, it reads the header alone or not at all. Both
- * give the same refusal, or the same bytes, verified or not. */
+ * first bytes at once (a held member whole, and past it its neighbours'
+ * headers and the next one's first bytes); after the headers were read
+ * ahead a window at a time, it reads the header alone or not at all. Every
+ * way gives the same refusal, or the same bytes, verified or not. */
 static int open_member(struct sk_archive *archive, uint64_t index, bool verified,
                        struct sk_reader **reader, struct sk_error *err)
 {
@@ -52,53 +53,81 @@ static int open_member(struct sk_archive *archive, uint64_t index, bool verified
                     : sk_reader_open_unverified(archive, index, reader, err);
 }
 
-/* The bytes at each of a few offsets (across the first KiB's end too). */
-static void compare_reads(struct sk_reader *a, struct sk_reader *b, uint64_t index)
+/* What opening a member and reading a few spans of it (across the first
+ * KiB's end too) gives: to compare between ways of opening. */
+#define SPANS 3
+#define COMPARED_MEMBERS 64
+struct outcome {
+    int rc;
+    char message[sizeof((struct sk_error){0}).message];
+    ssize_t got[SPANS];
+    char bytes[SPANS][256];
+    char read_message[SPANS][sizeof((struct sk_error){0}).message];
+};
+
+static void record(struct sk_archive *archive, uint64_t index, bool verified, struct outcome *out)
 {
-    static const uint64_t offsets[] = {0, 1000, 4096};
-    for (size_t k = 0; k < sizeof offsets / sizeof *offsets; k++) {
-        char bytes_a[256], bytes_b[256];
-        struct sk_error err_a = {0}, err_b = {0};
-        ssize_t got_a = sk_reader_pread(a, bytes_a, sizeof bytes_a, offsets[k], &err_a);
-        ssize_t got_b = sk_reader_pread(b, bytes_b, sizeof bytes_b, offsets[k], &err_b);
-        if (got_a != got_b || (got_a > 0 && memcmp(bytes_a, bytes_b, (size_t)got_a) != 0) ||
-            strcmp(err_a.message, err_b.message) != 0) {
-            fprintf(stderr, "member %llu at %llu: other bytes after the headers were read ahead\n",
-                    (unsigned long long)index, (unsigned long long)offsets[k]);
-            abort();
-        }
+    static const uint64_t offsets[SPANS] = {0, 1000, 4096};
+    memset(out, 0, sizeof *out);
+    struct sk_error err = {0};
+    struct sk_reader *reader;
+    out->rc = open_member(archive, index, verified, &reader, &err);
+    memcpy(out->message, err.message, sizeof out->message);
+    if (out->rc != 0)
+        return;
+    for (size_t k = 0; k < SPANS; k++) {
+        struct sk_error read_err = {0};
+        out->got[k] =
+            sk_reader_pread(reader, out->bytes[k], sizeof out->bytes[k], offsets[k], &read_err);
+        memcpy(out->read_message[k], read_err.message, sizeof out->read_message[k]);
+    }
+    sk_reader_close(reader);
+}
+
+static void expect_same(const struct outcome *a, const struct outcome *b, uint64_t index,
+                        const char *how)
+{
+    bool same = a->rc == b->rc && strcmp(a->message, b->message) == 0;
+    for (size_t k = 0; same && a->rc == 0 && k < SPANS; k++)
+        same = a->got[k] == b->got[k] &&
+               (a->got[k] <= 0 || memcmp(a->bytes[k], b->bytes[k], (size_t)a->got[k]) == 0) &&
+               strcmp(a->read_message[k], b->read_message[k]) == 0;
+    if (!same) {
+        fprintf(stderr, "member %llu opened in order: %d %s\n%s: %d %s\n",
+                (unsigned long long)index, a->rc, a->message, how, b->rc, b->message);
+        abort();
     }
 }
 
-static void compare_headers_read_ahead(const char *path, bool verified)
+/* Each member opened in the directory's order, with the headers read ahead
+ * first, and in the reverse order (what a read takes along of its
+ * neighbours differs): the same refusal, or the same bytes. */
+static void compare_ways_of_opening(const char *path, bool verified)
 {
     struct sk_error err = {0};
-    struct sk_archive *alone, *ahead;
-    if (sk_archive_open(path, &alone, &err) != 0)
-        return;
-    if (sk_archive_open(path, &ahead, &err) != 0) {
-        sk_archive_close(alone);
-        return;
-    }
-    sk_store_prepare_opens(sk_archive_store(ahead));
-    for (uint64_t i = 0; i < sk_archive_member_count(alone); i++) {
-        struct sk_error err_alone = {0}, err_ahead = {0};
-        struct sk_reader *reader_alone, *reader_ahead;
-        int rc_alone = open_member(alone, i, verified, &reader_alone, &err_alone);
-        int rc_ahead = open_member(ahead, i, verified, &reader_ahead, &err_ahead);
-        if (rc_alone != rc_ahead || strcmp(err_alone.message, err_ahead.message) != 0) {
-            fprintf(stderr, "member %llu alone: %d %s\nread ahead: %d %s\n", (unsigned long long)i,
-                    rc_alone, err_alone.message, rc_ahead, err_ahead.message);
-            abort();
+    struct sk_archive *ways[3];
+    for (int w = 0; w < 3; w++)
+        if (sk_archive_open(path, &ways[w], &err) != 0) {
+            while (w-- > 0)
+                sk_archive_close(ways[w]);
+            return;
         }
-        if (rc_alone != 0)
-            continue;
-        compare_reads(reader_alone, reader_ahead, i);
-        sk_reader_close(reader_alone);
-        sk_reader_close(reader_ahead);
+    sk_store_prepare_opens(sk_archive_store(ways[1]));
+    uint64_t count = sk_archive_member_count(ways[0]);
+    if (count > COMPARED_MEMBERS)
+        count = COMPARED_MEMBERS;
+    static struct outcome backward[COMPARED_MEMBERS];
+    for (uint64_t i = count; i-- > 0;)
+        record(ways[2], i, verified, &backward[i]);
+    for (uint64_t i = 0; i < count; i++) {
+        struct outcome in_order, ahead;
+        record(ways[0], i, verified, &in_order);
+        record(ways[1], i, verified, &ahead);
+        expect_same(&in_order, &ahead, i, "headers read ahead");
+        expect_same(&in_order, &backward[i], i, "in reverse order");
     }
-    sk_archive_close(alone);
-    sk_archive_close(ahead);
+    for (int w = 0; w < 3; w++)
+        sk_archive_close(ways[w]);
 }
 
 /* Trees judged during the read give the report of the checks after it. */
@@ -125,8 +154,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     read_every_member(path);
-    compare_headers_read_ahead(path, false);
-    compare_headers_read_ahead(path, true);
+    compare_ways_of_opening(path, false);
+    compare_ways_of_opening(path, true);
     struct sk_error err = {0};
     struct sk_model *model;
     /* every other input opens every member as the daemon does, its headers
