@@ -36,11 +36,9 @@
 /* A member's first bytes read with its header where the open will not
  * hold it whole: room for a .npy header, what such opens read first. */
 #define LEAD_BYTES 1024u
-/* How far a read of a member's last bytes reaches past them: the next
- * member's header and first bytes (a .npy header, or a small member
- * whole), and the headers of the small ones after it. The content checks
- * read a tree's members one after another, and each call costs about as
- * much as copying 10 KB here. */
+/* How far a read of a member's last bytes reaches past them, for the local
+ * headers of the members after it: a tree's small members lie together,
+ * and a call costs about as much as copying 10 KB here. */
 #define NEIGHBOUR_BYTES 2048u
 
 enum member_state { MEMBER_UNKNOWN, MEMBER_GOOD, MEMBER_BAD };
@@ -50,12 +48,6 @@ struct seek_point {
     uint64_t in;  /* compressed offset of the first byte not yet consumed */
     int bits;     /* bits of the byte before IN still to be consumed */
     unsigned char window[SK_INFLATE_WINDOW];
-};
-
-/* The first LENGTH bytes of a member's data, read ahead of its open. */
-struct stash {
-    size_t length;
-    unsigned char bytes[];
 };
 
 struct member {
@@ -68,9 +60,6 @@ struct member {
     /* Whether the bytes match the CRC-32 and the declared lengths, shared
      * by all readers: once bad, never served again. */
     _Atomic int state;
-    /* Its first bytes, read with the member before it (take_neighbours):
-     * the next open takes them as its lead. Owned by the member until then. */
-    _Atomic(struct stash *) stash;
     /* Seek points of a DEFLATE member, shared by all its readers. */
     pthread_mutex_t points_lock;
     struct seek_point **points;
@@ -132,8 +121,6 @@ struct sk_reader {
 
 /* Bytes held by all readers at once (SK_MAX_HELD_BYTES). */
 static _Atomic uint64_t held_total;
-/* Bytes in all members' stashes (SK_MAX_STASHED_BYTES). */
-static _Atomic uint64_t stashed_total;
 
 static const struct sk_store_ops zip_store_ops;
 static const struct sk_source_ops zip_source_ops;
@@ -145,11 +132,6 @@ static void free_members(struct sk_archive *archive)
         for (size_t p = 0; p < m->point_count; p++)
             free(m->points[p]);
         free(m->points);
-        struct stash *stash = atomic_load(&m->stash);
-        if (stash != NULL) {
-            atomic_fetch_sub(&stashed_total, stash->length);
-            free(stash);
-        }
         pthread_mutex_destroy(&m->points_lock);
     }
     free(archive->members);
@@ -186,7 +168,6 @@ static int load_members(struct sk_archive *archive, struct sk_error *err)
         m->method = e->method;
         atomic_init(&m->data_offset, SK_UNKNOWN);
         atomic_init(&m->state, MEMBER_UNKNOWN);
-        atomic_init(&m->stash, NULL);
     }
     return 0;
 }
@@ -388,39 +369,15 @@ static size_t neighbour_room(const struct sk_archive *archive, const struct memb
                                                   : NEIGHBOUR_BYTES;
 }
 
-/* Keeps the first bytes of M's data, found at DATA in LENGTH bytes read,
- * for its next open: as many as a lead takes (LEAD_BYTES, or the whole of
- * a smaller member). Best effort, within SK_MAX_STASHED_BYTES. */
-static void stash_lead(struct member *m, const unsigned char *data, size_t length)
-{
-    size_t wanted = m->size < LEAD_BYTES ? (size_t)m->size : LEAD_BYTES;
-    if (m->method != SK_ZIP_STORED || wanted == 0 || length < wanted ||
-        atomic_load(&m->stash) != NULL)
-        return;
-    if (atomic_fetch_add(&stashed_total, wanted) + wanted > SK_MAX_STASHED_BYTES) {
-        atomic_fetch_sub(&stashed_total, wanted);
-        return;
-    }
-    struct stash *stash = malloc(sizeof *stash + wanted);
-    struct stash *none = NULL;
-    if (stash != NULL) {
-        stash->length = wanted;
-        memcpy(stash->bytes, data, wanted);
-        if (atomic_compare_exchange_strong(&m->stash, &none, stash))
-            return;
-    }
-    free(stash); /* another read kept them first, or no memory */
-    atomic_fetch_sub(&stashed_total, wanted);
-}
-
 /* BYTES, LENGTH of them read from the file at START, lie just past the data
  * of M: learns the data offsets of the members whose local headers they
- * hold whole (as prepare_opens would, so it reads nothing for them), and
- * stashes the next member's first bytes. */
+ * hold whole, as prepare_opens would, so that it reads nothing for them.
+ * (Keeping the next member's first bytes for its open too saved a read a
+ * tree but cost more: 1,600 small blocks kept among the trees' big ones
+ * made a checked audit of real skops's forest take 6 ms more CPU.) */
 static void take_neighbours(struct sk_archive *archive, const struct member *m,
                             unsigned char *bytes, uint64_t start, size_t length)
 {
-    bool next = true;
     for (uint64_t i = m->entry->next_in_file; i != SK_ZIP_NO_ENTRY;) {
         struct member *n = &archive->members[i];
         uint64_t at = n->entry->header_offset, offset;
@@ -429,28 +386,8 @@ static void take_neighbours(struct sk_archive *archive, const struct member *m,
                               &offset) != 0)
             return;
         keep_data_offset(n, offset);
-        if (next && atomic_load(&n->data_offset) == offset && offset - start < length)
-            stash_lead(n, bytes + (offset - start), length - (size_t)(offset - start));
-        next = false;
         i = n->entry->next_in_file;
     }
-}
-
-/* Gives READER the stash of its member as its lead, up to WANTED bytes;
- * false where there is none. */
-static bool take_stash(struct sk_reader *reader, uint64_t wanted)
-{
-    struct member *m = reader->member;
-    if (atomic_load(&m->stash) == NULL)
-        return false;
-    struct stash *stash = atomic_exchange(&m->stash, NULL);
-    if (stash == NULL)
-        return false;
-    atomic_fetch_sub(&stashed_total, stash->length);
-    reader->block = (unsigned char *)stash;
-    reader->lead = stash->bytes;
-    reader->lead_length = stash->length < wanted ? stash->length : (size_t)wanted;
-    return true;
 }
 
 /* What an open reads of its member with the local header, where that is
@@ -475,7 +412,7 @@ static void read_lead(struct sk_archive *archive, struct member *m, struct sk_re
         return;
     if (wanted > m->size)
         wanted = m->size;
-    if (take_stash(reader, wanted) || atomic_load(&m->data_offset) != SK_UNKNOWN)
+    if (atomic_load(&m->data_offset) != SK_UNKNOWN)
         return;
     size_t length = SK_ZIP_LOCAL_HEADER_BYTES + e->name_length + LOCAL_EXTRA_ROOM + (size_t)wanted;
     /* A member read whole: past its end lie its neighbours' headers. */

@@ -30,10 +30,6 @@
  * does for larger members. */
 #define SK_HOLD_MEMBER_BYTES (256u * 1024)
 #define SK_MAX_HELD_BYTES (256ull << 20)
-/* A read of a member's bytes reaches a little past them, and keeps the
- * next member's first bytes for its open (archive.c); all such bytes kept
- * at once stay under this. */
-#define SK_MAX_STASHED_BYTES (4ull << 20)
 /* DEFLATE can expand at most ~1032:1; a larger declared ratio is a lie. */
 #define SK_MAX_COMPRESSION_RATIO 1100u
 /* A compressed joblib file is decompressed whole into memory (a memfd). */

@@ -768,17 +768,13 @@ static void notices_the_archive_rewritten_in_place(void **state)
     free(path);
 }
 
-/* A small member is read whole at open and checked: its reader serves
- * those bytes even after the file changes in place (and never splices the
- * file; it lends them to be read in place), and a reader opened after the
- * change refuses the new bytes. */
-/* A member read whole takes along the bytes after it: its neighbours'
- * local headers (their data offsets kept) and the next one's first bytes
- * (kept for its open). Whatever the order of opens, each must give its own
- * bytes: next to a member of 1,500 bytes (a lead of 1,024 kept), a tiny
- * one, one whose local header disagrees, one with a long local extra
- * field, one with a bad CRC, a DEFLATE one and the last before the central
- * directory. A header that disagrees or bad bytes still fail as alone. */
+/* A member read whole takes along the bytes after it, and keeps the data
+ * offsets of the members whose local headers lie there. Whatever the order
+ * of opens, each must give its own bytes: beside a member of 1,500 bytes,
+ * a tiny one, one whose local header disagrees, one with a long local
+ * extra field, one with a bad CRC, a DEFLATE one and the last before the
+ * central directory. A header that disagrees or bad bytes still fail as
+ * they do alone. */
 static void reads_along_give_each_member_its_own_bytes(void **state)
 {
     (void)state;
@@ -853,6 +849,10 @@ static void reads_along_give_each_member_its_own_bytes(void **state)
     free(text);
 }
 
+/* A small member is read whole at open and checked: its reader serves
+ * those bytes even after the file changes in place (and never splices the
+ * file; it lends them to be read in place), and a reader opened after the
+ * change refuses the new bytes. */
 static void serves_a_small_member_from_the_bytes_it_checked(void **state)
 {
     (void)state;
