@@ -408,12 +408,10 @@ static void read_lead(struct sk_archive *archive, struct member *m, struct sk_re
                       uint64_t wanted)
 {
     const struct sk_zip_entry *e = m->entry;
-    if (wanted == 0 || m->method != SK_ZIP_STORED)
+    if (wanted == 0 || m->method != SK_ZIP_STORED || atomic_load(&m->data_offset) != SK_UNKNOWN)
         return;
     if (wanted > m->size)
         wanted = m->size;
-    if (atomic_load(&m->data_offset) != SK_UNKNOWN)
-        return;
     size_t length = SK_ZIP_LOCAL_HEADER_BYTES + e->name_length + LOCAL_EXTRA_ROOM + (size_t)wanted;
     /* A member read whole: past its end lie its neighbours' headers. */
     if (wanted == m->size)
