@@ -247,9 +247,6 @@ static int file_content(struct build *b, struct sk_entry *entry, const struct sk
         entry->in_store = true;
         entry->member = node->member;
         entry->size = info.size;
-        if (b->options->open_members && !b->options->members_later &&
-            sk_store_check_open(b->layout->store, node->member, b->err) != 0)
-            return -1;
         if (node->loader == SK_LOADER_NDARRAY && b->options->read_npy_headers)
             read_npy_header(b->layout->store, node->member, &entry->npy, &entry->npy_error);
         return 0;
@@ -735,7 +732,7 @@ int sk_layout_build(struct sk_store *store, struct sk_schema *schema,
     *out = layout;
     return 0;
 fail:
-    if (options->open_members && options->members_later) {
+    if (options->open_members) {
         struct sk_error member_err = {0};
         if (sk_layout_check_members(layout, &member_err) != 0)
             *err = member_err; /* met before what failed the build */

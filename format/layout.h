@@ -30,11 +30,11 @@ struct sk_layout_options {
     const struct sk_allowlist *allowlist; /* may be NULL */
     /* for dtype and shape: now, else when first asked (sk_layout_xattrs) */
     bool read_npy_headers;
-    bool open_members; /* fail on a member that cannot be read */
-    /* With open_members: not while the layout is built but after, by
-     * sk_layout_check_members, when what reads ahead has learned the most
-     * (a failed build still reports the first member met that fails). */
-    bool members_later;
+    /* Fail on a member that cannot be read: the caller checks them after
+     * the build (sk_layout_check_members), when what reads ahead has
+     * learned the most; a failed build reports the first member met that
+     * fails, before its own error. */
+    bool open_members;
     unsigned long long max_entries; /* 0: SK_MAX_ENTRIES */
     /* NULL: contents not checked */
     const struct sk_content_report *content;
@@ -69,7 +69,7 @@ int sk_layout_build(struct sk_store *store, struct sk_schema *schema,
 int sk_layout_add_problems(struct sk_layout *layout, const struct sk_content_report *content,
                            struct sk_error *err);
 /* Fails with the first node's member, in entry order, that cannot be
- * read: for a layout built with members_later. */
+ * read (open_members). */
 int sk_layout_check_members(const struct sk_layout *layout, struct sk_error *err);
 void sk_layout_free(struct sk_layout *layout);
 

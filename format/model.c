@@ -187,7 +187,6 @@ schema_read:
             &(struct sk_layout_options){.allowlist = options->allowlist,
                                         .read_npy_headers = options->read_npy_headers,
                                         .open_members = options->open_members,
-                                        .members_later = true,
                                         .max_entries = options->limits.entries,
                                         .content = model->content,
                                         .problems_later = beside.running},
