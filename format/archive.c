@@ -27,9 +27,6 @@
 /* Not yet known: the offset of a member's data before its local header is
  * read; the end of a reader's in-order CRC once reads went out of order. */
 #define SK_UNKNOWN UINT64_MAX
-/* Local headers read ahead a window at a time: a tree's three small
- * members and their headers fit in one. */
-#define HEADER_WINDOW_BYTES 1024u
 /* Read past a local header's name with the header, for its extra field:
  * zipfile writes none, or a zip64 one of 20 bytes. */
 #define LOCAL_EXTRA_ROOM 64u
@@ -1039,7 +1036,7 @@ static int store_open(struct sk_store *store, uint64_t index, bool verified, str
 
 /* Reads M's local header, where not known yet, with the bytes after it:
  * a small member's neighbours' headers lie there too. Best effort: where
- * the header fails its check, data_reachable reads it alone and says why. */
+ * the header fails its check, an open reads it alone and says why. */
 static void read_header_ahead(struct sk_archive *archive, struct member *m)
 {
     const struct sk_zip_entry *e = m->entry;
@@ -1078,50 +1075,16 @@ static int store_verify(struct sk_store *store, uint64_t index, struct sk_error 
     return sk_archive_verify((struct sk_archive *)store, index, err);
 }
 
-/* Bytes of the file from START on, read to check the local headers there. */
-struct header_window {
-    unsigned char bytes[HEADER_WINDOW_BYTES];
-    uint64_t start;
-    size_t length;
-};
-
-/* 0 and *OFFSET where E's local header, read from WINDOW, is good; 1 where
- * the window does not hold it; -1 where it is bad. */
-static int header_in_window(struct header_window *window, const struct sk_zip_entry *e,
-                            uint64_t *offset)
-{
-    uint64_t at = e->header_offset;
-    if (at < window->start || at - window->start >= window->length)
-        return 1;
-    return header_read_ahead(e, window->bytes + (at - window->start),
-                             window->length - (at - window->start), offset);
-}
-
-/* Every local header, in directory order (the file's, as skops and zipfile
- * write it), read a window at a time: a tree's small members lie together,
- * and a forest's 8,000 headers took 3,200 reads. A header that fails, or
- * does not fit a window, stays unknown: its open reads it alone and says
+/* Every local header not known yet, in directory order (the file's, as
+ * skops and zipfile write it), each read with the bytes after it: a tree's
+ * small members lie together, and one read learns them all. A header that
+ * fails, or does not fit, stays unknown: its open reads it alone and says
  * why, as before. */
 static void store_prepare_opens(struct sk_store *store)
 {
     struct sk_archive *archive = (struct sk_archive *)store;
-    struct header_window window = {.length = 0};
-    for (uint64_t i = 0; i < archive->member_count; i++) {
-        struct member *m = &archive->members[i];
-        if (atomic_load(&m->data_offset) != SK_UNKNOWN)
-            continue;
-        uint64_t offset;
-        int rc = header_in_window(&window, m->entry, &offset);
-        if (rc == 1) {
-            ssize_t got = pread(archive->fd, window.bytes, sizeof window.bytes,
-                                (off_t)m->entry->header_offset);
-            window.start = m->entry->header_offset;
-            window.length = got > 0 ? (size_t)got : 0;
-            rc = header_in_window(&window, m->entry, &offset);
-        }
-        if (rc == 0)
-            keep_data_offset(m, offset);
-    }
+    for (uint64_t i = 0; i < archive->member_count; i++)
+        read_header_ahead(archive, &archive->members[i]);
 }
 
 static int store_check_unchanged(const struct sk_store *store, struct sk_error *err)
