@@ -1,6 +1,7 @@
 #include "zipdir.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,8 +437,10 @@ static int index_names(struct sk_zip_directory *dir, struct sk_error *err)
     while (slots < 2 * dir->count)
         slots *= 2;
     dir->by_name = calloc((size_t)slots, sizeof *dir->by_name);
-    if (dir->by_name == NULL)
+    dir->next_guess = malloc(sizeof *dir->next_guess);
+    if (dir->by_name == NULL || dir->next_guess == NULL)
         return sk_fail(err, "out of memory");
+    atomic_init(dir->next_guess, 0);
     dir->name_mask = slots - 1;
     for (uint64_t i = 0; i < dir->count; i++) {
         const struct sk_zip_entry *e = &dir->entries[i];
@@ -565,6 +568,7 @@ void sk_zipdir_free(struct sk_zip_directory *dir)
             free(dir->entries[i].name);
     free(dir->entries);
     free(dir->by_name);
+    free((void *)dir->next_guess);
     memset(dir, 0, sizeof *dir);
 }
 
@@ -573,10 +577,17 @@ int sk_zipdir_find(const struct sk_zip_directory *dir, const char *name, size_t 
 {
     if (dir->by_name == NULL)
         return -1;
+    uint64_t guess = atomic_load_explicit(dir->next_guess, memory_order_relaxed);
+    if (guess < dir->count && named(&dir->entries[guess], name, length)) {
+        *index = guess;
+        atomic_store_explicit(dir->next_guess, guess + 1, memory_order_relaxed);
+        return 0;
+    }
     uint64_t held = dir->by_name[name_slot(dir, name, length)];
     if (held == 0)
         return -1;
     *index = held - 1;
+    atomic_store_explicit(dir->next_guess, held, memory_order_relaxed);
     return 0;
 }
 

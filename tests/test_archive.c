@@ -853,6 +853,40 @@ static void reads_along_give_each_member_its_own_bytes(void **state)
  * those bytes even after the file changes in place (and never splices the
  * file; it lends them to be read in place), and a reader opened after the
  * change refuses the new bytes. */
+/* Finds guess the entry after the last one found: each name must still
+ * find its own entry, and a name that is not there none, in any order. */
+static void finds_each_name_in_any_order(void **state)
+{
+    (void)state;
+    static const char *names[] = {"m0", "m1", "m10", "m2", "m3", "m30", "m4"};
+    enum { COUNT = sizeof names / sizeof *names };
+    struct test_member members[COUNT];
+    for (size_t i = 0; i < COUNT; i++)
+        members[i] = (struct test_member){names[i], names[i], strlen(names[i]), false};
+    struct sk_archive *archive;
+    struct sk_error err = {0};
+    char *path = test_make_zip(members, COUNT);
+    assert_int_equal(sk_archive_open(path, &archive, &err), 0);
+    uint64_t index;
+    struct sk_member_info info;
+    static const char *asked[] = {"m0",  "m1", "m2", "m3", "m4",  "m4", "m30",
+                                  "m10", "m3", "m0", "m1", "m10", "m2"};
+    for (size_t i = 0; i < sizeof asked / sizeof *asked; i++) {
+        assert_int_equal(sk_archive_find(archive, asked[i], &index), 0);
+        sk_archive_member_info(archive, index, &info);
+        assert_string_equal(info.name, asked[i]);
+    }
+    /* where the guess stands, a name it is not, nor a prefix of it */
+    static const char *absent[] = {"m", "m1x", "m30x", "m300", "M30", ""};
+    for (size_t i = 0; i < sizeof absent / sizeof *absent; i++) {
+        assert_int_equal(sk_archive_find(archive, "m3", &index), 0);
+        assert_int_equal(sk_archive_find(archive, absent[i], &index), -1);
+    }
+    sk_archive_close(archive);
+    unlink(path);
+    free(path);
+}
+
 static void serves_a_small_member_from_the_bytes_it_checked(void **state)
 {
     (void)state;
@@ -893,6 +927,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reads_stored_and_deflated_members),
+        cmocka_unit_test(finds_each_name_in_any_order),
         cmocka_unit_test(serves_a_small_member_from_the_bytes_it_checked),
         cmocka_unit_test(reads_whole_member_with_a_limit),
         cmocka_unit_test(rejects_what_is_not_a_zip),
