@@ -9,6 +9,7 @@ seconds (so the bound holds on any machine and under sanitizers), and
 give the answer an ordinary file of its kind gives."""
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,8 +62,12 @@ def main():
             return f"{aimed_time:.2f} s (spread keys: {plain_time:.2f} s)"
         return check
 
-    sys.exit(run_checks([(name, timed_check(kind, size, command))
-                         for name, kind, size, command in cases]))
+    try:
+        status = run_checks([(name, timed_check(kind, size, command))
+                             for name, kind, size, command in cases])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    sys.exit(status)
 
 
 if __name__ == "__main__":
