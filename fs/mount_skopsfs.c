@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "sk_limits.h"
+#include "background.h"
 #include "fuse_messages.h"
 #include "model.h"
 #include "mount_checks.h"
@@ -1078,7 +1079,6 @@ int main(int argc, char **argv)
 {
     if (!standard_fds_open())
         return 1;
-    sk_pages_for_heap(HEAP_RESERVE_BYTES);
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct options options = {0};
     struct fuse_cmdline_opts cmdline = {0};
@@ -1159,8 +1159,10 @@ int main(int argc, char **argv)
                    .pickle_arena_bytes = options.max_pickle_arena_mb << 20,
                    .pickle_schema_bytes = options.max_pickle_schema_mb << 20},
     };
-    if (megabyte_options_overflow(&options))
+    if (megabyte_options_overflow(&options) || background_start(cmdline.foreground, program) != 0)
         goto out;
+    /* after the fork: the parent never touches these pages */
+    sk_pages_for_heap(HEAP_RESERVE_BYTES);
     if (sk_model_open(options.archive, &model_options, &fs.model, &err) != 0) {
         fprintf(stderr, "%s: %s\n", program, err.message);
         goto out;
@@ -1185,8 +1187,7 @@ int main(int argc, char **argv)
     if (fuse_session_mount(session, cmdline.mountpoint) != 0)
         goto out_signals;
     raise_read_ahead(cmdline.mountpoint);
-    if (fuse_daemonize(cmdline.foreground) != 0)
-        goto out_unmount;
+    background_ready();
     /* After daemonizing: a fork keeps only the calling thread. */
     checking = !options.verify && has_members_to_check(fs.model->store) &&
                pthread_create(&checker, NULL, check_large_members, &fs) == 0;
@@ -1210,6 +1211,7 @@ out_unmount:
 out_signals:
     fuse_remove_signal_handlers(session);
 out:
+    background_give_up(status);
     if (session != NULL)
         fuse_session_destroy(session);
     fuse_loop_cfg_destroy(loop_config);
