@@ -1052,7 +1052,7 @@ static void report_untrusted(const char *archive, const struct sk_layout *layout
 }
 
 /* Service managers may start the daemon with fd 0, 1 or 2 closed. The next
- * file opened would take that number, and fuse_daemonize later puts
+ * file opened would take that number, and background_ready later puts
  * /dev/null over 0-2: an archive opened as fd 0 would read back empty. So
  * /dev/null fills any gap before anything else is opened. */
 static bool standard_fds_open(void)
@@ -1188,7 +1188,7 @@ int main(int argc, char **argv)
         goto out_signals;
     raise_read_ahead(cmdline.mountpoint);
     background_ready();
-    /* After daemonizing: a fork keeps only the calling thread. */
+    /* Once mounted: large members are checked only for a mount that is up. */
     checking = !options.verify && has_members_to_check(fs.model->store) &&
                pthread_create(&checker, NULL, check_large_members, &fs) == 0;
     if (cmdline.singlethread) {
