@@ -5,12 +5,15 @@ all, and that option works as printed), one line for each usual mistake
 (trust=A,B, an unknown option, a bad number, /dev/fuse a user cannot open,
 a mount point mounted already), pickle and joblib files read by their bytes,
 --help, --version,
-and the libfuse conventions (-s, negative lookups cached, a mount point with
-a space). Prints "N passed, N failed"."""
+the libfuse conventions (-s, negative lookups cached, a mount point with
+a space), and the background: the command returns once mounted or with the
+failure's status, and a read it no longer waits for stops. Prints "N
+passed, N failed"."""
 import os
 import pickle
 import shlex
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -296,6 +299,131 @@ def mount_point_with_a_space(args, archive, scratch):
         one_line(again, "is a mount point already")
 
 
+def daemon_of(directory):
+    """The pid of the mount.skopsfs serving DIRECTORY, or None."""
+    r = subprocess.run(["pgrep", "-f", "-x", f".*mount.skopsfs .* {directory}( .*)?"],
+                       capture_output=True, text=True)
+    pids = r.stdout.split()
+    return int(pids[0]) if pids else None
+
+
+def detached_once_mounted(args, archive):
+    """The command returns once the mount is up; the daemon then has a
+    session of its own, works from /, and has /dev/null on 0-2."""
+    with Mount(args, archive, "-o", "trust=" + ":".join(UNTRUSTED)) as m:
+        assert m.result.returncode == 0 and m.lines == [], m.lines
+        assert os.path.exists(os.path.join(m.dir, ".type"))
+        pid = daemon_of(m.dir)
+        assert pid is not None, "no daemon"
+        assert os.getsid(pid) == pid and os.getsid(pid) != os.getsid(0), "still in our session"
+        assert os.readlink(f"/proc/{pid}/cwd") == "/", os.readlink(f"/proc/{pid}/cwd")
+        for fd in range(3):
+            assert os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/null", fd
+
+
+def gave_up_with_its_status(args, scratch):
+    """A model that fails after the command went into the background: its
+    message and a failing status, and no process left."""
+    bad = os.path.join(scratch, "no-schema.skops")
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("a.npy", b"not an array")
+    m = Mount(args, bad)
+    try:
+        failed_cleanly(m, "no schema.json")
+        assert daemon_of(m.dir) is None, "a process is left"
+    finally:
+        m.close()
+
+
+def first_child(pid, seconds=5.0):
+    """PID's first child, looked for without pause (a fork is caught within
+    a fraction of a millisecond), or None."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                children = f.read().split()
+        except OSError:
+            return None
+        if children:
+            return int(children[0])
+    return None
+
+
+def opened(pid, path):
+    """Whether PID has PATH open; None once PID is gone."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == path:
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def stopped_while_reading(args, archive, d):
+    """Starts a mount of ARCHIVE on D and stops its child once the child has
+    the archive open: (command, child), or None when the child was not
+    caught reading."""
+    p = subprocess.Popen([args.mount_bin, archive, d, "-o", "trust=" + ":".join(UNTRUSTED)],
+                         stderr=subprocess.DEVNULL)
+    child = first_child(p.pid)
+    while child is not None and opened(child, archive) is False:
+        pass
+    if child is not None and opened(child, archive):
+        os.kill(child, signal.SIGSTOP)
+        if not mounted(d):
+            return p, child
+        os.kill(child, signal.SIGCONT)
+    p.wait()
+    while mounted(d):
+        unmount(d)
+    return None
+
+
+def load_dies_with_the_command(args, big_archive):
+    """Killing the command while its child reads the model stops the read:
+    nothing mounts later. The child is stopped while it has the archive
+    open, the command killed, and the child let go."""
+    d = tempfile.mkdtemp(prefix="skopsfs-ux-")
+    caught = None
+    try:
+        for _ in range(50):
+            caught = stopped_while_reading(args, os.path.realpath(big_archive), d)
+            if caught is not None:
+                break
+        assert caught is not None, "the child was never caught reading"
+        p, child = caught
+        p.kill()
+        p.wait()
+        os.kill(child, signal.SIGCONT)
+        for _ in range(200):
+            try:
+                with open(f"/proc/{child}/stat") as f:
+                    if f.read().rsplit(") ", 1)[1].startswith(("Z", "X")):
+                        break
+            except OSError:
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the read went on without the command")
+        assert not mounted(d), "mounted without the command"
+    finally:
+        if caught is not None:
+            try:
+                os.kill(caught[1], signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.05)
+        while mounted(d):
+            unmount(d)
+        os.rmdir(d)
+
+
 def main():
     args = daemon_checker_args()
     archive = os.path.join(args.fixtures, FIXTURE + ".skops")
@@ -315,6 +443,11 @@ def main():
         ("negative_lookups_cached", lambda: negative_lookups_cached(args, archive)),
         ("single_threaded_with_s", lambda: single_threaded_with_s(args, archive)),
         ("mount_point_with_a_space", lambda: mount_point_with_a_space(args, archive, scratch)),
+        ("detached_once_mounted", lambda: detached_once_mounted(args, archive)),
+        ("gave_up_with_its_status", lambda: gave_up_with_its_status(args, scratch)),
+        ("load_dies_with_the_command",
+         lambda: load_dies_with_the_command(
+             args, os.path.join(args.fixtures, "est_GaussianProcessClassifier.skops"))),
     ]
     try:
         return run_checks(checks)
