@@ -37,7 +37,10 @@ void sk_pages_free(void *block, size_t size);
  * 2 MiB are collapsed into a huge page, so that the first allocations (an
  * archive's directory) get one too. It sets malloc's top pad and
  * thresholds for the whole process and moves the program break itself
- * (glibc's malloc takes a break moved by others), so call it first thing.
+ * (glibc's malloc takes a break moved by others), so call it once, before
+ * the allocations it is for: skopsfs first thing, mount.skopsfs in the
+ * child it forks (pages made before a fork are copied when the child
+ * writes them while the parent lives).
  * Best effort: nothing changes where the heap cannot grow or the kernel
  * has no huge pages. */
 void sk_pages_for_heap(size_t reserve);
