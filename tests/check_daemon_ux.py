@@ -21,7 +21,7 @@ import tempfile
 import time
 import zipfile
 
-from checklib import daemon_checker_args, mounted, run_checks, unmount
+from checklib import daemon_checker_args, daemons_of, mounted, run_checks, unmount
 
 FIXTURE = "defaultdicts_untrusted"
 UNTRUSTED = ["builtins.dict", "skopsfs_corpus_objs.MyDefaultDict",
@@ -299,22 +299,15 @@ def mount_point_with_a_space(args, archive, scratch):
         one_line(again, "is a mount point already")
 
 
-def daemon_of(directory):
-    """The pid of the mount.skopsfs serving DIRECTORY, or None."""
-    r = subprocess.run(["pgrep", "-f", "-x", f".*mount.skopsfs .* {directory}( .*)?"],
-                       capture_output=True, text=True)
-    pids = r.stdout.split()
-    return int(pids[0]) if pids else None
-
-
 def detached_once_mounted(args, archive):
     """The command returns once the mount is up; the daemon then has a
     session of its own, works from /, and has /dev/null on 0-2."""
     with Mount(args, archive, "-o", "trust=" + ":".join(UNTRUSTED)) as m:
         assert m.result.returncode == 0 and m.lines == [], m.lines
         assert os.path.exists(os.path.join(m.dir, ".type"))
-        pid = daemon_of(m.dir)
-        assert pid is not None, "no daemon"
+        pids = daemons_of(m.dir)
+        assert len(pids) == 1, pids
+        pid = pids[0]
         assert os.getsid(pid) == pid and os.getsid(pid) != os.getsid(0), "still in our session"
         assert os.readlink(f"/proc/{pid}/cwd") == "/", os.readlink(f"/proc/{pid}/cwd")
         for fd in range(3):
@@ -330,7 +323,7 @@ def gave_up_with_its_status(args, scratch):
     m = Mount(args, bad)
     try:
         failed_cleanly(m, "no schema.json")
-        assert daemon_of(m.dir) is None, "a process is left"
+        assert daemons_of(m.dir) == [], "a process is left"
     finally:
         m.close()
 
@@ -372,7 +365,8 @@ def stopped_while_reading(args, archive, d):
     p = subprocess.Popen([args.mount_bin, archive, d, "-o", "trust=" + ":".join(UNTRUSTED)],
                          stderr=subprocess.DEVNULL)
     child = first_child(p.pid)
-    while child is not None and opened(child, archive) is False:
+    deadline = time.monotonic() + 5.0
+    while child is not None and opened(child, archive) is False and time.monotonic() < deadline:
         pass
     if child is not None and opened(child, archive):
         os.kill(child, signal.SIGSTOP)

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from checklib import daemon_checker_args, mounted, run_checks, unmount
+from checklib import daemon_checker_args, daemons_of, mounted, run_checks, unmount
 
 FIXTURE = "est_MDS"  # all trusted: every file can be compared with the manifest
 TIMEOUT = 10  # seconds for a command that should fail at once; a hang fails the check
@@ -95,18 +95,10 @@ def default_signals():
 def daemon_of(mount_dir):
     """The pid of the daemonized mount.skopsfs serving MOUNT_DIR: this
     process is a subreaper, so the daemon became its child."""
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and mount_dir.encode() in argv:
-            return int(pid)
-    raise AssertionError(f"no daemon serving {mount_dir}")
+    pids = daemons_of(mount_dir, parent=os.getpid())
+    if not pids:
+        raise AssertionError(f"no daemon serving {mount_dir}")
+    return pids[0]
 
 
 def wait_exit_status(pid):

@@ -1,6 +1,7 @@
 """Runs named checks and reports them the way every checker here does:
 one line per check, then "N passed, N failed"; and what every checker that
-mounts needs: whether a directory is mounted, and unmounting it."""
+mounts needs: whether a directory is mounted, unmounting it, and the
+daemons serving it."""
 import argparse
 import os
 import re
@@ -30,6 +31,25 @@ def unmount(directory):
             return None
         time.sleep(0.1)
     return r.stderr.decode(errors="replace").strip()
+
+
+def daemons_of(mount_dir, parent=None):
+    """The pids of the mount.skopsfs processes whose arguments name
+    MOUNT_DIR (a zombie has none), only PARENT's children if given."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if os.path.basename(argv[0]) == b"mount.skopsfs" and mount_dir.encode() in argv and \
+                (parent is None or ppid == parent):
+            pids.append(int(pid))
+    return pids
 
 
 def run_checks(checks):
