@@ -43,9 +43,9 @@ static void read_every_member(const char *path)
 
 /* An open with its member's offset unknown reads the local header and the
  * first bytes at once (a held member whole, and past it its neighbours'
- * headers); after the headers were read
- * ahead a window at a time, it reads the header alone or not at all. Every
- * way gives the same refusal, or the same bytes, verified or not. */
+ * headers); after the headers were read ahead (prepare_opens), it reads
+ * the header alone or not at all. Every way gives the same refusal, or the
+ * same bytes, verified or not. */
 static int open_member(struct sk_archive *archive, uint64_t index, bool verified,
                        struct sk_reader **reader, struct sk_error *err)
 {

@@ -516,15 +516,16 @@ static void refuses_a_local_header_that_disagrees(void **state)
     free(path);
 }
 
-/* The headers read ahead a window at a time answer as each open does: good
- * ones known, with the same bytes behind them; a bad one, or one that runs
- * past a window, left for its open, which says why. */
+/* The headers read ahead (each with the bytes after it, where its
+ * neighbours' headers lie) answer as each open does: good ones known, with
+ * the same bytes behind them; a bad one, or one that runs past the bytes
+ * read with another, left for its own read or its open, which says why. */
 static void headers_read_ahead_answer_as_each_open_does(void **state)
 {
     (void)state;
     char long_name[700];
     memset(long_name, 'n', sizeof long_name - 5);
-    memcpy(long_name + sizeof long_name - 5, ".npy", 5); /* its header spans windows */
+    memcpy(long_name + sizeof long_name - 5, ".npy", 5); /* runs past a neighbour's read */
     const char *texts[] = {"a", "bb", "ccc", "dddd", "eeeee", "ffffff", "g", "hh"};
     struct raw_member m[8];
     char names[8][8];
@@ -532,7 +533,7 @@ static void headers_read_ahead_answer_as_each_open_does(void **state)
         snprintf(names[i], sizeof names[i], "%zu.npy", i);
         m[i] = stored(names[i], texts[i]);
     }
-    m[3].local_name = "x.npy"; /* among good neighbours in one window */
+    m[3].local_name = "x.npy"; /* among good neighbours read together */
     m[5].name = long_name;
     char *path = write_raw_zip(m, 8, &(struct raw_options){0});
     struct sk_archive *archive = expect_opens(path);
@@ -849,10 +850,6 @@ static void reads_along_give_each_member_its_own_bytes(void **state)
     free(text);
 }
 
-/* A small member is read whole at open and checked: its reader serves
- * those bytes even after the file changes in place (and never splices the
- * file; it lends them to be read in place), and a reader opened after the
- * change refuses the new bytes. */
 /* Finds guess the entry after the last one found: each name must still
  * find its own entry, and a name that is not there none, in any order. */
 static void finds_each_name_in_any_order(void **state)
@@ -887,6 +884,10 @@ static void finds_each_name_in_any_order(void **state)
     free(path);
 }
 
+/* A small member is read whole at open and checked: its reader serves
+ * those bytes even after the file changes in place (and never splices the
+ * file; it lends them to be read in place), and a reader opened after the
+ * change refuses the new bytes. */
 static void serves_a_small_member_from_the_bytes_it_checked(void **state)
 {
     (void)state;
